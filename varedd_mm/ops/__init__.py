@@ -1,0 +1,25 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The VA-RED² engine: dynamic convs, gate, cheap ops, cost accounting.
+
+Nothing here imports mmaction, mmdet or mmseg; the registered task
+components in :mod:`varedd_mm.models` are thin adapters over it.
+"""
+from .bn import recalibrate_bn
+from .cheap_ops import ChannelCheapOp, TemporalCheapOp
+from .config import (DYNAMIC_CFG_DEFAULTS, GATE_CFG_DEFAULTS, DynamicSpec,
+                     parse_dynamic_cfg)
+from .conv2plus1d import VARED2Conv2plus1d
+from .dynamic_conv import DynamicConvMixin, VARED2Conv2d, VARED2Conv3d
+from .efficiency_loss import EfficiencyLoss
+from .flops import clip_gflops, track_flops, untrack_flops
+from .gate import SoftModulationGate
+from .policy import dynamic_layers, fixed_policy
+
+__all__ = [
+    'ChannelCheapOp', 'DYNAMIC_CFG_DEFAULTS', 'DynamicConvMixin',
+    'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS',
+    'SoftModulationGate', 'TemporalCheapOp', 'VARED2Conv2d',
+    'VARED2Conv2plus1d', 'VARED2Conv3d', 'clip_gflops', 'dynamic_layers',
+    'fixed_policy', 'parse_dynamic_cfg', 'recalibrate_bn',
+    'track_flops', 'untrack_flops'
+]

@@ -1,0 +1,186 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Parsing and validation of ``dynamic_cfg``, the one dict that turns a conv
+into a VA-RED² dynamic conv.
+
+Every key, its default and its allowed values are listed in
+:data:`DYNAMIC_CFG_DEFAULTS` / :data:`GATE_CFG_DEFAULTS`. Bad values raise a
+``ValueError`` that names the key and the allowed values; nothing is
+clamped.
+"""
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+#: Top-level keys of ``dynamic_cfg`` and their defaults.
+DYNAMIC_CFG_DEFAULTS = dict(
+    # K: number of choices along each reduced dimension. 2 -> {1, 1/2},
+    # 3 -> {1, 1/2, 1/4} (temporal stride x1/x2/x4, channels r=1/1/2/1/4).
+    search_space=2,
+    # Dimensions the layer may reduce: a subset of ('temporal', 'channel').
+    dims=('temporal', 'channel'),
+    # Temporal cheap op phi_t: 'interp' = linear interpolation between
+    # computed frames followed by a learnable depthwise 3-tap temporal
+    # filter initialised to identity, evaluated at the rebuilt frames only.
+    temporal_op='interp',
+    # Spatial cheap op phi_s: 'ghost' = GhostNet-style depthwise 3x3 conv
+    # with channel multiplier 1/r - 1, initialised to copy its source channel.
+    channel_op='ghost',
+    # The soft-modulation gate (see GATE_CFG_DEFAULTS).
+    gate=None,
+)
+
+#: Keys of ``dynamic_cfg['gate']``.
+GATE_CFG_DEFAULTS = dict(
+    # hidden width = clip(in_channels // reduction, min_hidden, max_hidden)
+    reduction=16,
+    min_hidden=16,
+    max_hidden=64,
+    # softmax temperature of the training-time policy
+    temperature=1.0,
+    # add Gumbel noise to the logits at training time
+    gumbel=False,
+    # initial logit bias of choice 0 (compute everything) over the others
+    init_bias_full=0.0,
+)
+
+ALLOWED_DIMS = ('temporal', 'channel')
+ALLOWED_SEARCH_SPACES = (2, 3)
+ALLOWED_TEMPORAL_OPS = ('interp', )
+ALLOWED_CHANNEL_OPS = ('ghost', )
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    reduction: int
+    min_hidden: int
+    max_hidden: int
+    temperature: float
+    gumbel: bool
+    init_bias_full: float
+
+    def hidden(self, in_channels: int) -> int:
+        """Hidden width of the gate MLP for ``in_channels`` inputs."""
+        return max(self.min_hidden,
+                   min(self.max_hidden, in_channels // self.reduction))
+
+
+@dataclass(frozen=True)
+class DynamicSpec:
+    """Validated ``dynamic_cfg`` of one layer."""
+    search_space: int
+    dims: Tuple[str, ...]
+    temporal_op: str
+    channel_op: str
+    gate: GateSpec
+
+    @property
+    def num_temporal(self) -> int:
+        """Number of temporal choices (1 when time is not reduced)."""
+        return self.search_space if 'temporal' in self.dims else 1
+
+    @property
+    def num_channel(self) -> int:
+        """Number of channel choices (1 when channels are not reduced)."""
+        return self.search_space if 'channel' in self.dims else 1
+
+
+def _check_keys(cfg: Mapping, allowed: Mapping, name: str) -> None:
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ValueError(f'{name} got unknown key(s) {unknown}; allowed keys '
+                         f'are {sorted(allowed)}')
+
+
+def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
+                      *,
+                      has_time: bool,
+                      out_channels: int,
+                      groups: int = 1,
+                      layer: str = 'dynamic conv') -> DynamicSpec:
+    """Validate ``dynamic_cfg`` for one layer and fill in the defaults.
+
+    Args:
+        dynamic_cfg (Mapping, optional): The user's config; None means all
+            defaults.
+        has_time (bool): Whether the layer has a time axis (3D convs).
+            2D convs only allow ``dims=('channel',)``.
+        out_channels (int): Output channels of the layer; with the channel
+            dimension they must halve ``search_space - 1`` times.
+        groups (int): Conv groups. Grouped convs reduce whole groups, so
+            ``groups`` must halve ``search_space - 1`` times too.
+        layer (str): Name used in error messages.
+
+    Returns:
+        DynamicSpec: The validated config.
+    """
+    cfg = dict(dynamic_cfg or {})
+    _check_keys(cfg, DYNAMIC_CFG_DEFAULTS, 'dynamic_cfg')
+    full = dict(DYNAMIC_CFG_DEFAULTS)
+    full.update(cfg)
+
+    k = full['search_space']
+    if isinstance(k, bool) or k not in ALLOWED_SEARCH_SPACES:
+        raise ValueError(f'dynamic_cfg.search_space must be one of '
+                         f'{ALLOWED_SEARCH_SPACES}, got {k!r}')
+
+    dims = full['dims']
+    if isinstance(dims, str):
+        dims = (dims, )
+    dims = tuple(dims)
+    bad = [d for d in dims if d not in ALLOWED_DIMS]
+    if bad or not dims or len(set(dims)) != len(dims):
+        raise ValueError(f'dynamic_cfg.dims must be a non-empty subset of '
+                         f'{ALLOWED_DIMS} without repeats, got {dims!r}')
+    if not has_time and 'temporal' in dims:
+        raise ValueError(f"dynamic_cfg.dims of a 2D {layer} may only hold "
+                         f"'channel' (there is no time axis), got {dims!r}")
+    dims = tuple(d for d in ALLOWED_DIMS if d in dims)
+
+    if full['temporal_op'] not in ALLOWED_TEMPORAL_OPS:
+        raise ValueError(f'dynamic_cfg.temporal_op must be one of '
+                         f"{ALLOWED_TEMPORAL_OPS}, got {full['temporal_op']!r}")
+    if full['channel_op'] not in ALLOWED_CHANNEL_OPS:
+        raise ValueError(f'dynamic_cfg.channel_op must be one of '
+                         f"{ALLOWED_CHANNEL_OPS}, got {full['channel_op']!r}")
+
+    if 'channel' in dims:
+        div = 2**(k - 1)
+        if out_channels % div != 0 or out_channels // div < 1:
+            raise ValueError(
+                f'{layer}: out_channels={out_channels} cannot be halved '
+                f'{k - 1} time(s) as dynamic_cfg.search_space={k} with '
+                f"dims containing 'channel' requires; use out_channels "
+                f"divisible by {div} or drop 'channel' from dims")
+        if groups > 1 and groups % div != 0:
+            raise ValueError(
+                f'{layer}: groups={groups} cannot be halved {k - 1} time(s); '
+                f'grouped convs reduce whole groups, so groups must be '
+                f"divisible by {div}, or drop 'channel' from dims")
+
+    gate_cfg = dict(full['gate'] or {})
+    _check_keys(gate_cfg, GATE_CFG_DEFAULTS, 'dynamic_cfg.gate')
+    g = dict(GATE_CFG_DEFAULTS)
+    g.update(gate_cfg)
+    for key in ('reduction', 'min_hidden', 'max_hidden'):
+        if isinstance(g[key], bool) or not isinstance(g[key],
+                                                      int) or g[key] < 1:
+            raise ValueError(f'dynamic_cfg.gate.{key} must be a positive '
+                             f'int, got {g[key]!r}')
+    if g['min_hidden'] > g['max_hidden']:
+        raise ValueError('dynamic_cfg.gate.min_hidden must be <= max_hidden, '
+                         f"got {g['min_hidden']} > {g['max_hidden']}")
+    if not float(g['temperature']) > 0:
+        raise ValueError('dynamic_cfg.gate.temperature must be > 0, got '
+                         f"{g['temperature']!r}")
+    gate = GateSpec(
+        reduction=g['reduction'],
+        min_hidden=g['min_hidden'],
+        max_hidden=g['max_hidden'],
+        temperature=float(g['temperature']),
+        gumbel=bool(g['gumbel']),
+        init_bias_full=float(g['init_bias_full']))
+    return DynamicSpec(
+        search_space=k,
+        dims=dims,
+        temporal_op=full['temporal_op'],
+        channel_op=full['channel_op'],
+        gate=gate)

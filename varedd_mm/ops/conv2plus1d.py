@@ -1,0 +1,204 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Dynamic (2+1)D convolution, a drop-in for mmaction's ``Conv2plus1d``."""
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmengine.model.weight_init import constant_init, kaiming_init
+from torch.nn.modules.utils import _triple
+
+from .cheap_ops import num_computed_frames
+from .config import parse_dynamic_cfg
+from .dynamic_conv import Choice, DynamicConvMixin, conv_out_size
+
+
+class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
+    """Dynamic R(2+1)D conv: spatial ``1 x k x k`` conv, BN, ReLU, temporal
+    ``k_t x 1 x 1`` conv, with the submodule names of mmaction's
+    ``Conv2plus1d`` (``conv_s``, ``bn_s``, ``conv_t``) so its checkpoints
+    load unchanged.
+
+    Where the saving comes from: the spatial conv holds ~71 % of the FLOPs of
+    R(2+1)D-18, so both choices reach it.
+
+    * Temporal choice ``i`` (``R = 2**i``): the spatial conv runs on every
+      ``R``-th input frame only (it is per frame, so these frames are exact),
+      then the temporal conv runs on that sub-sampled sequence with its own
+      stride. Its taps then span ``R`` frames: an approximation of the base
+      that fine-tuning adapts to.
+    * Channel choice ``j``: the spatial conv computes the first
+      ``ceil(M / 2**j)`` of its ``M`` mid channels and the temporal conv the
+      first ``C_out / 2**j`` filters reading only those mid channels
+      (slimmable-style width reduction of both convs).
+
+    Choice (0, 0) is exactly the base ``Conv2plus1d``.
+
+    Args:
+        norm_cfg (dict): Norm of the mid channels. Defaults to BN3d.
+        dynamic_cfg (dict, optional): See :mod:`varedd_mm.ops.config`.
+        Others: as ``nn.Conv3d`` / mmaction's ``Conv2plus1d``.
+    """
+
+    _input_dim = 5
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size,
+                 stride=1,
+                 padding=0,
+                 dilation=1,
+                 groups: int = 1,
+                 bias=True,
+                 norm_cfg: dict = dict(type='BN3d'),
+                 dynamic_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        kernel_size, stride, padding = (_triple(kernel_size), _triple(stride),
+                                        _triple(padding))
+        if _triple(dilation) != (1, 1, 1) or groups != 1:
+            raise ValueError(f'{type(self).__name__} supports dilation=1 and '
+                             f'groups=1 only (as mmaction\'s Conv2plus1d), '
+                             f'got dilation={dilation}, groups={groups}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.bias = bias
+        self.norm_cfg = norm_cfg
+        self.output_padding = (0, 0, 0)
+        self.transposed = False
+
+        # mid-plane width of R(2+1)D (Tran et al., 2018): keeps the
+        # parameter count of a 3x k x k conv; computed in floating point
+        # with t = 3 as mmaction does, so checkpoints match.
+        kt, kh, kw = kernel_size
+        mid = int(3 * (in_channels * out_channels * kh * kw) /
+                  (in_channels * kh * kw + 3 * out_channels))
+        self.mid_channels = mid
+        self.conv_s = nn.Conv3d(
+            in_channels,
+            mid, (1, kh, kw),
+            stride=(1, stride[1], stride[2]),
+            padding=(0, padding[1], padding[2]),
+            bias=bias)
+        _, self.bn_s = build_norm_layer(norm_cfg, mid)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv_t = nn.Conv3d(
+            mid,
+            out_channels, (kt, 1, 1),
+            stride=(stride[0], 1, 1),
+            padding=(padding[0], 0, 0),
+            bias=bias)
+        spec = parse_dynamic_cfg(
+            dynamic_cfg,
+            has_time=True,
+            out_channels=out_channels,
+            layer=type(self).__name__)
+        self._init_dynamic(spec, in_channels, out_channels)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Initiate the conv parameters from scratch (as the base)."""
+        kaiming_init(self.conv_s)
+        kaiming_init(self.conv_t)
+        constant_init(self.bn_s, 1, bias=0)
+
+    def mid_width(self, j: int) -> int:
+        """Mid channels computed at channel choice ``j``."""
+        return -(-self.mid_channels // 2**j)
+
+    # ------------------------------------------------------------------
+    def _sizes(self, shape):
+        t, h, w = shape[2:]
+        kt, kh, kw = self.kernel_size
+        h_out = conv_out_size(h, kh, self.stride[1], self.padding[1], 1)
+        w_out = conv_out_size(w, kw, self.stride[2], self.padding[2], 1)
+        t_out = conv_out_size(t, kt, self.stride[0], self.padding[0], 1)
+        return t, t_out, h_out, w_out
+
+    def _choice_macs(self, shape) -> Dict[Choice, int]:
+        t, t_out, h, w = self._sizes(shape)
+        kt, kh, kw = self.kernel_size
+        table = {}
+        for i, j in self.choices:
+            r = 2**i
+            t_s = num_computed_frames(t, r)
+            t_c = num_computed_frames(t_out, r)
+            m = self.mid_width(j)
+            c = self.out_channels >> j
+            macs = t_s * h * w * m * self.in_channels * kh * kw  # conv_s
+            macs += 2 * t_s * h * w * m  # bn_s (mmengine's eval convention)
+            macs += t_c * h * w * c * m * kt  # conv_t
+            if j > 0:
+                macs += self.channel_ops[j - 1].macs(t_c * h * w)
+            if i > 0:
+                macs += self.temporal_ops[i - 1].macs(
+                    self.out_channels * (t_out - t_c) * h * w)
+            table[(i, j)] = macs
+        return table
+
+    def _bn_s(self, x: torch.Tensor, m: int) -> torch.Tensor:
+        """``bn_s`` on the first ``m`` mid channels (its per-channel
+        statistics and affine parameters are sliced)."""
+        bn = self.bn_s
+        if m == self.mid_channels:
+            return bn(x)
+        if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            raise TypeError(f'{type(self).__name__}: channel reduction needs '
+                            f'a BatchNorm as bn_s, got {type(bn).__name__}')
+        use_batch = bn.training or not bn.track_running_stats
+        if bn.training and bn.track_running_stats:
+            bn.num_batches_tracked.add_(1)
+        momentum = 0.0 if bn.momentum is None else bn.momentum
+        return F.batch_norm(
+            x, None if bn.running_mean is None else bn.running_mean[:m],
+            None if bn.running_var is None else bn.running_var[:m],
+            None if bn.weight is None else bn.weight[:m],
+            None if bn.bias is None else bn.bias[:m], use_batch, momentum,
+            bn.eps)
+
+    def _conv_t(self, s: torch.Tensor, j: int) -> torch.Tensor:
+        c, m = self.out_channels >> j, self.mid_width(j)
+        conv = self.conv_t
+        if j == 0:
+            return conv(s)
+        bias = None if conv.bias is None else conv.bias[:c]
+        return F.conv3d(s, conv.weight[:c, :m], bias, conv.stride,
+                        conv.padding)
+
+    def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        if i == 0 and j == 0:
+            return self.conv_t(self.relu(self.bn_s(self.conv_s(x))))
+        r = 2**i
+        t_out = self._sizes(x.shape)[1]
+        if r > 1:
+            x = x[:, :, ::r]
+        m = self.mid_width(j)
+        conv = self.conv_s
+        if j:
+            bias = None if conv.bias is None else conv.bias[:m]
+            s = F.conv3d(x, conv.weight[:m], bias, conv.stride, conv.padding)
+        else:
+            s = conv(x)
+        s = self.relu(self._bn_s(s, m))
+        y = self._conv_t(s, j)
+        return self._rebuild(y, i, j, t_out)
+
+    def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
+        # conv_s is per frame and BN per channel: every choice's spatial
+        # output is a slice of the full one (exact in eval mode; in train
+        # mode the batch statistics come from all frames).
+        s_full = self.relu(self.bn_s(self.conv_s(x)))
+        t_out = self._sizes(x.shape)[1]
+        outs = {}
+        for i, j in self.choices:
+            s = s_full[:, :self.mid_width(j), ::2**i]
+            y = self._conv_t(s, j)
+            outs[(i, j)] = y if (i, j) == (0, 0) else self._rebuild(
+                y, i, j, t_out)
+        return outs
