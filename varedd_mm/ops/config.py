@@ -40,6 +40,10 @@ GATE_CFG_DEFAULTS = dict(
     gumbel=False,
     # initial logit bias of choice 0 (compute everything) over the others
     init_bias_full=0.0,
+    # spatial stride of the global-average pooling: the mean over every
+    # pool_stride-th pixel in H and W is the same statistic at 1/stride**2
+    # of the cost (pooling dominates the gate cost of 1x1 and 3x1x1 convs)
+    pool_stride=2,
 )
 
 ALLOWED_DIMS = ('temporal', 'channel')
@@ -56,6 +60,7 @@ class GateSpec:
     temperature: float
     gumbel: bool
     init_bias_full: float
+    pool_stride: int
 
     def hidden(self, in_channels: int) -> int:
         """Hidden width of the gate MLP for ``in_channels`` inputs."""
@@ -160,7 +165,7 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
     _check_keys(gate_cfg, GATE_CFG_DEFAULTS, 'dynamic_cfg.gate')
     g = dict(GATE_CFG_DEFAULTS)
     g.update(gate_cfg)
-    for key in ('reduction', 'min_hidden', 'max_hidden'):
+    for key in ('reduction', 'min_hidden', 'max_hidden', 'pool_stride'):
         if isinstance(g[key], bool) or not isinstance(g[key],
                                                       int) or g[key] < 1:
             raise ValueError(f'dynamic_cfg.gate.{key} must be a positive '
@@ -177,7 +182,8 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         max_hidden=g['max_hidden'],
         temperature=float(g['temperature']),
         gumbel=bool(g['gumbel']),
-        init_bias_full=float(g['init_bias_full']))
+        init_bias_full=float(g['init_bias_full']),
+        pool_stride=g['pool_stride'])
     return DynamicSpec(
         search_space=k,
         dims=dims,

@@ -111,10 +111,7 @@ class DynamicConvMixin:
 
     def gate_macs(self, shape: Sequence[int]) -> int:
         """MACs per clip of the gate for an input of ``shape``."""
-        numel = 1
-        for s in shape[1:]:
-            numel *= int(s)
-        return self.gate.macs(numel)
+        return self.gate.macs(shape)
 
     # ------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:

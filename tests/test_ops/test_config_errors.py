@@ -1,0 +1,135 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Every bad ``dynamic_cfg`` / argument case and the error it gets.
+
+Cases (each names the parameter and the allowed values):
+
+1. unknown top-level key                      -> dynamic_cfg ... unknown key
+2. search_space outside {2, 3} (1, 4, '2',
+   True, 2.5)                                 -> dynamic_cfg.search_space
+3. dims: unknown name, empty, repeated        -> dynamic_cfg.dims
+4. dims with 'temporal' on a 2D conv          -> dims of a 2D
+5. out_channels that cannot be halved K-1
+   times (5 @ K=2, 6 @ K=3, 2 @ K=3)          -> out_channels=...
+6. grouped conv whose groups cannot be
+   halved (groups=3 @ K=2)                    -> groups=...
+7. unknown temporal_op / channel_op           -> dynamic_cfg.temporal_op/...
+8. unknown gate key                           -> dynamic_cfg.gate ... key
+9. gate values: temperature <= 0, min_hidden
+   > max_hidden, reduction 0 / not int        -> dynamic_cfg.gate.<key>
+10. padding_mode != 'zeros', string padding   -> padding_mode
+11. Conv2plus1d with groups / dilation        -> groups=... dilation=...
+12. wrong input rank or channels              -> expects input of shape
+13. fixed_policy choice outside the layer,
+    non-int choice, model without layers      -> fixed_policy ...
+14. EfficiencyLoss target outside (0, 1],
+    negative loss_weight, before a forward    -> EfficiencyLoss.<arg>
+15. clip_gflops without track_flops           -> track_flops
+"""
+import pytest
+import torch
+import torch.nn as nn
+
+from varedd_mm import (EfficiencyLoss, VARED2Conv2d, VARED2Conv2plus1d,
+                       VARED2Conv3d, clip_gflops, fixed_policy)
+
+
+@pytest.mark.parametrize('cfg,match', [
+    (dict(serach_space=2), r"unknown key\(s\) \['serach_space'\]"),
+    (dict(search_space=1), r'search_space must be one of \(2, 3\)'),
+    (dict(search_space=4), r'search_space must be one of \(2, 3\)'),
+    (dict(search_space='2'), r'search_space must be one of \(2, 3\)'),
+    (dict(search_space=True), r'search_space must be one of \(2, 3\)'),
+    (dict(search_space=2.5), r'search_space must be one of \(2, 3\)'),
+    (dict(dims=('spatial', )), r"dims must be a non-empty subset of "
+     r"\('temporal', 'channel'\)"),
+    (dict(dims=()), r'dims must be a non-empty subset'),
+    (dict(dims=('channel', 'channel')), r'without repeats'),
+    (dict(temporal_op='trilinear'), r"temporal_op must be one of \('interp"),
+    (dict(channel_op='pointwise'), r"channel_op must be one of \('ghost"),
+    (dict(gate=dict(hidden=8)), r"dynamic_cfg.gate got unknown key"),
+    (dict(gate=dict(temperature=0)), r'gate.temperature must be > 0'),
+    (dict(gate=dict(min_hidden=32, max_hidden=8)), r'min_hidden must be <='),
+    (dict(gate=dict(reduction=0)), r'gate.reduction must be a positive int'),
+    (dict(gate=dict(reduction=2.0)), r'gate.reduction must be a positive'),
+])
+def test_bad_dynamic_cfg(cfg, match):
+    with pytest.raises(ValueError, match=match):
+        VARED2Conv3d(8, 16, 3, dynamic_cfg=cfg)
+
+
+@pytest.mark.parametrize('out_channels,k', [(5, 2), (6, 3), (2, 3)])
+def test_channels_that_cannot_be_halved(out_channels, k):
+    with pytest.raises(ValueError, match=rf'out_channels={out_channels} '
+                       rf'cannot be halved {k - 1} time'):
+        VARED2Conv3d(8, out_channels, 3, dynamic_cfg=dict(search_space=k))
+    # fine without the channel dimension
+    VARED2Conv3d(
+        8, out_channels, 3,
+        dynamic_cfg=dict(search_space=k, dims=('temporal', )))
+
+
+def test_groups_that_cannot_be_halved():
+    with pytest.raises(ValueError, match=r'groups=3 cannot be halved'):
+        VARED2Conv3d(6, 6, 3, groups=3)
+
+
+def test_temporal_dims_on_2d_conv():
+    with pytest.raises(ValueError, match=r"2D VARED2Conv2d may only hold "
+                       r"'channel'"):
+        VARED2Conv2d(8, 16, 3, dynamic_cfg=dict(dims=('temporal', )))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(padding_mode='reflect'), r'padding_mode="zeros"'),
+    (dict(padding='same'), r'padding_mode="zeros" with integer padding'),
+])
+def test_unsupported_padding(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VARED2Conv3d(8, 16, 3, **kwargs)
+
+
+@pytest.mark.parametrize('kwargs', [dict(groups=2), dict(dilation=2)])
+def test_conv2plus1d_unsupported(kwargs):
+    with pytest.raises(ValueError, match=r'dilation=1 and groups=1 only'):
+        VARED2Conv2plus1d(8, 16, 3, **kwargs)
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 6, 6), (2, 4, 3, 6, 6)])
+def test_bad_input_shape(shape):
+    conv = VARED2Conv3d(8, 16, 3, padding=1)
+    with pytest.raises(ValueError, match=r'expects input of shape '
+                       r'\(N, C, T, H, W\) with C=8'):
+        conv(torch.randn(*shape))
+
+
+def test_fixed_policy_errors():
+    conv = VARED2Conv3d(8, 16, 3, padding=1)  # search space 2
+    with pytest.raises(ValueError, match=r'choice \(2, 0\) is outside this '
+                       r'layer: temporal in \[0, 1\]'):
+        with fixed_policy(conv, temporal=2):
+            pass
+    assert conv.forced_choice is None
+    with pytest.raises(ValueError, match=r'temporal must be an int'):
+        with fixed_policy(conv, temporal=0.5):
+            pass
+    with pytest.raises(ValueError, match=r'no VA-RED2 dynamic layers'):
+        with fixed_policy(nn.Conv3d(2, 2, 1)):
+            pass
+
+
+def test_efficiency_loss_errors():
+    with pytest.raises(ValueError, match=r'target must be in \(0, 1\]'):
+        EfficiencyLoss(target=1.5)
+    with pytest.raises(ValueError, match=r'target must be in \(0, 1\]'):
+        EfficiencyLoss(target=0)
+    with pytest.raises(ValueError, match=r'loss_weight must be >= 0'):
+        EfficiencyLoss(loss_weight=-1)
+    with pytest.raises(RuntimeError, match=r'has not run a forward'):
+        EfficiencyLoss()(VARED2Conv3d(8, 16, 3))
+
+
+def test_clip_gflops_needs_tracker():
+    conv = VARED2Conv3d(8, 16, 3, padding=1)
+    conv(torch.randn(1, 8, 4, 4, 4))
+    with pytest.raises(RuntimeError, match=r'call varedd_mm.track_flops'):
+        clip_gflops(conv)

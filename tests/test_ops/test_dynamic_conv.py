@@ -1,0 +1,294 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Behaviour of the dynamic convs: exactness at (0, 0), what each choice
+computes, gradients, eval determinism and grouping."""
+import itertools
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmaction.models.common import Conv2plus1d
+
+from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
+                       fixed_policy)
+from varedd_mm.ops.cheap_ops import num_computed_frames
+
+# (kernel, stride, padding, dilation, groups) of the conv types the mm
+# backbones use: 3x3x3 (I3D/C3D), 1x1x1, 1x3x3, 3x1x1, spatial/temporal
+# stride, dilation, depthwise (X3D).
+CONV3D_CASES = [
+    ((3, 3, 3), 1, 1, 1, 1),
+    ((1, 1, 1), 1, 0, 1, 1),
+    ((1, 3, 3), (1, 2, 2), (0, 1, 1), 1, 1),
+    ((3, 1, 1), (2, 1, 1), (1, 0, 0), 1, 1),
+    ((3, 3, 3), (1, 1, 1), 2, 2, 1),
+    ((3, 3, 3), 1, 1, 1, 16),
+]
+
+
+def _base_conv3d(dyn):
+    base = nn.Conv3d(dyn.in_channels, dyn.out_channels, dyn.kernel_size,
+                     dyn.stride, dyn.padding, dyn.dilation, dyn.groups,
+                     dyn.bias is not None)
+    base.load_state_dict(
+        {k: v
+         for k, v in dyn.state_dict().items() if k in ('weight', 'bias')})
+    return base
+
+
+@pytest.mark.parametrize('case', CONV3D_CASES)
+@pytest.mark.parametrize('mode', ['train', 'eval'])
+def test_conv3d_choice00_is_base_bit_for_bit(case, mode):
+    k, s, p, d, g = case
+    dyn = VARED2Conv3d(16, 32, k, s, p, d, g, dynamic_cfg=dict(search_space=3))
+    base = _base_conv3d(dyn)
+    x = torch.randn(2, 16, 6, 9, 9)
+    getattr(dyn, mode)()
+    with fixed_policy(dyn, 0, 0):
+        assert torch.equal(dyn(x), base(x))
+
+
+@pytest.mark.parametrize('mode', ['train', 'eval'])
+def test_conv2plus1d_choice00_is_mmaction_conv2plus1d(mode):
+    dyn = VARED2Conv2plus1d(16, 32, 3, stride=(2, 2, 2), padding=1)
+    base = Conv2plus1d(16, 32, 3, stride=(2, 2, 2), padding=1)
+    missing, unexpected = base.load_state_dict(dyn.state_dict(), strict=False)
+    assert not missing
+    assert all(k.startswith(('gate.', 'temporal_ops.', 'channel_ops.'))
+               for k in unexpected)
+    getattr(dyn, mode)()
+    getattr(base, mode)()
+    x = torch.randn(2, 16, 7, 10, 10)
+    with fixed_policy(dyn, 0, 0):
+        assert torch.equal(dyn(x), base(x))
+
+
+@pytest.mark.parametrize('mode', ['train', 'eval'])
+def test_conv2d_choice0_is_base(mode):
+    dyn = VARED2Conv2d(16, 32, 3, stride=2, padding=2, dilation=2)
+    base = nn.Conv2d(16, 32, 3, stride=2, padding=2, dilation=2)
+    base.load_state_dict({k: dyn.state_dict()[k] for k in ('weight', 'bias')})
+    getattr(dyn, mode)()
+    x = torch.randn(2, 16, 17, 17)
+    with fixed_policy(dyn, channel=0):
+        assert torch.equal(dyn(x), base(x))
+
+
+def _frames(t, k=3, s=1, p=1):
+    return (t + 2 * p - k) // s + 1
+
+
+@pytest.mark.parametrize('search_space', [2, 3])
+@pytest.mark.parametrize('t', [1, 3, 5, 8])
+def test_conv3d_what_each_choice_computes(search_space, t):
+    """At (i, j) the first C/2**j channels of frames 0, R, 2R, ... are the
+    base output; the rest is the cheap rebuild (identity-initialised ops:
+    linear interpolation / hold in time, copies of the source channel)."""
+    dyn = VARED2Conv3d(
+        8, 16, 3, padding=1, dynamic_cfg=dict(search_space=search_space))
+    dyn.eval()
+    x = torch.randn(2, 8, t, 6, 6)
+    base = F.conv3d(x, dyn.weight, dyn.bias, 1, 1)
+    t_out = base.shape[2]
+    for i, j in itertools.product(range(search_space), repeat=2):
+        with fixed_policy(dyn, i, j):
+            out = dyn(x)
+        assert out.shape == base.shape
+        r, c = 2**i, 16 >> j
+        t_c = num_computed_frames(t_out, r)
+        computed = out[:, :c, ::r]
+        assert computed.shape[2] == t_c
+        torch.testing.assert_close(computed, base[:, :c, ::r],
+                                   rtol=1e-4, atol=1e-5)
+        # channel rebuild: generated channel g copies source channel g // m
+        m = 2**j - 1
+        for g in range(16 - c):
+            torch.testing.assert_close(out[:, c + g, ::r],
+                                       out[:, g // m, ::r])
+        # temporal rebuild: interpolation between computed neighbours,
+        # hold after the last computed frame
+        for pos in range(t_out):
+            k, q = divmod(pos, r)
+            if q == 0:
+                continue
+            if k + 1 < t_c:
+                want = (1 - q / r) * out[:, :, k * r] + q / r * out[:, :,
+                                                                  (k + 1) * r]
+            else:
+                want = out[:, :, k * r]
+            torch.testing.assert_close(out[:, :, pos], want)
+
+
+@pytest.mark.parametrize('search_space', [2, 3])
+@pytest.mark.parametrize('t', [2, 5, 8, 16])
+def test_conv2plus1d_what_each_choice_computes(search_space, t):
+    """Temporal choice: the spatial conv sees only frames 0, R, 2R, ...;
+    channel choice: the first ceil(M/2**j) mid channels and C/2**j outputs;
+    (T not divisible by R and T < R included)."""
+    dyn = VARED2Conv2plus1d(
+        8, 16, 3, stride=(2, 1, 1), padding=1,
+        dynamic_cfg=dict(search_space=search_space))
+    dyn.eval()
+    x = torch.randn(2, 8, t, 6, 6)
+    with fixed_policy(dyn, 0, 0):
+        full = dyn(x)
+    t_out = full.shape[2]
+    assert t_out == _frames(t, s=2)
+    for i, j in itertools.product(range(search_space), repeat=2):
+        r, c, m = 2**i, 16 >> j, dyn.mid_width(j)
+        with fixed_policy(dyn, i, j):
+            out = dyn(x)
+        assert out.shape == full.shape
+        s = F.conv3d(x[:, :, ::r], dyn.conv_s.weight[:m],
+                     dyn.conv_s.bias[:m], 1, (0, 1, 1))
+        s = F.batch_norm(s, dyn.bn_s.running_mean[:m],
+                         dyn.bn_s.running_var[:m], dyn.bn_s.weight[:m],
+                         dyn.bn_s.bias[:m], False, 0., dyn.bn_s.eps).relu()
+        want = F.conv3d(s, dyn.conv_t.weight[:c, :m], dyn.conv_t.bias[:c],
+                        (2, 1, 1), (1, 0, 0))
+        assert want.shape[2] == num_computed_frames(t_out, r)
+        torch.testing.assert_close(out[:, :c, ::r], want)
+
+
+def test_conv2d_channel_choices():
+    dyn = VARED2Conv2d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
+    dyn.eval()
+    x = torch.randn(2, 8, 9, 9)
+    base = F.conv2d(x, dyn.weight, dyn.bias, padding=1)
+    for j in range(3):
+        with fixed_policy(dyn, channel=j):
+            out = dyn(x)
+        c = 16 >> j
+        assert out.shape == base.shape
+        torch.testing.assert_close(out[:, :c], base[:, :c])
+
+
+def test_grouped_conv_reduces_whole_groups():
+    """Depthwise (X3D): channel choice j computes the first groups/2**j
+    groups, each reading only its own input channels."""
+    dyn = VARED2Conv3d(16, 16, 3, padding=1, groups=16)
+    dyn.eval()
+    x = torch.randn(2, 16, 4, 6, 6)
+    base = F.conv3d(x, dyn.weight, dyn.bias, 1, 1, 1, 16)
+    with fixed_policy(dyn, 0, 1):
+        out = dyn(x)
+    torch.testing.assert_close(out[:, :8], base[:, :8])
+    table = dyn.macs_table(x.shape)
+    assert table[(0, 1)] < table[(0, 0)]
+
+
+@pytest.mark.parametrize('cls,shape', [
+    (VARED2Conv3d, (3, 8, 6, 6, 6)),
+    (VARED2Conv2plus1d, (3, 8, 6, 6, 6)),
+    (VARED2Conv2d, (3, 8, 6, 6)),
+])
+def test_gradients_reach_gate_and_every_shared_weight(cls, shape):
+    dyn = cls(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
+    dyn.train()
+    x = torch.randn(*shape)
+    out = dyn(x)
+    (out.square().mean() + dyn.last_expected_macs.mean() / 1e9).backward()
+    for name, p in dyn.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+def _steer_gate(dyn):
+    """Make the gate choose from the sign of the input mean: positive clips
+    take the cheapest choice, negative ones the full one."""
+    g = dyn.gate
+    with torch.no_grad():
+        for p in g.parameters():
+            p.zero_()
+        g.fc1.weight[0] = 1.0
+        g.fc1.weight[1] = -1.0
+        kt = g.num_temporal
+        g.fc2.weight[kt - 1, 0] = 10.0
+        g.fc2.weight[0, 1] = 10.0
+        g.fc2.weight[kt + g.num_channel - 1, 0] = 10.0
+        g.fc2.weight[kt, 1] = 10.0
+
+
+@pytest.mark.parametrize('cls', [VARED2Conv3d, VARED2Conv2plus1d])
+def test_grouped_batch_equals_each_clip_alone(cls):
+    # float64: the conv backend itself is not bitwise batch-invariant
+    # (a batched conv3d differs from per-clip runs by ~1e-6 relative in
+    # float32), so compare at float64 precision instead of bit equality.
+    dyn = cls(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)).double()
+    _steer_gate(dyn)
+    dyn.eval()
+    x = torch.randn(5, 8, 8, 6, 6, dtype=torch.float64)
+    x[[0, 2, 3]] += 2.0
+    x[[1, 4]] -= 2.0
+    out = dyn(x)
+    choices = dyn.last_choice.clone()
+    assert len({tuple(c) for c in choices.tolist()}) == 2
+    assert choices[0].tolist() == [2, 2] and choices[1].tolist() == [0, 0]
+    macs = dyn.last_macs.clone()
+    for n in range(5):
+        alone = dyn(x[n:n + 1])
+        assert dyn.last_choice[0].tolist() == choices[n].tolist()
+        torch.testing.assert_close(alone[0], out[n], rtol=1e-12, atol=1e-12)
+        assert dyn.last_macs[0] == macs[n]
+    assert macs[0] < macs[1]
+
+
+def test_eval_is_deterministic():
+    dyn = VARED2Conv3d(8, 16, 3, padding=1)
+    dyn.eval()
+    x = torch.randn(4, 8, 8, 6, 6)
+    a = dyn(x)
+    ca = dyn.last_choice.clone()
+    b = dyn(x)
+    assert torch.equal(a, b)
+    assert torch.equal(ca, dyn.last_choice)
+
+
+def test_training_output_is_expectation_over_choices():
+    dyn = VARED2Conv3d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=2))
+    dyn.train()
+    x = torch.randn(3, 8, 8, 6, 6)
+    out = dyn(x)
+    pt, pc = dyn.last_probs
+    want = 0
+    for i, j in itertools.product(range(2), repeat=2):
+        with fixed_policy(dyn, i, j):
+            y = dyn(x)
+        want = want + (pt[:, i] * pc[:, j]).view(3, 1, 1, 1, 1) * y
+    torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_policy_restores_gates_and_ignores_unreduced_dims():
+    seq = nn.Sequential(
+        VARED2Conv3d(8, 16, 3, padding=1,
+                     dynamic_cfg=dict(dims=('temporal', ))),
+        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(dims='channel')))
+    with fixed_policy(seq, temporal=1, channel=1):
+        assert seq[0].forced_choice == (1, 0)
+        assert seq[1].forced_choice == (0, 1)
+    assert seq[0].forced_choice is None and seq[1].forced_choice is None
+    with pytest.raises(RuntimeError):
+        with fixed_policy(seq, 1, 1):
+            raise RuntimeError('boom')
+    assert seq[0].forced_choice is None
+
+
+def test_forced_choice_skips_gate_and_costs_what_it_computes():
+    dyn = VARED2Conv3d(16, 32, 3, padding=1)
+    dyn.eval()
+    x = torch.randn(2, 16, 8, 8, 8)
+    full = 8 * 8 * 8 * 32 * 16 * 27
+    with fixed_policy(dyn, 0, 0):
+        dyn(x)
+    assert dyn.last_macs.tolist() == [full, full]
+    with fixed_policy(dyn, 1, 1):
+        dyn(x)
+    conv = 4 * 8 * 8 * 16 * 16 * 27
+    ghost = 9 * 16 * 4 * 8 * 8
+    interp = 2 * 32 * 4 * 8 * 8
+    assert dyn.last_macs.tolist() == [conv + ghost + interp] * 2
+    dyn(x)  # learned gate: its pooling and MLP are counted
+    gate = 16 * 8 * 4 * 4 + 16 * 16 + 16 * 4  # pool_stride 2
+    assert dyn.gate_macs(x.shape) == gate
+    choice = tuple(dyn.last_choice[0].tolist())
+    assert dyn.last_macs[0] == dyn.macs_table(x.shape)[choice] + gate
