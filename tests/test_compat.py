@@ -1,0 +1,152 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""One test per upstream gap handled in :mod:`varedd_mm.compat`."""
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.logging import HistoryBuffer
+
+from varedd_mm import compat
+
+
+def test_mmaction_models_imports_and_drn_refuses_clearly():
+    import mmaction.models  # noqa: F401  fails without the shim
+    from mmaction.models.localizers import DRN
+    if compat.mmaction_drn_missing():
+        with pytest.raises(ImportError, match='DRN is missing from the '
+                           'installed mmaction2 1.2.0 wheel'):
+            DRN()
+
+
+def test_numpy2_aliases_used_by_mmaction():
+    assert np.Inf == np.inf
+    assert np.trapz([1.0, 2.0, 3.0]) == 4.0
+    assert np.in1d([1, 5], [5]).tolist() == [False, True]
+    from mmaction.evaluation.functional import accuracy
+    # mmaction's average_recall_at_avg_proposals uses np.trapz
+    assert hasattr(accuracy, 'average_recall_at_avg_proposals')
+
+
+def _toy_runner(work_dir, **kwargs):
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    class Reg(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 1)
+
+        def forward(self, inputs, labels=None, mode='tensor'):
+            out = self.fc(inputs).squeeze(1)
+            if mode == 'loss':
+                return dict(loss=((out - labels)**2).mean())
+            return out
+
+    class Data(torch.utils.data.Dataset):
+
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            return dict(inputs=torch.ones(2) * i, labels=torch.tensor(1.0))
+
+    return Runner(
+        model=Reg(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=Data(),
+            batch_size=4,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=kwargs.pop('max_epochs', 1)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+        **kwargs)
+
+
+def test_mmengine_checkpoints_load_with_weights_only(tmp_path):
+    """``torch.load`` keeps ``weights_only=True`` yet loads what mmengine
+    writes (HistoryBuffer, numpy state), and ``resume`` works."""
+    _toy_runner(tmp_path).train()
+    ckpt = tmp_path / 'epoch_1.pth'
+    state = torch.load(str(ckpt))  # default weights_only=True on torch>=2.6
+    assert isinstance(state['message_hub']['log_scalars']['train/loss'],
+                      HistoryBuffer)
+    runner = _toy_runner(tmp_path, max_epochs=2, resume=True)
+    runner.train()
+    assert runner.epoch == 2
+    assert (tmp_path / 'epoch_2.pth').exists()
+
+
+class _Evil:
+
+    def __init__(self, target, name):
+        self.target, self.name = target, name
+
+    def __reduce__(self):
+        return (getattr, (self.target, self.name))
+
+
+class _Call:
+
+    def __reduce__(self):
+        return (os.system, ('true', ))
+
+
+def test_weights_only_still_refuses_unsafe_getattr(tmp_path):
+    ok = tmp_path / 'ok.pth'
+    torch.save({'m': _Evil(HistoryBuffer, 'mean')}, str(ok))
+    assert torch.load(str(ok))['m'] is HistoryBuffer.mean
+    bad = tmp_path / 'bad.pth'
+    torch.save({'m': _Evil(HistoryBuffer, '__init__')}, str(bad))
+    with pytest.raises(pickle.UnpicklingError, match='only HistoryBuffer'):
+        torch.load(str(bad))
+    # anything else a checkpoint could smuggle is refused by torch itself
+    worse = tmp_path / 'worse.pth'
+    torch.save({'m': _Call()}, str(worse))
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(str(worse))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only path')
+def test_pytorch_launcher_on_cpu_only_torch():
+    """``--launcher pytorch`` on CPU: mmengine's init_dist and its DDP
+    wrapper (which passes device_ids) work with gloo."""
+    code = textwrap.dedent("""
+        import torch, varedd_mm
+        from mmengine.dist import init_dist, get_backend
+        from mmengine.model import MMDistributedDataParallel
+        init_dist('pytorch')  # runner default backend: nccl
+        model = MMDistributedDataParallel(
+            module=torch.nn.Linear(2, 2), device_ids=[0])
+        model(torch.randn(3, 2)).sum().backward()
+        print('backend', get_backend())
+    """)
+    env = dict(
+        os.environ,
+        RANK='0',
+        LOCAL_RANK='0',
+        WORLD_SIZE='1',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(_free_port()))
+    out = subprocess.run([sys.executable, '-c', code],
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'backend gloo' in out.stdout
