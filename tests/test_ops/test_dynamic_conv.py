@@ -100,11 +100,9 @@ def test_conv3d_what_each_choice_computes(search_space, t):
         assert computed.shape[2] == t_c
         torch.testing.assert_close(computed, base[:, :c, ::r],
                                    rtol=1e-4, atol=1e-5)
-        # channel rebuild: generated channel g copies source channel g // m
-        m = 2**j - 1
+        # channel rebuild: generated channel q * c + k copies channel k
         for g in range(16 - c):
-            torch.testing.assert_close(out[:, c + g, ::r],
-                                       out[:, g // m, ::r])
+            torch.testing.assert_close(out[:, c + g, ::r], out[:, g % c, ::r])
         # temporal rebuild: interpolation between computed neighbours,
         # hold after the last computed frame
         for pos in range(t_out):
@@ -292,3 +290,58 @@ def test_forced_choice_skips_gate_and_costs_what_it_computes():
     assert dyn.gate_macs(x.shape) == gate
     choice = tuple(dyn.last_choice[0].tolist())
     assert dyn.last_macs[0] == dyn.macs_table(x.shape)[choice] + gate
+
+
+@pytest.mark.parametrize('ratio', [2, 4])
+@pytest.mark.parametrize('t_out', [1, 3, 7, 8])
+def test_temporal_cheap_op_matches_its_definition(ratio, t_out):
+    """phi_t = linear interpolation, then a per-channel 3-tap temporal
+    filter (replicate padding) evaluated at the rebuilt frames; the
+    in-place inference path and the autograd path agree."""
+    from varedd_mm.ops.cheap_ops import TemporalCheapOp
+    op = TemporalCheapOp(6, ratio)
+    with torch.no_grad():
+        op.weight.copy_(torch.randn(6, 3))
+    t_c = num_computed_frames(t_out, ratio)
+    y = torch.randn(2, 6, t_c, 3, 3)
+    # reference, straight from the definition
+    z = torch.empty(2, 6, t_out, 3, 3)
+    for pos in range(t_out):
+        k, q = divmod(pos, ratio)
+        if q == 0:
+            z[:, :, pos] = y[:, :, k]
+        elif k + 1 < t_c:
+            z[:, :, pos] = (1 - q / ratio) * y[:, :, k] + q / ratio * y[:, :,
+                                                                      k + 1]
+        else:
+            z[:, :, pos] = y[:, :, k]
+    zp = torch.cat([z[:, :, :1], z, z[:, :, -1:]], dim=2)
+    want = z.clone()
+    a, b, d = (op.weight[:, i].view(1, 6, 1, 1) for i in range(3))
+    for pos in range(t_out):
+        if pos % ratio:
+            want[:, :, pos] = (a * zp[:, :, pos] + b * zp[:, :, pos + 1] +
+                               d * zp[:, :, pos + 2])
+    with torch.no_grad():
+        inplace = op([y[:, :4], y[:, 4:]], t_out)
+    grad_path = op(y.requires_grad_(), t_out)
+    torch.testing.assert_close(inplace, want.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_path.detach(), inplace)
+
+
+@pytest.mark.parametrize('multiplier', [1, 3])
+def test_channel_cheap_op_is_a_depthwise_spatial_conv(multiplier):
+    from varedd_mm.ops.cheap_ops import ChannelCheapOp
+    op = ChannelCheapOp(4, multiplier)
+    with torch.no_grad():
+        op.weight.copy_(torch.randn_like(op.weight))
+    y = torch.randn(2, 4, 5, 7, 7)
+    out = op(y)
+    assert out.shape == (2, 4 * multiplier, 5, 7, 7)
+    for q in range(multiplier):
+        w = op.weight[q * 4:(q + 1) * 4].unsqueeze(2)  # (4, 1, 1, 3, 3)
+        ref = F.conv3d(y, w, padding=(0, 1, 1), groups=4)
+        torch.testing.assert_close(out[:, q * 4:(q + 1) * 4], ref)
+        ref2d = F.conv2d(y[:, :, 2], w.squeeze(2), padding=1, groups=4)
+        torch.testing.assert_close(
+            op(y[:, :, 2])[:, q * 4:(q + 1) * 4], ref2d)

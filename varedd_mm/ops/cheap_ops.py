@@ -5,6 +5,8 @@ Both ops are linear and per channel, written with plain tensor slicing and a
 depthwise ``conv2d`` (no trilinear interpolation, no depthwise 3D conv on the
 inference path). Their cost is measured in docs/engine.md.
 """
+from typing import List, Sequence, Union
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -60,30 +62,35 @@ class TemporalCheapOp(nn.Module):
         """Coefficient on the last computed frame for the held frames."""
         return self.weight.sum(dim=1)
 
-    def forward(self, y: torch.Tensor, t_out: int) -> torch.Tensor:
+    def forward(self, y: Union[torch.Tensor, Sequence[torch.Tensor]],
+                t_out: int) -> torch.Tensor:
         """Rebuild the full-rate output.
 
         Args:
-            y (torch.Tensor): Computed frames ``(N, C, T_c, *spatial)`` with
-                ``T_c = ceil(t_out / R)``.
+            y (Tensor | Sequence[Tensor]): Computed frames
+                ``(N, C, T_c, *spatial)`` with ``T_c = ceil(t_out / R)``, or
+                channel blocks of it (concatenated along dim 1 by writing
+                each into the output, without an extra copy).
             t_out (int): Frames of the full output.
 
         Returns:
             torch.Tensor: ``(N, C, t_out, *spatial)``.
         """
+        blocks = [y] if isinstance(y, torch.Tensor) else list(y)
         r = self.ratio
-        t_c = y.shape[2]
+        t_c = blocks[0].shape[2]
         if t_c != num_computed_frames(t_out, r):
             raise ValueError(f'TemporalCheapOp(R={r}): got {t_c} computed '
                              f'frames for t_out={t_out}, expected '
                              f'{num_computed_frames(t_out, r)}')
-        shape = (1, self.channels) + (1, ) * (y.dim() - 2)
+        shape = (1, self.channels) + (1, ) * (blocks[0].dim() - 2)
         coef = self.coefficients()
         tail = self.tail_coefficient().view(shape)
-        if torch.is_grad_enabled() and (y.requires_grad
-                                        or self.weight.requires_grad):
+        if torch.is_grad_enabled() and (self.weight.requires_grad or any(
+                b.requires_grad for b in blocks)):
+            y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
             return self._forward_autograd(y, t_out, coef, tail, shape)
-        return self._forward_inplace(y, t_out, coef, tail, shape)
+        return self._forward_inplace(blocks, t_out, coef, tail, shape)
 
     def _forward_autograd(self, y, t_out, coef, tail, shape):
         r = self.ratio
@@ -97,11 +104,20 @@ class TemporalCheapOp(nn.Module):
         out = out.flatten(2, 3)
         return out[:, :, :t_out]
 
-    def _forward_inplace(self, y, t_out, coef, tail, shape):
+    def _forward_inplace(self, blocks, t_out, coef, tail, shape):
         r = self.ratio
-        t_c = y.shape[2]
-        out = y.new_empty(y.shape[:2] + (t_out, ) + y.shape[3:])
-        out[:, :, ::r] = y
+        first = blocks[0]
+        t_c = first.shape[2]
+        out = first.new_empty((first.shape[0], self.channels, t_out) +
+                              first.shape[3:])
+        c0 = 0
+        for b in blocks:
+            out[:, c0:c0 + b.shape[1], ::r] = b
+            c0 += b.shape[1]
+        if c0 != self.channels:
+            raise ValueError(f'TemporalCheapOp: blocks hold {c0} channels, '
+                             f'expected {self.channels}')
+        y = out[:, :, ::r]
         left, right = y[:, :, :-1], y[:, :, 1:]
         last = y[:, :, -1]
         for q in range(1, r):
@@ -123,9 +139,11 @@ class ChannelCheapOp(nn.Module):
     """phi_s: generate the channels a channel choice did not compute.
 
     GhostNet-style: each computed channel feeds ``m = 1/r - 1`` depthwise 3x3
-    spatial filters (per frame); generated channel ``g`` comes from computed
-    channel ``g // m``. Initialised to copy the source channel (centre tap 1)
-    so a fresh op reuses computed features instead of adding noise.
+    spatial filters (per frame). Generated channels are ordered block by
+    block: channel ``q * C' + c`` (``q < m``) comes from computed channel
+    ``c`` through filter ``q``. Initialised to copy the source channel
+    (centre tap 1) so a fresh op reuses computed features instead of adding
+    noise.
 
     Args:
         channels (int): Computed channels ``C' = r * C_out``.
@@ -140,23 +158,37 @@ class ChannelCheapOp(nn.Module):
         weight[:, :, 1, 1] = 1.0
         self.weight = nn.Parameter(weight)
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """Generate ``C' * m`` channels from ``y``.
+    def blocks(self, y: torch.Tensor) -> List[torch.Tensor]:
+        """Generate the ``m`` blocks of ``C'`` channels from ``y``.
 
         Args:
             y (torch.Tensor): ``(N, C', T, H, W)`` or ``(N, C', H, W)``.
 
         Returns:
-            torch.Tensor: Generated channels, same layout, ``C' * m`` of them.
+            list[Tensor]: ``m`` tensors shaped like ``y``.
         """
+        c = self.channels
         if y.dim() == 4:
-            return F.conv2d(y, self.weight, padding=1, groups=self.channels)
-        n, c, t, h, w = y.shape
-        # Fold time into the batch: a depthwise 2D conv per frame is several
-        # times faster on CPU than the equivalent depthwise Conv3d.
-        y2 = y.transpose(1, 2).reshape(n * t, c, h, w)
-        g = F.conv2d(y2, self.weight, padding=1, groups=self.channels)
-        return g.reshape(n, t, -1, h, w).transpose(1, 2)
+            return [
+                F.conv2d(y, w, padding=1, groups=c)
+                for w in self.weight.split(c)
+            ]
+        n, _, t, h, w = y.shape
+        # (N, C', T, H, W) is (N, C' * T, H, W) in memory: one depthwise 2D
+        # conv over the C' * T planes (filters repeated over T) needs no
+        # transpose copy and is ~10x faster on CPU than folding T into the
+        # batch or a depthwise Conv3d (docs/engine.md).
+        y2 = y.reshape(n, c * t, h, w)
+        return [
+            F.conv2d(y2, wq.repeat_interleave(t, dim=0), padding=1,
+                     groups=c * t).view(n, c, t, h, w)
+            for wq in self.weight.split(c)
+        ]
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """All generated channels, ``(N, C' * m, ...)``."""
+        blocks = self.blocks(y)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
 
     def macs(self, spatial_numel_per_clip: int) -> int:
         """9 MACs per generated element (``T * H * W`` given per clip)."""

@@ -135,11 +135,14 @@ class DynamicConvMixin:
                  t_out: Optional[int]) -> torch.Tensor:
         """Cheap rebuild: channels first (on the computed frames), then
         time (on all channels)."""
+        blocks = [y]
         if j > 0:
-            y = torch.cat([y, self.channel_ops[j - 1](y)], dim=1)
+            blocks += self.channel_ops[j - 1].blocks(y)
         if i > 0:
-            y = self.temporal_ops[i - 1](y, t_out)
-        return y
+            # the temporal op writes the channel blocks straight into the
+            # full-rate output: no concatenated intermediate
+            return self.temporal_ops[i - 1](blocks, t_out)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the layer under its current policy.
