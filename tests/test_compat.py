@@ -20,8 +20,10 @@ def test_mmaction_models_imports_and_drn_refuses_clearly():
     import mmaction.models  # noqa: F401  fails without the shim
     from mmaction.models.localizers import DRN
     if compat.mmaction_drn_missing():
-        with pytest.raises(ImportError, match='DRN is missing from the '
-                           'installed mmaction2 1.2.0 wheel'):
+        with pytest.raises(
+                ImportError,
+                match='DRN is missing from the '
+                'installed mmaction2 1.2.0 wheel'):
             DRN()
 
 
@@ -30,6 +32,7 @@ def test_numpy2_aliases_used_by_mmaction():
     assert np.trapz([1.0, 2.0, 3.0]) == 4.0
     assert np.in1d([1, 5], [5]).tolist() == [False, True]
     from mmaction.evaluation.functional import accuracy
+
     # mmaction's average_recall_at_avg_proposals uses np.trapz
     assert hasattr(accuracy, 'average_recall_at_avg_proposals')
 

@@ -6,15 +6,14 @@ adds: importing the package applies the upstream compatibility fixes
 (:mod:`varedd_mm.compat`) and registers every component where each
 codebase finds it (:mod:`varedd_mm.registry`). No default scope changes.
 """
-from . import compat
-
-compat.apply()
-
-from .ops import (EfficiencyLoss, VARED2Conv2d, VARED2Conv2plus1d,  # noqa
+# first: the upstream fixes must be in place before anything imports the
+# codebases' model packages (varedd_mm.compat applies them on import)
+from . import compat  # noqa: F401, I001
+from .ops import (EfficiencyLoss, VARED2Conv2d, VARED2Conv2plus1d,
                   VARED2Conv3d, clip_gflops, dynamic_layers, fixed_policy,
                   recalibrate_bn, track_flops, untrack_flops)
-from .registry import register_root_components  # noqa: E402
-from .version import __version__  # noqa: E402
+from .registry import register_root_components
+from .version import __version__
 
 register_root_components()
 

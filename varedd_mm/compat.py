@@ -1,7 +1,8 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Upstream gaps of the verified stack, handled in this one place.
 
-``import varedd_mm`` calls :func:`apply` once. Each fix is narrow, does
+Importing this module (``import varedd_mm`` does it first) calls
+:func:`apply`. Each fix is narrow, does
 nothing where the gap is absent, and has a test in ``tests/test_compat.py``.
 
 ===================  ==========================================================
@@ -18,9 +19,10 @@ aliases              ``np.in1d`` (pose transforms, metrics). The names are
                      ``np.trapezoid``, ``np.isin``) when missing.
 torch >= 2.6         ``torch.load`` defaults to ``weights_only=True`` and
 ``weights_only``     mmengine 0.10.7 cannot load its own checkpoints
-                     ("Unsupported global ... HistoryBuffer"): ``tools/test.py``
-                     and ``--resume`` fail. The classes mmengine checkpoints
-                     hold are allow-listed (``HistoryBuffer``; numpy arrays,
+                     ("Unsupported global ... HistoryBuffer"):
+                     ``tools/test.py`` and ``--resume`` fail. The classes
+                     mmengine checkpoints hold are allow-listed
+                     (``HistoryBuffer``; numpy arrays,
                      dtypes and scalars), and the ``getattr`` its pickles use
                      to name HistoryBuffer's statistic methods is allowed
                      *only* for those methods. ``weights_only`` stays on.
@@ -54,8 +56,7 @@ def mmaction_drn_missing() -> bool:
     if spec is None or not spec.submodule_search_locations:
         return False
     root = list(spec.submodule_search_locations)[0]
-    return not os.path.isdir(
-        os.path.join(root, 'models', 'localizers', 'drn'))
+    return not os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn'))
 
 
 def _install_drn_shim() -> None:
@@ -105,10 +106,10 @@ def _history_buffer_getattr(obj, name):
     """``getattr`` restricted to HistoryBuffer's statistic methods, which
     mmengine pickles as ``getattr(HistoryBuffer, 'mean')``."""
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and isinstance(name, str) and (
-            name in HistoryBuffer._statistics_methods
-            or name in ('min', 'max', 'current', 'mean')) and callable(
-                getattr(HistoryBuffer, name, None)):
+    if obj is HistoryBuffer and isinstance(
+            name, str) and (name in HistoryBuffer._statistics_methods or name
+                            in ('min', 'max', 'current', 'mean')) and callable(
+                                getattr(HistoryBuffer, name, None)):
         return getattr(HistoryBuffer, name)
     raise pickle_error(f'weights_only load: getattr({obj!r}, {name!r}) is '
                        'not allowed (only HistoryBuffer statistic methods)')
@@ -182,8 +183,8 @@ def _patch_cpu_launchers() -> None:
 
     def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
         params = list(module.parameters())
-        if kwargs.get('device_ids') and params and all(
-                p.device.type == 'cpu' for p in params):
+        if kwargs.get('device_ids') and params and all(p.device.type == 'cpu'
+                                                       for p in params):
             kwargs['device_ids'] = None
             kwargs.pop('output_device', None)
         orig_ddp_init(
@@ -226,10 +227,13 @@ def _slurm_env(port) -> None:
 # --------------------------------------------------------------------------
 def apply() -> None:
     """Apply every fix (idempotent)."""
-    for name, fn in (('drn', _install_drn_shim),
-                     ('numpy', _restore_numpy_aliases),
+    for name, fn in (('drn', _install_drn_shim), ('numpy',
+                                                  _restore_numpy_aliases),
                      ('checkpoints', _allow_mmengine_checkpoints),
                      ('launchers', _patch_cpu_launchers)):
         if name not in _APPLIED:
             fn()
             _APPLIED.add(name)
+
+
+apply()

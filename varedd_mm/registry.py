@@ -10,8 +10,7 @@ is changed and no codebase's ``register_all_modules`` is called.
 """
 from mmengine.registry import MODELS
 
-from .ops import (EfficiencyLoss, VARED2Conv2d, VARED2Conv2plus1d,
-                  VARED2Conv3d)
+from .ops import EfficiencyLoss, VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d
 
 ROOT_COMPONENTS = {
     'VARED2Conv3d': VARED2Conv3d,

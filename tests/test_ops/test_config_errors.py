@@ -59,12 +59,16 @@ def test_bad_dynamic_cfg(cfg, match):
 
 @pytest.mark.parametrize('out_channels,k', [(5, 2), (6, 3), (2, 3)])
 def test_channels_that_cannot_be_halved(out_channels, k):
-    with pytest.raises(ValueError, match=rf'out_channels={out_channels} '
-                       rf'cannot be halved {k - 1} time'):
+    with pytest.raises(
+            ValueError,
+            match=rf'out_channels={out_channels} '
+            rf'cannot be halved {k - 1} time'):
         VARED2Conv3d(8, out_channels, 3, dynamic_cfg=dict(search_space=k))
     # fine without the channel dimension
     VARED2Conv3d(
-        8, out_channels, 3,
+        8,
+        out_channels,
+        3,
         dynamic_cfg=dict(search_space=k, dims=('temporal', )))
 
 
@@ -74,8 +78,9 @@ def test_groups_that_cannot_be_halved():
 
 
 def test_temporal_dims_on_2d_conv():
-    with pytest.raises(ValueError, match=r"2D VARED2Conv2d may only hold "
-                       r"'channel'"):
+    with pytest.raises(
+            ValueError, match=r"2D VARED2Conv2d may only hold "
+            r"'channel'"):
         VARED2Conv2d(8, 16, 3, dynamic_cfg=dict(dims=('temporal', )))
 
 
@@ -97,15 +102,19 @@ def test_conv2plus1d_unsupported(kwargs):
 @pytest.mark.parametrize('shape', [(2, 8, 6, 6), (2, 4, 3, 6, 6)])
 def test_bad_input_shape(shape):
     conv = VARED2Conv3d(8, 16, 3, padding=1)
-    with pytest.raises(ValueError, match=r'expects input of shape '
-                       r'\(N, C, T, H, W\) with C=8'):
+    with pytest.raises(
+            ValueError,
+            match=r'expects input of shape '
+            r'\(N, C, T, H, W\) with C=8'):
         conv(torch.randn(*shape))
 
 
 def test_fixed_policy_errors():
     conv = VARED2Conv3d(8, 16, 3, padding=1)  # search space 2
-    with pytest.raises(ValueError, match=r'choice \(2, 0\) is outside this '
-                       r'layer: temporal in \[0, 1\]'):
+    with pytest.raises(
+            ValueError,
+            match=r'choice \(2, 0\) is outside this '
+            r'layer: temporal in \[0, 1\]'):
         with fixed_policy(conv, temporal=2):
             pass
     assert conv.forced_choice is None

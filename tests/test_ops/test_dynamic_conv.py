@@ -30,9 +30,10 @@ def _base_conv3d(dyn):
     base = nn.Conv3d(dyn.in_channels, dyn.out_channels, dyn.kernel_size,
                      dyn.stride, dyn.padding, dyn.dilation, dyn.groups,
                      dyn.bias is not None)
-    base.load_state_dict(
-        {k: v
-         for k, v in dyn.state_dict().items() if k in ('weight', 'bias')})
+    base.load_state_dict({
+        k: v
+        for k, v in dyn.state_dict().items() if k in ('weight', 'bias')
+    })
     return base
 
 
@@ -54,8 +55,9 @@ def test_conv2plus1d_choice00_is_mmaction_conv2plus1d(mode):
     base = Conv2plus1d(16, 32, 3, stride=(2, 2, 2), padding=1)
     missing, unexpected = base.load_state_dict(dyn.state_dict(), strict=False)
     assert not missing
-    assert all(k.startswith(('gate.', 'temporal_ops.', 'channel_ops.'))
-               for k in unexpected)
+    assert all(
+        k.startswith(('gate.', 'temporal_ops.', 'channel_ops.'))
+        for k in unexpected)
     getattr(dyn, mode)()
     getattr(base, mode)()
     x = torch.randn(2, 16, 7, 10, 10)
@@ -98,8 +100,8 @@ def test_conv3d_what_each_choice_computes(search_space, t):
         t_c = num_computed_frames(t_out, r)
         computed = out[:, :c, ::r]
         assert computed.shape[2] == t_c
-        torch.testing.assert_close(computed, base[:, :c, ::r],
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            computed, base[:, :c, ::r], rtol=1e-4, atol=1e-5)
         # channel rebuild: generated channel q * c + k copies channel k
         for g in range(16 - c):
             torch.testing.assert_close(out[:, c + g, ::r], out[:, g % c, ::r])
@@ -110,8 +112,9 @@ def test_conv3d_what_each_choice_computes(search_space, t):
             if q == 0:
                 continue
             if k + 1 < t_c:
-                want = (1 - q / r) * out[:, :, k * r] + q / r * out[:, :,
-                                                                  (k + 1) * r]
+                want = (1 - q / r) * out[:, :,
+                                         k * r] + q / r * out[:, :,
+                                                              (k + 1) * r]
             else:
                 want = out[:, :, k * r]
             torch.testing.assert_close(out[:, :, pos], want)
@@ -124,7 +127,11 @@ def test_conv2plus1d_what_each_choice_computes(search_space, t):
     channel choice: the first ceil(M/2**j) mid channels and C/2**j outputs;
     (T not divisible by R and T < R included)."""
     dyn = VARED2Conv2plus1d(
-        8, 16, 3, stride=(2, 1, 1), padding=1,
+        8,
+        16,
+        3,
+        stride=(2, 1, 1),
+        padding=1,
         dynamic_cfg=dict(search_space=search_space))
     dyn.eval()
     x = torch.randn(2, 8, t, 6, 6)
@@ -137,8 +144,8 @@ def test_conv2plus1d_what_each_choice_computes(search_space, t):
         with fixed_policy(dyn, i, j):
             out = dyn(x)
         assert out.shape == full.shape
-        s = F.conv3d(x[:, :, ::r], dyn.conv_s.weight[:m],
-                     dyn.conv_s.bias[:m], 1, (0, 1, 1))
+        s = F.conv3d(x[:, :, ::r], dyn.conv_s.weight[:m], dyn.conv_s.bias[:m],
+                     1, (0, 1, 1))
         s = F.batch_norm(s, dyn.bn_s.running_mean[:m],
                          dyn.bn_s.running_var[:m], dyn.bn_s.weight[:m],
                          dyn.bn_s.bias[:m], False, 0., dyn.bn_s.eps).relu()
@@ -258,8 +265,8 @@ def test_training_output_is_expectation_over_choices():
 
 def test_fixed_policy_restores_gates_and_ignores_unreduced_dims():
     seq = nn.Sequential(
-        VARED2Conv3d(8, 16, 3, padding=1,
-                     dynamic_cfg=dict(dims=('temporal', ))),
+        VARED2Conv3d(
+            8, 16, 3, padding=1, dynamic_cfg=dict(dims=('temporal', ))),
         VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(dims='channel')))
     with fixed_policy(seq, temporal=1, channel=1):
         assert seq[0].forced_choice == (1, 0)
@@ -311,8 +318,8 @@ def test_temporal_cheap_op_matches_its_definition(ratio, t_out):
         if q == 0:
             z[:, :, pos] = y[:, :, k]
         elif k + 1 < t_c:
-            z[:, :, pos] = (1 - q / ratio) * y[:, :, k] + q / ratio * y[:, :,
-                                                                      k + 1]
+            z[:, :,
+              pos] = (1 - q / ratio) * y[:, :, k] + q / ratio * y[:, :, k + 1]
         else:
             z[:, :, pos] = y[:, :, k]
     zp = torch.cat([z[:, :, :1], z, z[:, :, -1:]], dim=2)
@@ -320,8 +327,9 @@ def test_temporal_cheap_op_matches_its_definition(ratio, t_out):
     a, b, d = (op.weight[:, i].view(1, 6, 1, 1) for i in range(3))
     for pos in range(t_out):
         if pos % ratio:
-            want[:, :, pos] = (a * zp[:, :, pos] + b * zp[:, :, pos + 1] +
-                               d * zp[:, :, pos + 2])
+            want[:, :, pos] = (
+                a * zp[:, :, pos] + b * zp[:, :, pos + 1] +
+                d * zp[:, :, pos + 2])
     with torch.no_grad():
         inplace = op([y[:, :4], y[:, 4:]], t_out)
     grad_path = op(y.requires_grad_(), t_out)
@@ -343,5 +351,4 @@ def test_channel_cheap_op_is_a_depthwise_spatial_conv(multiplier):
         ref = F.conv3d(y, w, padding=(0, 1, 1), groups=4)
         torch.testing.assert_close(out[:, q * 4:(q + 1) * 4], ref)
         ref2d = F.conv2d(y[:, :, 2], w.squeeze(2), padding=1, groups=4)
-        torch.testing.assert_close(
-            op(y[:, :, 2])[:, q * 4:(q + 1) * 4], ref2d)
+        torch.testing.assert_close(op(y[:, :, 2])[:, q * 4:(q + 1) * 4], ref2d)

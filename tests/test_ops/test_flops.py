@@ -91,8 +91,8 @@ def test_clip_gflops_per_clip_follows_each_clips_choice():
     assert len({tuple(c) for c in choices[dyn_layers[0]].tolist()}) == 3
     with fixed_policy(model, 0, 0):
         model(x[:1])
-        static = clip_gflops(model)[0].item() - sum(
-            m.full_macs for m in dyn_layers) / 1e9
+        static = clip_gflops(model)[0].item() - sum(m.full_macs
+                                                    for m in dyn_layers) / 1e9
     for n in range(4):
         total = static
         for m in dyn_layers:
@@ -141,18 +141,20 @@ def test_clip_gflops_2d():
             assert abs(clip_gflops(model).item() - ref) / ref < 0.01
 
 
-@pytest.mark.parametrize('cin,cout,kernel,shape', [
-    # R(2+1)D-18 at 16x112x112: layer1..layer4 convs (after the stem)
-    (64, 64, 3, (16, 56, 56)),
-    (128, 128, 3, (8, 28, 28)),
-    (256, 256, 3, (4, 14, 14)),
-    (512, 512, 3, (2, 7, 7)),
-    # I3D-R50 at 32x224x224: bottleneck 1x1x1 / 3x1x1 / 1x3x3 convs
-    (256, 64, (3, 1, 1), (8, 56, 56)),
-    (64, 64, (1, 3, 3), (8, 56, 56)),
-    (2048, 512, (1, 1, 1), (4, 7, 7)),
-    (1024, 512, (3, 1, 1), (4, 7, 7)),
-])
+@pytest.mark.parametrize(
+    'cin,cout,kernel,shape',
+    [
+        # R(2+1)D-18 at 16x112x112: layer1..layer4 convs (after the stem)
+        (64, 64, 3, (16, 56, 56)),
+        (128, 128, 3, (8, 28, 28)),
+        (256, 256, 3, (4, 14, 14)),
+        (512, 512, 3, (2, 7, 7)),
+        # I3D-R50 at 32x224x224: bottleneck 1x1x1 / 3x1x1 / 1x3x3 convs
+        (256, 64, (3, 1, 1), (8, 56, 56)),
+        (64, 64, (1, 3, 3), (8, 56, 56)),
+        (2048, 512, (1, 1, 1), (4, 7, 7)),
+        (1024, 512, (3, 1, 1), (4, 7, 7)),
+    ])
 def test_gate_costs_at_most_half_a_percent(cin, cout, kernel, shape):
     for cls in (VARED2Conv3d, VARED2Conv2plus1d):
         if cls is VARED2Conv2plus1d and kernel != 3:

@@ -47,10 +47,7 @@ def test_codebase_registries_build_engine_components(scope):
     models = _codebase_models(scope)
     conv = models.build(
         dict(
-            type='VARED2Conv3d',
-            in_channels=4,
-            out_channels=8,
-            kernel_size=3))
+            type='VARED2Conv3d', in_channels=4, out_channels=8, kernel_size=3))
     assert isinstance(conv, VARED2Conv3d)
     loss = models.build(dict(type='EfficiencyLoss', loss_weight=0.5))
     assert isinstance(loss, EfficiencyLoss) and loss.loss_weight == 0.5
@@ -139,9 +136,11 @@ def test_shape_mismatch_is_a_clear_error(tmp_path):
     dst = VARED2Conv3d(8, 32, 3)
     ckpt = tmp_path / 'x.pth'
     save_checkpoint(src.state_dict(), str(ckpt))
-    with pytest.raises(ValueError, match=r"checkpoint tensor 'weight' has "
-                       r'shape \(16, 8, 3, 3, 3\) but the dynamic layer '
-                       r'expects \(32, 8, 3, 3, 3\)'):
+    with pytest.raises(
+            ValueError,
+            match=r"checkpoint tensor 'weight' has "
+            r'shape \(16, 8, 3, 3, 3\) but the dynamic layer '
+            r'expects \(32, 8, 3, 3, 3\)'):
         load_checkpoint(dst, str(ckpt), map_location='cpu')
 
 

@@ -32,20 +32,17 @@ LAYERS = {
     # the reference layer of the foundation issue
     'conv3x3x3-128@8x28x28': ('conv3d', 128, 128, 3, 1, (8, 28, 28)),
     # R(2+1)D-18, 16x112x112 input: a (2+1)D conv of each stage
-    'r2plus1d18-layer1@16x56x56': ('conv2plus1d', 64, 64, 3, 1, (16, 56,
-                                                                  56)),
-    'r2plus1d18-layer2@8x28x28': ('conv2plus1d', 128, 128, 3, 1, (8, 28,
-                                                                   28)),
-    'r2plus1d18-layer3@4x14x14': ('conv2plus1d', 256, 256, 3, 1, (4, 14,
-                                                                   14)),
+    'r2plus1d18-layer1@16x56x56': ('conv2plus1d', 64, 64, 3, 1, (16, 56, 56)),
+    'r2plus1d18-layer2@8x28x28': ('conv2plus1d', 128, 128, 3, 1, (8, 28, 28)),
+    'r2plus1d18-layer3@4x14x14': ('conv2plus1d', 256, 256, 3, 1, (4, 14, 14)),
     # I3D-R50, 32x224x224 input (temporal stride 2 in the stem): bottleneck
     # convs of layer1 and layer3
-    'i3d-r50-layer1-3x1x1@16x56x56': ('conv3d', 64, 64, (3, 1, 1), (1, 0, 0),
-                                      (16, 56, 56)),
-    'i3d-r50-layer1-1x3x3@16x56x56': ('conv3d', 64, 64, (1, 3, 3), (0, 1, 1),
-                                      (16, 56, 56)),
-    'i3d-r50-layer3-3x1x1@4x14x14': ('conv3d', 1024, 256, (3, 1, 1),
-                                     (1, 0, 0), (4, 14, 14)),
+    'i3d-r50-layer1-3x1x1@16x56x56':
+    ('conv3d', 64, 64, (3, 1, 1), (1, 0, 0), (16, 56, 56)),
+    'i3d-r50-layer1-1x3x3@16x56x56':
+    ('conv3d', 64, 64, (1, 3, 3), (0, 1, 1), (16, 56, 56)),
+    'i3d-r50-layer3-3x1x1@4x14x14':
+    ('conv3d', 1024, 256, (3, 1, 1), (1, 0, 0), (4, 14, 14)),
 }
 
 
@@ -58,8 +55,7 @@ def parse_args():
         choices=list(LAYERS),
         help='layer shapes to time')
     parser.add_argument('--batch-sizes', nargs='+', type=int, default=[1, 8])
-    parser.add_argument(
-        '--search-space', type=int, default=2, choices=[2, 3])
+    parser.add_argument('--search-space', type=int, default=2, choices=[2, 3])
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--threads', type=int, default=None)

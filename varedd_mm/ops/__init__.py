@@ -17,9 +17,8 @@ from .policy import dynamic_layers, fixed_policy
 
 __all__ = [
     'ChannelCheapOp', 'DYNAMIC_CFG_DEFAULTS', 'DynamicConvMixin',
-    'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS',
-    'SoftModulationGate', 'TemporalCheapOp', 'VARED2Conv2d',
-    'VARED2Conv2plus1d', 'VARED2Conv3d', 'clip_gflops', 'dynamic_layers',
-    'fixed_policy', 'parse_dynamic_cfg', 'recalibrate_bn',
-    'track_flops', 'untrack_flops'
+    'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS', 'SoftModulationGate',
+    'TemporalCheapOp', 'VARED2Conv2d', 'VARED2Conv2plus1d', 'VARED2Conv3d',
+    'clip_gflops', 'dynamic_layers', 'fixed_policy', 'parse_dynamic_cfg',
+    'recalibrate_bn', 'track_flops', 'untrack_flops'
 ]

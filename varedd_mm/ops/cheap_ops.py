@@ -50,8 +50,8 @@ class TemporalCheapOp(nn.Module):
     def coefficients(self) -> torch.Tensor:
         """Folded coefficients, shape ``(R - 1, 2, C)``: alpha_q, beta_q."""
         r = self.ratio
-        phase = torch.arange(1, r, dtype=self.weight.dtype,
-                             device=self.weight.device)
+        phase = torch.arange(
+            1, r, dtype=self.weight.dtype, device=self.weight.device)
         # interpolation position of taps q-1, q, q+1 -> weight on y[k + 1]
         pos = torch.stack([phase - 1, phase, phase + 1], dim=1) / r
         beta = pos @ self.weight.t()  # (R-1, C)
@@ -86,8 +86,9 @@ class TemporalCheapOp(nn.Module):
         shape = (1, self.channels) + (1, ) * (blocks[0].dim() - 2)
         coef = self.coefficients()
         tail = self.tail_coefficient().view(shape)
-        if torch.is_grad_enabled() and (self.weight.requires_grad or any(
-                b.requires_grad for b in blocks)):
+        if torch.is_grad_enabled() and (self.weight.requires_grad
+                                        or any(b.requires_grad
+                                               for b in blocks)):
             y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
             return self._forward_autograd(y, t_out, coef, tail, shape)
         return self._forward_inplace(blocks, t_out, coef, tail, shape)
@@ -97,8 +98,9 @@ class TemporalCheapOp(nn.Module):
         last = y[:, :, -1:] * tail
         phases = [y]
         for q in range(r - 1):
-            inner = (y[:, :, :-1] * coef[q, 0].view(shape) +
-                     y[:, :, 1:] * coef[q, 1].view(shape))
+            inner = (
+                y[:, :, :-1] * coef[q, 0].view(shape) +
+                y[:, :, 1:] * coef[q, 1].view(shape))
             phases.append(torch.cat([inner, last], dim=2))
         out = torch.stack(phases, dim=3)  # (N, C, T_c, R, *spatial)
         out = out.flatten(2, 3)
@@ -180,8 +182,9 @@ class ChannelCheapOp(nn.Module):
         # batch or a depthwise Conv3d (docs/engine.md).
         y2 = y.reshape(n, c * t, h, w)
         return [
-            F.conv2d(y2, wq.repeat_interleave(t, dim=0), padding=1,
-                     groups=c * t).view(n, c, t, h, w)
+            F.conv2d(
+                y2, wq.repeat_interleave(t, dim=0), padding=1,
+                groups=c * t).view(n, c, t, h, w)
             for wq in self.weight.split(c)
         ]
 

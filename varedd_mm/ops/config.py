@@ -141,8 +141,9 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
     dims = tuple(d for d in ALLOWED_DIMS if d in dims)
 
     if full['temporal_op'] not in ALLOWED_TEMPORAL_OPS:
-        raise ValueError(f'dynamic_cfg.temporal_op must be one of '
-                         f"{ALLOWED_TEMPORAL_OPS}, got {full['temporal_op']!r}")
+        raise ValueError(
+            f'dynamic_cfg.temporal_op must be one of '
+            f"{ALLOWED_TEMPORAL_OPS}, got {full['temporal_op']!r}")
     if full['channel_op'] not in ALLOWED_CHANNEL_OPS:
         raise ValueError(f'dynamic_cfg.channel_op must be one of '
                          f"{ALLOWED_CHANNEL_OPS}, got {full['channel_op']!r}")
@@ -166,8 +167,8 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
     g = dict(GATE_CFG_DEFAULTS)
     g.update(gate_cfg)
     for key in ('reduction', 'min_hidden', 'max_hidden', 'pool_stride'):
-        if isinstance(g[key], bool) or not isinstance(g[key],
-                                                      int) or g[key] < 1:
+        if isinstance(g[key],
+                      bool) or not isinstance(g[key], int) or g[key] < 1:
             raise ValueError(f'dynamic_cfg.gate.{key} must be a positive '
                              f'int, got {g[key]!r}')
     if g['min_hidden'] > g['max_hidden']:

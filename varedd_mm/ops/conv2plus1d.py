@@ -137,8 +137,8 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             if j > 0:
                 macs += self.channel_ops[j - 1].macs(t_c * h * w)
             if i > 0:
-                macs += self.temporal_ops[i - 1].macs(
-                    self.out_channels * (t_out - t_c) * h * w)
+                macs += self.temporal_ops[i - 1].macs(self.out_channels *
+                                                      (t_out - t_c) * h * w)
             table[(i, j)] = macs
         return table
 
@@ -199,6 +199,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         for i, j in self.choices:
             s = s_full[:, :self.mid_width(j), ::2**i]
             y = self._conv_t(s, j)
-            outs[(i, j)] = y if (i, j) == (0, 0) else self._rebuild(
-                y, i, j, t_out)
+            outs[(i, j)] = y if (i,
+                                 j) == (0,
+                                        0) else self._rebuild(y, i, j, t_out)
         return outs

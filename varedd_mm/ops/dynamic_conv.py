@@ -85,8 +85,7 @@ class DynamicConvMixin:
             ChannelCheapOp(out_channels >> j, 2**j - 1)
             for j in range(1, spec.num_channel)
         ])
-        self.choices: List[Choice] = [(i, j)
-                                      for i in range(spec.num_temporal)
+        self.choices: List[Choice] = [(i, j) for i in range(spec.num_temporal)
                                       for j in range(spec.num_channel)]
         self.forced_choice: Optional[Choice] = None
         self._macs_cache: Dict[tuple, Dict[Choice, int]] = {}
@@ -166,8 +165,7 @@ class DynamicConvMixin:
             cost = torch.full((n, ), float(table[(i, j)]), dtype=torch.float64)
             self.last_choice = torch.tensor([[i, j]]).expand(n, 2)
             self.last_macs = cost
-            self.last_expected_macs = cost.to(device=dev,
-                                              dtype=torch.float32)
+            self.last_expected_macs = cost.to(device=dev, dtype=torch.float32)
             self.last_probs = None
             return out
 
@@ -186,9 +184,9 @@ class DynamicConvMixin:
             pt, pc = self.gate.probs(lt), self.gate.probs(lc)
             self.last_probs = (pt, pc)
             joint = pt.unsqueeze(2) * pc.unsqueeze(1)  # (N, K_t, K_c)
-            self.last_expected_macs = (
-                joint * costs.to(device=dev, dtype=joint.dtype)).flatten(
-                    1).sum(dim=1) + gate_cost
+            self.last_expected_macs = (joint * costs.to(
+                device=dev, dtype=joint.dtype)).flatten(1).sum(
+                    dim=1) + gate_cost
             outs = self._compute_all(x)
             bshape = (n, ) + (1, ) * (x.dim() - 1)
             out = None
@@ -198,8 +196,8 @@ class DynamicConvMixin:
             return out
 
         self.last_probs = (F.softmax(lt, dim=1), F.softmax(lc, dim=1))
-        self.last_expected_macs = self.last_macs.to(device=dev,
-                                                    dtype=torch.float32)
+        self.last_expected_macs = self.last_macs.to(
+            device=dev, dtype=torch.float32)
         return self._compute_grouped(x, choice, lc.shape[1])
 
     def _compute_grouped(self, x: torch.Tensor, choice: torch.Tensor,
@@ -213,17 +211,16 @@ class DynamicConvMixin:
         out = None
         for k in groups:
             idx = (key == k).nonzero().squeeze(1)
-            y = self._compute(x.index_select(0, idx), k // num_channel,
-                              k % num_channel)
+            y = self._compute(
+                x.index_select(0, idx), k // num_channel, k % num_channel)
             if out is None:
                 out = y.new_empty((x.shape[0], ) + y.shape[1:])
             out.index_copy_(0, idx, y)
         return out
 
     # ------------------------------------------------------------------
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
         """Refuse shape mismatches loudly and report fresh dynamic params.
 
         mmengine's ``load_checkpoint(strict=False)`` (``load_from``) turns a
@@ -246,14 +243,17 @@ class DynamicConvMixin:
                                       error_msgs)
         fresh = [
             prefix + name for name, _ in self.named_parameters()
-            if name.startswith(('gate.', 'temporal_ops.', 'channel_ops.'))
-            and prefix + name not in state_dict
+            if name.startswith(('gate.', 'temporal_ops.',
+                                'channel_ops.')) and prefix +
+            name not in state_dict
         ]
         if fresh and (prefix + 'weight') in state_dict:
             print_log(
                 f'VA-RED2: {prefix.rstrip(".") or "layer"}: base weights '
                 f'loaded; {len(fresh)} gate/cheap-op tensors keep their '
-                'initialisation', logger='current', level=10)
+                'initialisation',
+                logger='current',
+                level=10)
 
 
 class VARED2Conv3d(DynamicConvMixin, nn.Conv3d):
@@ -304,9 +304,8 @@ class VARED2Conv3d(DynamicConvMixin, nn.Conv3d):
     def _out_size(self, shape):
         return tuple(
             conv_out_size(s, k, st, p, d)
-            for s, k, st, p, d in zip(shape[2:], self.kernel_size,
-                                      self.stride, self.padding,
-                                      self.dilation))
+            for s, k, st, p, d in zip(shape[2:], self.kernel_size, self.stride,
+                                      self.padding, self.dilation))
 
     def _choice_macs(self, shape) -> Dict[Choice, int]:
         t_out, h, w = self._out_size(shape)
@@ -320,16 +319,16 @@ class VARED2Conv3d(DynamicConvMixin, nn.Conv3d):
             if j > 0:
                 macs += self.channel_ops[j - 1].macs(t_c * h * w)
             if i > 0:
-                macs += self.temporal_ops[i - 1].macs(
-                    self.out_channels * (t_out - t_c) * h * w)
+                macs += self.temporal_ops[i - 1].macs(self.out_channels *
+                                                      (t_out - t_c) * h * w)
             table[(i, j)] = macs
         return table
 
     def _slice(self, j: int):
         c = self.out_channels >> j
         weight = self.weight[:c] if j else self.weight
-        bias = None if self.bias is None else (self.bias[:c]
-                                               if j else self.bias)
+        bias = None if self.bias is None else (
+            self.bias[:c] if j else self.bias)
         return weight, bias
 
     def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
@@ -401,11 +400,9 @@ class VARED2Conv2d(DynamicConvMixin, nn.Conv2d):
         self._init_dynamic(spec, in_channels, out_channels)
 
     def _choice_macs(self, shape) -> Dict[Choice, int]:
-        h, w = (
-            conv_out_size(s, k, st, p, d)
-            for s, k, st, p, d in zip(shape[2:], self.kernel_size,
-                                      self.stride, self.padding,
-                                      self.dilation))
+        h, w = (conv_out_size(s, k, st, p, d)
+                for s, k, st, p, d in zip(shape[2:], self.kernel_size, self.
+                                          stride, self.padding, self.dilation))
         kh, kw = self.kernel_size
         cin_g = self.in_channels // self.groups
         table = {}
@@ -437,4 +434,3 @@ class VARED2Conv2d(DynamicConvMixin, nn.Conv2d):
             outs[(i, j)] = full if j == 0 else self._rebuild(
                 full[:, :self.out_channels >> j], 0, j, None)
         return outs
-

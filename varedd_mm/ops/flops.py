@@ -25,20 +25,19 @@ from .dynamic_conv import DynamicConvMixin
 
 _TRACKER_ATTR = '_varedd_flops_tracker'
 
+_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+
 
 def static_module_macs(module: nn.Module, inputs, output) -> int:
     """MACs of one call of a static module (0 for modules not counted)."""
     x = inputs[0] if inputs else None
-    if not isinstance(x, torch.Tensor) or not isinstance(
-            output, torch.Tensor):
+    if not isinstance(x, torch.Tensor) or not isinstance(output, torch.Tensor):
         return 0
     if isinstance(module, _ConvNd):
         kernel = math.prod(module.kernel_size)
         if module.transposed:
-            return x.numel() * (module.out_channels //
-                                module.groups) * kernel
-        return output.numel() * (module.in_channels //
-                                 module.groups) * kernel
+            return x.numel() * (module.out_channels // module.groups) * kernel
+        return output.numel() * (module.in_channels // module.groups) * kernel
     if isinstance(module, nn.Linear):
         return x.numel() * module.out_features
     if isinstance(module, _BatchNorm):
@@ -49,16 +48,13 @@ def static_module_macs(module: nn.Module, inputs, output) -> int:
     if isinstance(module, (nn.GroupNorm, nn.LayerNorm, _InstanceNorm)):
         affine = getattr(module, 'weight', None) is not None
         return x.numel() * (5 if affine else 4)
-    if isinstance(module,
-                  (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-                   nn.AdaptiveAvgPool3d)):
+    if isinstance(module, _POOLS):
         return x.numel()
     return 0
 
 
 _COUNTED = (_ConvNd, nn.Linear, _BatchNorm, nn.GroupNorm, nn.LayerNorm,
-            _InstanceNorm, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-            nn.AdaptiveAvgPool3d)
+            _InstanceNorm) + _POOLS
 
 
 class FlopsTracker:
@@ -79,8 +75,7 @@ class FlopsTracker:
                 self.handles.append(m.register_forward_hook(self._dyn_hook))
         for m in model.modules():
             if id(m) not in inside_dynamic and isinstance(m, _COUNTED):
-                self.handles.append(
-                    m.register_forward_hook(self._static_hook))
+                self.handles.append(m.register_forward_hook(self._static_hook))
         self.handles.append(
             model.register_forward_pre_hook(self._root_hook, with_kwargs=True))
 

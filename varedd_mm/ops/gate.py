@@ -14,8 +14,9 @@ class SoftModulationGate(nn.Module):
 
     The gate reads the layer *input* (before the expensive conv runs) so that
     its decision can skip work. Its cost is ``C_in * T * H * W / s**2`` adds
-    for the pooling (every ``s = pool_stride``-th pixel) plus ``C_in * hidden + hidden * (K_t + K_c)`` MACs, far below
-    0.5 % of any conv it drives (checked in the tests and the benchmark).
+    for the pooling (every ``s = pool_stride``-th pixel) plus
+    ``C_in * hidden + hidden * (K_t + K_c)`` MACs, far below 0.5 % of any
+    conv it drives (checked in the tests and the benchmark).
 
     Args:
         in_channels (int): Channels of the layer input.
@@ -81,5 +82,5 @@ class SoftModulationGate(nn.Module):
         for size in in_shape[1:-2]:
             pooled *= int(size)
         pooled *= -(-int(in_shape[-2]) // s) * -(-int(in_shape[-1]) // s)
-        return (pooled + self.in_channels * self.hidden +
-                self.hidden * (self.num_temporal + self.num_channel))
+        return (pooled + self.in_channels * self.hidden + self.hidden *
+                (self.num_temporal + self.num_channel))
