@@ -31,12 +31,15 @@ inputs_hash() {
 
 want="$(inputs_hash)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-    && "$venv/bin/python" -c "import varedd_mm, mmcv.ops" 2>/dev/null; then
+    && "$venv/bin/python" -c "import varedd_mm, mmcv.ops, pkg_resources" \
+      2>/dev/null; then
   echo "[setup_env] environment $venv is up to date"
   exit 0
 fi
 
 log() { echo "[setup_env] $(date +%H:%M:%S) $*"; }
+# pip's notes about this machine's local index folders are noise here
+quiet() { grep -v "^WARNING: Location .* is ignored" || true; }
 t0=$(date +%s)
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -48,24 +51,26 @@ export PIP_NO_INPUT=1
 
 log "installing $torch_spec"
 # shellcheck disable=SC2086
-"${pip[@]}" install -q $torch_spec 2>&1 | grep -v "^WARNING: Location" || true
+"${pip[@]}" install -q $torch_spec 2>&1 | quiet
 
 # mmcv 2.1.0 builds with setup.py's pkg_resources: setuptools<70. torch's
 # metadata asks for a newer setuptools, which pip reports as a conflict; it
 # is only needed to build torch extensions, not at run time.
 log "installing build tools (setuptools<70 for mmcv's setup.py)"
 "${pip[@]}" install -q -r "$here/requirements/build.txt" 2>&1 \
-  | grep -v "dependency conflicts\|requires setuptools\|resolver does not" || true
+  | grep -v "dependency conflicts\|requires setuptools\|resolver does not" \
+  | quiet
 
 if ! "$venv/bin/python" -c "import mmcv, mmcv.ops" 2>/dev/null; then
   log "building mmcv with ops from source (first time ~20 min on 2 cores; cached after)"
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "${pip[@]}" install -q --no-build-isolation -r "$here/requirements/mminstall.txt"
+    "${pip[@]}" install -q --no-build-isolation \
+    -r "$here/requirements/mminstall.txt" 2>&1 | quiet
 fi
 
 log "installing the OpenMMLab stack and varedd_mm (editable)"
 "${pip[@]}" install -q -r "$here/requirements/runtime.txt" \
-  -r "$here/requirements/tests.txt"
+  -r "$here/requirements/tests.txt" 2>&1 | quiet
 "${pip[@]}" install -q --no-build-isolation --no-deps -e "$here"
 
 "$venv/bin/python" -c "import varedd_mm, mmcv.ops, mmaction, mmdet, mmseg; \

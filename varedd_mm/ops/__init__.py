@@ -9,6 +9,7 @@ from .cheap_ops import ChannelCheapOp, TemporalCheapOp
 from .config import (DYNAMIC_CFG_DEFAULTS, GATE_CFG_DEFAULTS, DynamicSpec,
                      parse_dynamic_cfg)
 from .conv2plus1d import VARED2Conv2plus1d
+from .convert import convert_convs, to_dynamic
 from .dynamic_conv import DynamicConvMixin, VARED2Conv2d, VARED2Conv3d
 from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops

@@ -66,6 +66,7 @@ class FlopsTracker:
         self.handles = []
         self.static_macs = 0
         self.dynamic: Dict[int, List[torch.Tensor]] = defaultdict(list)
+        self.choices: Dict[int, List[torch.Tensor]] = defaultdict(list)
         self.root_batch = None
         self.forwards = 0
         inside_dynamic = set()
@@ -82,6 +83,7 @@ class FlopsTracker:
     def _root_hook(self, module, args, kwargs):
         self.static_macs = 0
         self.dynamic = defaultdict(list)
+        self.choices = defaultdict(list)
         self.root_batch = None
         for v in list(args) + list(kwargs.values()):
             if isinstance(v, torch.Tensor) and v.dim() > 0:
@@ -94,6 +96,7 @@ class FlopsTracker:
 
     def _dyn_hook(self, module, inputs, output):
         self.dynamic[id(module)].append(module.last_macs)
+        self.choices[id(module)].append(module.last_choice)
 
     def per_clip_macs(self) -> torch.Tensor:
         """Realised MACs of each clip of the last forward, float64."""

@@ -1,0 +1,10 @@
+# Dynamic R(2+1)D-18 on kinetics400, search space 2, fine-tuned from the base
+_base_ = [
+    '../../_base_/models/vared2_r2plus1d_r18.py',
+    '../../_base_/datasets/kinetics400_112px.py',
+    '../../_base_/schedules/sgd_finetune_30e.py',
+    '../../_base_/vared2_runtime.py'
+]
+
+model = dict(cls_head=dict(num_classes=400))
+load_from = 'work_dirs/r2plus1d_r18_8xb16-16x2x1-100e_kinetics400-rgb/epoch_100.pth'

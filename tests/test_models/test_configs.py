@@ -1,0 +1,49 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Every config in configs/ builds and runs one forward on a tiny input."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+
+from varedd_mm import dynamic_layers
+from varedd_mm.analysis import build_model_from_cfg
+
+ROOT = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'recognition', '**', '*.py'), recursive=True))
+
+
+def test_configs_found():
+    assert len(CONFIGS) >= 30
+
+
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
+def test_config_builds_and_runs_forward(path):
+    cfg = Config.fromfile(path)
+    assert 'varedd_mm' in cfg.custom_imports['imports']
+    name = osp.basename(path)
+    dynamic = name.startswith('vared2')
+    assert (cfg.model.type == 'VARED2Recognizer3D') == dynamic
+    if dynamic:
+        assert cfg.load_from, 'dynamic configs start from a base checkpoint'
+        types = [e['type'] for e in cfg.test_evaluator]
+        assert 'VARED2EfficiencyMetric' in types
+    # the backbone must not download ImageNet weights in a test
+    cfg.model.backbone.pretrained = None
+    if 'pretrained2d' in cfg.model.backbone:
+        cfg.model.backbone.pretrained2d = False
+    model = build_model_from_cfg(cfg).eval()
+    assert bool(dynamic_layers(model)) == dynamic
+    clip = cfg.test_dataloader.dataset.pipeline[1]['clip_len']
+    inputs = torch.randint(0, 255, (1, 1, 3, clip, 32, 32)).float()
+    with torch.no_grad():
+        out = model(inputs, [ActionDataSample()], mode='predict')
+    num_classes = cfg.model.cls_head.num_classes
+    assert out[0].pred_score.shape == (num_classes, )
+    if dynamic:
+        assert out[0].vared2_gflops.shape == (1, )
+        assert out[0].vared2_gflops[0] <= out[0].vared2_base_gflops * 1.01

@@ -1,0 +1,170 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Clips per second of a base model and its VA-RED² version on the same
+inputs (CPU or GPU), batch 1 and 8, with warm-up and repeats.
+
+    python tools/analysis/benchmark.py DYNAMIC_CONFIG \\
+        --base-config BASE_CONFIG --shape 16 112 112 --choice 1 1 \\
+        --batch-sizes 1 8 --out work_dirs/benchmark.json
+
+``--choice`` forces every gate (no gate runs); ``--learned`` uses the learned
+gates of ``--checkpoint`` (on random clips unless you pass real ones, so it
+mostly measures the policy's cost, not its decisions). Without
+``--base-config`` the base is the dynamic model forced to (0, 0), which runs
+the base ops plus nothing else. Base and dynamic take turns in every repeat,
+so the speed-up is a ratio measured under the same load.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from tqdm import tqdm
+
+from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
+from varedd_mm.analysis import ClipModel, build_model_from_cfg, load_weights
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='dynamic model config')
+    parser.add_argument('--base-config', default=None)
+    parser.add_argument('--checkpoint', default=None)
+    parser.add_argument('--base-checkpoint', default=None)
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        default=[16, 112, 112],
+        metavar=('T', 'H', 'W'))
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        '--choice', type=int, nargs=2, default=None, metavar=('P_T', 'P_C'))
+    group.add_argument('--learned', action='store_true')
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8])
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--device', default=None)
+    parser.add_argument('--out', default='work_dirs/benchmark.json')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    if args.choice is None and not args.learned:
+        args.choice = [1, 1]
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if any(b < 1 for b in args.batch_sizes):
+        parser.error('--batch-sizes must be >= 1')
+    return args
+
+
+def build(config, checkpoint, options, device):
+    cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(options)
+    model = ClipModel(build_model_from_cfg(cfg))
+    load_weights(model.recognizer, checkpoint)
+    return model.to(device).eval()
+
+
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+@torch.no_grad()
+def main():
+    args = parse_args()
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    dyn = build(args.config, args.checkpoint, args.cfg_options, device)
+    if not dynamic_layers(dyn):
+        raise ValueError(f'{args.config} has no VA-RED2 dynamic layers')
+    base = (
+        build(args.base_config, args.base_checkpoint, None, device)
+        if args.base_config else None)
+    mode = ('learned gates'
+            if args.learned else f'all gates forced to {tuple(args.choice)}')
+
+    def run_dyn(x):
+        if args.learned:
+            return dyn(x)
+        with fixed_policy(dyn, *args.choice):
+            return dyn(x)
+
+    def run_base(x):
+        if base is not None:
+            return base(x)
+        with fixed_policy(dyn, 0, 0):
+            return dyn(x)
+
+    rows = []
+    for batch in args.batch_sizes:
+        x = torch.randn((batch, 3) + tuple(args.shape), device=device)
+        for _ in range(args.warmup):
+            run_base(x)
+            run_dyn(x)
+        times = {'base': [], 'dynamic': []}
+        for _ in tqdm(range(args.repeats), desc=f'batch {batch}'):
+            for key, fn in (('base', run_base), ('dynamic', run_dyn)):
+                sync(device)
+                t0 = time.perf_counter()
+                fn(x)
+                sync(device)
+                times[key].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        # cost of what ran, per clip
+        track_flops(dyn)
+        run_dyn(x)
+        dyn_gflops = clip_gflops(dyn).mean().item()
+        with fixed_policy(dyn, 0, 0):
+            dyn(x[:1])
+            base_gflops = clip_gflops(dyn).item()
+        rows.append(
+            dict(
+                batch=batch,
+                base_clips_per_s=batch / med['base'],
+                dynamic_clips_per_s=batch / med['dynamic'],
+                speedup=med['base'] / med['dynamic'],
+                base_gflops_per_clip=base_gflops,
+                dynamic_gflops_per_clip=dyn_gflops,
+                flops_ratio=dyn_gflops / base_gflops))
+    print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
+          f'device {device}; torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads; median of {args.repeats}')
+    print('| batch | base clip/s | dynamic clip/s | speed-up | base GFLOPs '
+          '| dynamic GFLOPs | FLOPs ratio |')
+    print('|---|---|---|---|---|---|---|')
+    for r in rows:
+        print(f"| {r['batch']} | {r['base_clips_per_s']:.2f} | "
+              f"{r['dynamic_clips_per_s']:.2f} | {r['speedup']:.2f}x | "
+              f"{r['base_gflops_per_clip']:.2f} | "
+              f"{r['dynamic_gflops_per_clip']:.2f} | "
+              f"{r['flops_ratio']:.3f} |")
+    out_dir = osp.dirname(args.out)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(
+            dict(
+                config=args.config,
+                base_config=args.base_config,
+                mode=mode,
+                shape=args.shape,
+                device=str(device),
+                torch=torch.__version__,
+                threads=torch.get_num_threads(),
+                machine=platform.machine(),
+                repeats=args.repeats,
+                warmup=args.warmup,
+                rows=rows),
+            f,
+            indent=2)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,136 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""GFLOPs per clip (multiply-adds / 1e9) of a model from its config.
+
+Fixed choice (every dynamic layer forced to (p_t, p_c)), on one clip::
+
+    python tools/analysis/get_flops.py CONFIG --shape 16 112 112 --choice 1 1
+
+Realised, averaged over N clips of the config's test set, each clip with
+the choices its learned gates take::
+
+    python tools/analysis/get_flops.py CONFIG --checkpoint CKPT \\
+        --num-clips 100
+
+For a static (base) config it prints mmengine's count. For a dynamic
+config it also prints the base model's GFLOPs (every gate forced to (0, 0),
+no gate: the same ops as the base) and checks it against mmengine's
+counter.
+"""
+import argparse
+import json
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config, DictAction
+
+from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
+from varedd_mm.analysis import ClipModel, build_model_from_cfg, load_weights
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        default=[16, 112, 112],
+        metavar=('T', 'H', 'W'),
+        help='clip shape for fixed-choice counting')
+    parser.add_argument(
+        '--choice',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('P_T', 'P_C'),
+        help='force every dynamic layer to this choice')
+    parser.add_argument('--checkpoint', default=None)
+    parser.add_argument(
+        '--num-clips',
+        type=int,
+        default=0,
+        help='realised GFLOPs averaged over this many test clips')
+    parser.add_argument('--out', default=None, help='JSON output file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    if args.num_clips < 0:
+        parser.error('--num-clips must be >= 0')
+    if any(s < 1 for s in args.shape):
+        parser.error('--shape values must be positive')
+    return args
+
+
+def mmengine_gflops(model, clip):
+    info = get_model_complexity_info(
+        model, inputs=(clip, ), show_table=False, show_arch=False)
+    return info['flops'] / 1e9
+
+
+@torch.no_grad()
+def realised(model, cfg, num_clips):
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    from tqdm import tqdm
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmaction')):
+        loader = Runner.build_dataloader(cfg.test_dataloader)
+    values = []
+    bar = tqdm(total=num_clips, desc='clips')
+    for batch in loader:
+        data = model.recognizer.data_preprocessor(batch, False)
+        inputs = data['inputs']
+        clips = inputs.reshape((-1, ) + inputs.shape[2:])
+        model(clips)
+        got = clip_gflops(model)[:num_clips - len(values)]
+        values.extend(got.tolist())
+        bar.update(len(got))
+        if len(values) >= num_clips:
+            break
+    bar.close()
+    return values
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model = ClipModel(build_model_from_cfg(cfg))
+    load_weights(model.recognizer, args.checkpoint)
+    model.eval()
+    track_flops(model)
+    clip = torch.randn((1, 3) + tuple(args.shape))
+    dynamic = bool(dynamic_layers(model))
+    result = dict(config=args.config, shape=args.shape, unit='GMACs')
+    if not dynamic:
+        result['gflops'] = mmengine_gflops(model, clip)
+        print(f"{args.config}: {result['gflops']:.3f} GFLOPs per clip "
+              f'(mmengine counter, input 1x3x{args.shape})')
+    else:
+        with fixed_policy(model, 0, 0):
+            model(clip)
+            base = clip_gflops(model).item()
+            ref = mmengine_gflops(model, clip)
+        result.update(base_gflops=base, base_gflops_mmengine=ref)
+        print(f'base model: {base:.3f} GFLOPs per clip (mmengine counter: '
+              f'{ref:.3f}), input 1x3x{args.shape}')
+        if args.choice is not None:
+            with fixed_policy(model, *args.choice):
+                model(clip)
+                val = clip_gflops(model).item()
+            result.update(choice=args.choice, gflops=val)
+            print(f'choice {tuple(args.choice)}: {val:.3f} GFLOPs per clip '
+                  f'({val / base:.3f} of base)')
+        if args.num_clips:
+            values = realised(model, cfg, args.num_clips)
+            mean = sum(values) / len(values)
+            result.update(realised_gflops_per_clip=mean, num_clips=len(values))
+            print(f'realised over {len(values)} test clips: {mean:.3f} '
+                  f'GFLOPs per clip ({mean / base:.3f} of base)')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,42 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Helpers the analysis tools share: build a recognizer from a config and
+run it on plain clip tensors (backbone + neck + head, no data pipeline)."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+
+
+def build_model_from_cfg(cfg: Config) -> nn.Module:
+    """Build ``cfg.model`` in its default scope (mmaction by default)."""
+    import varedd_mm  # noqa: F401
+    scope = cfg.get('default_scope', 'mmaction')
+    with DefaultScope.overwrite_default_scope(scope):
+        from mmengine.registry import MODELS
+        model = MODELS.build(cfg.model)
+    return model
+
+
+def load_weights(model: nn.Module, checkpoint: Optional[str]) -> None:
+    """Load a checkpoint (CPU map), or initialise the weights if None."""
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    else:
+        model.init_weights()
+
+
+class ClipModel(nn.Module):
+    """A recognizer as a function of clips ``(N, C, T, H, W)`` -> class
+    scores, so FLOPs counters and timers see exactly backbone, neck and
+    head."""
+
+    def __init__(self, recognizer: nn.Module) -> None:
+        super().__init__()
+        self.recognizer = recognizer
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        feats, _ = self.recognizer.extract_feat(clips[:, None], test_mode=True)
+        return self.recognizer.cls_head(feats)

@@ -1,0 +1,21 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Task adapters, registered in each codebase's registries.
+
+Each codebase is optional: its adapters are imported only when the codebase
+is installed (guarded as mmaction's ``roi_heads`` does for mmdet), so
+``import varedd_mm`` works with any subset of mmaction2 / mmdet / mmseg.
+"""
+import importlib.util
+
+__all__ = []
+
+if importlib.util.find_spec('mmaction') is not None:
+    from .backbones import (
+        VARED2X3D,
+        VARED2ResNet2Plus1d,  # noqa
+        VARED2ResNet3d)
+    from .recognizers import VARED2Recognizer3D  # noqa
+    __all__ += [
+        'VARED2ResNet2Plus1d', 'VARED2ResNet3d', 'VARED2X3D',
+        'VARED2Recognizer3D'
+    ]

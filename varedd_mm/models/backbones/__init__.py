@@ -1,0 +1,7 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+from .dynamic_backbones import (VARED2X3D, VARED2ResNet2Plus1d, VARED2ResNet3d,
+                                split_dynamic_cfg)
+
+__all__ = [
+    'VARED2ResNet2Plus1d', 'VARED2ResNet3d', 'VARED2X3D', 'split_dynamic_cfg'
+]

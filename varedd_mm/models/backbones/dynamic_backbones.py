@@ -1,0 +1,164 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Dynamic mmaction backbones: the upstream backbone, built with exactly its
+own arguments, whose selected convs are then turned into VA-RED² dynamic
+twins (shared parameter names, so base checkpoints load unchanged).
+
+``dynamic_cfg`` holds the conv-level keys of :mod:`varedd_mm.ops.config`
+plus placement keys that choose which convs become dynamic:
+
+==============  =======  =====================================================
+key             default  meaning
+==============  =======  =====================================================
+``stem``        True     the stem conv(s) (12 % of R(2+1)D-18's FLOPs: leaving
+                         it static caps the saving)
+``stages``      None     1-based residual stages whose block convs are
+                         dynamic; None = all
+``downsample``  False    the 1x1x1 shortcut convs (little FLOPs; a gate there
+                         costs more than it can save)
+``depthwise``   False    grouped/depthwise convs (X3D's 3x3x3 channel-wise
+                         convs: 27 MACs per element, so a gate is not
+                         negligible there and their FLOPs are small)
+``conv5``       True     X3D only: the final 1x1x1 conv
+==============  =======  =====================================================
+
+Squeeze-excitation convs (X3D) always stay static. A layer whose output
+channels cannot be halved ``search_space - 1`` times (X3D-M's 54-wide
+bottleneck at search space 3) keeps only the temporal dimension; such
+layers are listed in the log and in ``backbone.dynamic_report``.
+"""
+import copy
+import re
+from typing import Dict, List, Optional, Tuple
+
+from mmaction.models.backbones import X3D, ResNet2Plus1d, ResNet3d
+from mmaction.registry import MODELS
+from mmengine.logging import print_log
+
+from varedd_mm.ops.config import DYNAMIC_CFG_DEFAULTS
+from varedd_mm.ops.convert import convert_convs, is_conv2plus1d
+
+PLACEMENT_DEFAULTS = dict(
+    stem=True, stages=None, downsample=False, depthwise=False, conv5=True)
+
+
+def split_dynamic_cfg(dynamic_cfg: Optional[dict],
+                      backbone: str) -> Tuple[dict, dict]:
+    """Split a backbone's ``dynamic_cfg`` into placement and conv configs."""
+    cfg = dict(dynamic_cfg or {})
+    unknown = sorted(
+        set(cfg) - set(PLACEMENT_DEFAULTS) - set(DYNAMIC_CFG_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f'{backbone}: dynamic_cfg got unknown key(s) {unknown}; allowed '
+            f'keys are {sorted(PLACEMENT_DEFAULTS)} (placement) and '
+            f'{sorted(DYNAMIC_CFG_DEFAULTS)} (dynamic convs)')
+    placement = dict(PLACEMENT_DEFAULTS)
+    for key in PLACEMENT_DEFAULTS:
+        if key in cfg:
+            placement[key] = cfg.pop(key)
+    for key in ('stem', 'downsample', 'depthwise', 'conv5'):
+        if not isinstance(placement[key], bool):
+            raise ValueError(f'{backbone}: dynamic_cfg.{key} must be True or '
+                             f'False, got {placement[key]!r}')
+    return placement, cfg
+
+
+class DynamicBackboneMixin:
+    """Convert the convs chosen by the placement keys after ``__init__``."""
+
+    #: regex of the stem conv names of the upstream backbone
+    _stem_pattern = r'conv1(_s|_t)?\.conv$'
+
+    def _make_dynamic(self, dynamic_cfg: Optional[dict]) -> None:
+        name = type(self).__name__
+        placement, conv_cfg = split_dynamic_cfg(dynamic_cfg, name)
+        stages = placement['stages']
+        num_stages = len(self.res_layers)
+        if stages is not None:
+            stages = tuple(stages)
+            bad = [s for s in stages if s not in range(1, num_stages + 1)]
+            if bad or not stages:
+                raise ValueError(
+                    f'{name}: dynamic_cfg.stages must be a non-empty subset '
+                    f'of {tuple(range(1, num_stages + 1))}, got {stages!r}')
+        self.dynamic_placement = placement
+        self.dynamic_conv_cfg = conv_cfg
+        k = conv_cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
+        dims = conv_cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
+        dims = (dims, ) if isinstance(dims, str) else tuple(dims)
+        temporal_only: List[str] = []
+
+        def choose(mod_name, module) -> Optional[dict]:
+            if not self._selected(mod_name, module, placement, stages):
+                return None
+            cfg = copy.deepcopy(conv_cfg)
+            out = module.out_channels
+            groups = 1 if is_conv2plus1d(module) else module.groups
+            if 'channel' in dims and (out % 2**(k - 1) or
+                                      (groups > 1 and groups % 2**(k - 1))):
+                if 'temporal' not in dims:
+                    return None
+                cfg['dims'] = ('temporal', )
+                temporal_only.append(mod_name)
+            return cfg
+
+        self.dynamic_layer_names = convert_convs(self, choose)
+        self.dynamic_report = dict(
+            dynamic=list(self.dynamic_layer_names),
+            temporal_only=temporal_only)
+        print_log(
+            f'{name}: {len(self.dynamic_layer_names)} dynamic convs '
+            f'(search_space={k}, dims={dims}); temporal only (channels '
+            f'cannot be halved): {temporal_only or "none"}',
+            logger='current')
+
+    def _selected(self, mod_name: str, module, placement: Dict,
+                  stages: Optional[Tuple[int, ...]]) -> bool:
+        if '.se_module.' in mod_name or mod_name.startswith('se_module'):
+            return False
+        groups = 1 if is_conv2plus1d(module) else module.groups
+        if groups > 1 and not placement['depthwise']:
+            return False
+        if re.match(self._stem_pattern, mod_name):
+            return placement['stem']
+        if mod_name.startswith('conv5.'):
+            return placement['conv5']
+        m = re.match(r'layer(\d+)\.\d+\.(.*)$', mod_name)
+        if m is None:
+            return False
+        if m.group(2).startswith('downsample'):
+            return placement['downsample']
+        return stages is None or int(m.group(1)) in stages
+
+
+@MODELS.register_module()
+class VARED2ResNet3d(DynamicBackboneMixin, ResNet3d):
+    """Dynamic ``ResNet3d`` (I3D, SlowOnly, C3D-style): the arguments of
+    mmaction's ``ResNet3d`` plus ``dynamic_cfg`` (module docstring)."""
+
+    def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._make_dynamic(dynamic_cfg)
+
+
+@MODELS.register_module()
+class VARED2ResNet2Plus1d(DynamicBackboneMixin, ResNet2Plus1d):
+    """Dynamic R(2+1)D: the arguments of mmaction's ``ResNet2Plus1d`` plus
+    ``dynamic_cfg``; its ``Conv2plus1d`` convs become
+    ``VARED2Conv2plus1d``."""
+
+    def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._make_dynamic(dynamic_cfg)
+
+
+@MODELS.register_module()
+class VARED2X3D(DynamicBackboneMixin, X3D):
+    """Dynamic X3D: the arguments of mmaction's ``X3D`` plus
+    ``dynamic_cfg``. By default the stem's spatial conv, every block's two
+    1x1x1 convs and ``conv5`` are dynamic; the depthwise convs and SE stay
+    static (module docstring)."""
+
+    def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._make_dynamic(dynamic_cfg)
