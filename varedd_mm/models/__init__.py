@@ -10,10 +10,8 @@ import importlib.util
 __all__ = []
 
 if importlib.util.find_spec('mmaction') is not None:
-    from .backbones import (
-        VARED2X3D,
-        VARED2ResNet2Plus1d,  # noqa
-        VARED2ResNet3d)
+    from .backbones import VARED2ResNet2Plus1d  # noqa
+    from .backbones import VARED2X3D, VARED2ResNet3d
     from .recognizers import VARED2Recognizer3D  # noqa
     __all__ += [
         'VARED2ResNet2Plus1d', 'VARED2ResNet3d', 'VARED2X3D',

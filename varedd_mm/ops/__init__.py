@@ -21,5 +21,6 @@ __all__ = [
     'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS', 'SoftModulationGate',
     'TemporalCheapOp', 'VARED2Conv2d', 'VARED2Conv2plus1d', 'VARED2Conv3d',
     'clip_gflops', 'dynamic_layers', 'fixed_policy', 'parse_dynamic_cfg',
-    'recalibrate_bn', 'track_flops', 'untrack_flops'
+    'recalibrate_bn', 'track_flops', 'untrack_flops', 'convert_convs',
+    'to_dynamic'
 ]

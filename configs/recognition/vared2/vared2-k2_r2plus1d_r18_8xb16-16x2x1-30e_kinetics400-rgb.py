@@ -7,4 +7,5 @@ _base_ = [
 ]
 
 model = dict(cls_head=dict(num_classes=400))
-load_from = 'work_dirs/r2plus1d_r18_8xb16-16x2x1-100e_kinetics400-rgb/epoch_100.pth'
+load_from = ('work_dirs/r2plus1d_r18_8xb16-16x2x1-100e_kinetics400-rgb/'
+             'epoch_100.pth')

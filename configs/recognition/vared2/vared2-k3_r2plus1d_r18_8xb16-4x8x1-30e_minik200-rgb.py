@@ -10,4 +10,5 @@ test_pipeline[1].update(clip_len=4, frame_interval=8)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-load_from = 'work_dirs/r2plus1d_r18_8xb16-4x8x1-100e_minik200-rgb/epoch_100.pth'
+load_from = ('work_dirs/r2plus1d_r18_8xb16-4x8x1-100e_minik200-rgb/'
+             'epoch_100.pth')
