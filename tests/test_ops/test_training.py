@@ -140,3 +140,24 @@ def test_forced_policy_training_uses_that_branch_only():
     for _, m in dynamic_layers(net):
         assert m.gate.fc1.weight.grad is None  # gate not run
         assert m.channel_ops[0].weight.grad is not None
+
+
+def test_recalibration_with_single_clip_groups_at_1x1x1():
+    """Grouped inference in train-mode BN: a group of one clip at 1x1x1 has
+    no batch statistics; its bn_s uses the running ones instead of failing
+    (seen on R(2+1)D-18's last stage)."""
+    from varedd_mm import VARED2Conv2plus1d
+    net = nn.Sequential(
+        VARED2Conv2plus1d(8, 16, 3, padding=1), nn.BatchNorm3d(16))
+    conv = net[0]
+
+    def logits(x):  # clip n takes choice (n % 2, n % 2)
+        n = torch.arange(x.shape[0]) % 2
+        oh = torch.nn.functional.one_hot(n, 2).float()
+        return oh, oh
+
+    conv.gate.logits = logits
+    x = torch.randn(2, 8, 1, 1, 1)
+    recalibrate_bn(net, [x])
+    assert conv.last_choice.tolist() == [[0, 0], [1, 1]]
+    assert net[1].num_batches_tracked.item() == 1

@@ -6,12 +6,12 @@ annotation lists, so it goes through the normal decoding pipeline
 (``DecordInit`` / ``DecordDecode``). It is the embedded default of the
 README's first command: no download, a few seconds to generate.
 
-Classes (``CLASSES``): two static ones (a square or a disk that does not
-move) and four moving ones (a square moving right / left, a disk moving
-down / up). Static and moving clips share shapes, colours and
-backgrounds, so only motion separates ``static_square`` from
-``square_right``; a static clip is redundant in time, which is what the
-temporal policy of VA-RED² can exploit.
+Classes (``CLASSES``) differ by motion only: an object (a square or a
+disk of random colour and size on a plain background) that stays still
+(``static``) or moves across the frame horizontally or vertically
+(either way). Shapes, colours, sizes and speeds are drawn the
+same way for every class. A static clip is redundant in time, which is what
+the temporal policy of VA-RED² can exploit.
 """
 import os
 import os.path as osp
@@ -19,29 +19,22 @@ from typing import Dict
 
 import numpy as np
 
-CLASSES = ('static_square', 'static_disk', 'square_right', 'square_left',
-           'disk_down', 'disk_up')
-#: (shape, dx, dy) per class: direction of motion in pixels per frame units
+CLASSES = ('static', 'horizontal', 'vertical')
+#: directions of motion of each class (one is drawn per clip)
 MOTION = {
-    'static_square': ('square', 0, 0),
-    'static_disk': ('disk', 0, 0),
-    'square_right': ('square', 1, 0),
-    'square_left': ('square', -1, 0),
-    'disk_down': ('disk', 0, 1),
-    'disk_up': ('disk', 0, -1),
+    'static': ((0, 0), ),
+    'horizontal': ((1, 0), (-1, 0)),
+    'vertical': ((0, 1), (0, -1)),
 }
-STATIC_CLASSES = ('static_square', 'static_disk')
+SHAPES = ('square', 'disk')
+STATIC_CLASSES = ('static', )
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random colour texture (low-frequency noise)."""
-    coarse = rng.uniform(40, 200, size=(4, 4, 3))
-    reps = -(-size // 4)
-    tex = np.kron(coarse, np.ones((reps, reps, 1)))[:size, :size]
-    # blur the blocks a little so edges are not trivially informative
-    for axis in (0, 1):
-        tex = (np.roll(tex, 1, axis) + tex + np.roll(tex, -1, axis)) / 3
-    return tex
+    """A plain background of random colour with a soft vertical gradient."""
+    base = rng.uniform(40, 200, size=3)
+    ramp = np.linspace(-20, 20, size)[:, None, None]
+    return np.broadcast_to(base + ramp, (size, size, 3)).copy()
 
 
 def render_clip(label: int, rng: np.random.Generator, frames: int,
@@ -50,13 +43,15 @@ def render_clip(label: int, rng: np.random.Generator, frames: int,
     if not 0 <= label < len(CLASSES):
         raise ValueError(f'label must be in [0, {len(CLASSES) - 1}], got '
                          f'{label}')
-    shape, dx, dy = MOTION[CLASSES[label]]
+    directions = MOTION[CLASSES[label]]
+    dx, dy = directions[rng.integers(len(directions))]
+    shape = SHAPES[rng.integers(len(SHAPES))]
     bg = _background(rng, size)
     color = rng.uniform(0, 255, size=3)
     while np.abs(color - bg.mean(axis=(0, 1))).max() < 60:
         color = rng.uniform(0, 255, size=3)
-    radius = rng.uniform(0.12, 0.18) * size
-    speed = rng.uniform(0.8, 1.4) * size / 64
+    radius = rng.uniform(0.16, 0.22) * size
+    speed = rng.uniform(1.2, 1.8) * size / 64
     travel = speed * (frames - 1)
     margin = radius + 1
 
@@ -98,10 +93,10 @@ def write_video(path: str, frames: np.ndarray, fps: int = 10) -> None:
 
 
 def generate(out_dir: str,
-             train_per_class: int = 40,
-             val_per_class: int = 10,
+             train_per_class: int = 80,
+             val_per_class: int = 20,
              frames: int = 32,
-             size: int = 64,
+             size: int = 40,
              seed: int = 0) -> Dict[str, str]:
     """Write the dataset; returns the paths of the annotation files.
 

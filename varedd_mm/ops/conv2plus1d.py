@@ -144,17 +144,27 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
 
     def _bn_s(self, x: torch.Tensor, m: int) -> torch.Tensor:
         """``bn_s`` on the first ``m`` mid channels (its per-channel
-        statistics and affine parameters are sliced)."""
+        statistics and affine parameters are sliced).
+
+        A group of clips too small for batch statistics (one value per
+        channel, e.g. a single clip at 1x1x1 during BN recalibration) is
+        normalised with the running statistics, which it leaves unchanged.
+        """
         bn = self.bn_s
-        if m == self.mid_channels:
+        single = x.numel() == x.shape[1]
+        if m == self.mid_channels and not (bn.training and single):
             return bn(x)
         if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
             raise TypeError(f'{type(self).__name__}: channel reduction needs '
                             f'a BatchNorm as bn_s, got {type(bn).__name__}')
-        use_batch = bn.training or not bn.track_running_stats
-        if bn.training and bn.track_running_stats:
+        use_batch = (bn.training
+                     or not bn.track_running_stats) and not single
+        if use_batch and bn.training and bn.track_running_stats:
             bn.num_batches_tracked.add_(1)
-        momentum = 0.0 if bn.momentum is None else bn.momentum
+        if bn.momentum is None:  # cumulative average, as nn.BatchNorm
+            momentum = 1.0 / max(1, int(bn.num_batches_tracked))
+        else:
+            momentum = bn.momentum
         return F.batch_norm(
             x, None if bn.running_mean is None else bn.running_mean[:m],
             None if bn.running_var is None else bn.running_var[:m],
@@ -173,7 +183,8 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
 
     def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
         if i == 0 and j == 0:
-            return self.conv_t(self.relu(self.bn_s(self.conv_s(x))))
+            s = self._bn_s(self.conv_s(x), self.mid_channels)
+            return self.conv_t(self.relu(s))
         r = 2**i
         t_out = self._sizes(x.shape)[1]
         if r > 1:

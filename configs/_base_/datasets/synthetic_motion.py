@@ -1,14 +1,13 @@
 # The embedded synthetic motion dataset (varedd_mm.datasets.synthetic_motion,
-# written by tools/data/generate_synthetic_motion.py): 64x64 H.264 clips of
-# 32 frames; 8x2x1 clips at 56x56. No horizontal flip: it would swap the
-# 'square_right' and 'square_left' classes.
+# written by tools/data/generate_synthetic_motion.py): 40x40 H.264 clips of
+# 32 frames; 8x4x1 clips at 32x32.
 dataset_type = 'VideoDataset'
 data_root = 'data/synthetic_motion'
 train_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1),
+    dict(type='SampleFrames', clip_len=8, frame_interval=4, num_clips=1),
     dict(type='DecordDecode'),
-    dict(type='RandomCrop', size=56),
+    dict(type='RandomCrop', size=32),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
@@ -17,11 +16,11 @@ val_pipeline = [
     dict(
         type='SampleFrames',
         clip_len=8,
-        frame_interval=2,
+        frame_interval=4,
         num_clips=1,
         test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='CenterCrop', crop_size=56),
+    dict(type='CenterCrop', crop_size=32),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
@@ -31,11 +30,11 @@ test_pipeline = [
     dict(
         type='SampleFrames',
         clip_len=8,
-        frame_interval=2,
+        frame_interval=4,
         num_clips=2,
         test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='CenterCrop', crop_size=56),
+    dict(type='CenterCrop', crop_size=32),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]

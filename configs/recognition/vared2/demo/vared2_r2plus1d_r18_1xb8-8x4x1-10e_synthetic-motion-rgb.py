@@ -8,21 +8,21 @@ _base_ = [
 model = dict(
     efficiency_loss=dict(type='EfficiencyLoss', loss_weight=2.0, target=0.5),
     backbone=dict(norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3)),
-    cls_head=dict(num_classes=6, dropout_ratio=0.2))
-load_from = ('work_dirs/r2plus1d_r18_1xb8-8x2x1-12e_synthetic-motion-rgb/'
-             'epoch_12.pth')
+    cls_head=dict(num_classes=3, dropout_ratio=0.2))
+load_from = ('work_dirs/r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb/'
+             'epoch_30.pth')
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=6, val_begin=1, val_interval=3)
+    type='EpochBasedTrainLoop', max_epochs=10, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=1e-4),
     clip_grad=dict(max_norm=40, norm_type=2))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=6, by_epoch=True, begin=0, end=6)
+    dict(type='CosineAnnealingLR', T_max=10, by_epoch=True, begin=0, end=10)
 ]
 default_hooks = dict(
-    checkpoint=dict(interval=3, max_keep_ckpts=1, save_best=None),
+    checkpoint=dict(interval=5, max_keep_ckpts=1, save_best=None),
     logger=dict(interval=10))
 custom_hooks = [dict(type='VARED2RecalibrateBNHook', num_batches=15)]
 randomness = dict(seed=0)

@@ -1,0 +1,110 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Train and test steps of each dynamic recognizer; the efficiency metric."""
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+
+from varedd_mm.analysis import build_model_from_cfg
+from varedd_mm.evaluation import VARED2EfficiencyMetric
+
+CFG = 'configs/recognition/vared2/'
+DYNAMIC = {
+    'r2plus1d': CFG + 'vared2-k2_r2plus1d_r18_8xb16-16x2x1-30e_minik200-rgb.py',
+    'i3d': CFG + 'vared2-k2_i3d_r50_8xb8-16x5x1-30e_minik200-rgb.py',
+    'x3d': CFG + 'vared2-k2_x3d_m_8xb8-16x5x1-30e_minik200-rgb.py',
+}
+
+
+def _model(name, num_classes=5):
+    cfg = Config.fromfile(DYNAMIC[name])
+    cfg.model.cls_head.num_classes = num_classes
+    cfg.model.backbone.pretrained = None
+    if 'pretrained2d' in cfg.model.backbone:
+        cfg.model.backbone.pretrained2d = False
+    model = build_model_from_cfg(cfg)
+    model.init_weights()
+    return model
+
+
+def _batch(n=2, views=1, t=4, size=32, num_classes=5):
+    inputs = [
+        torch.randint(0, 255, (views, 3, t, size, size), dtype=torch.uint8)
+        for _ in range(n)
+    ]
+    samples = []
+    for i in range(n):
+        s = ActionDataSample()
+        s.set_gt_label(torch.tensor([i % num_classes]))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('name', list(DYNAMIC))
+def test_train_step_logs_efficiency_terms(name):
+    model = _model(name)
+    model.train()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    log = model.train_step(_batch(), optim)
+    for key in ('loss', 'loss_cls', 'loss_eff', 'eff_ratio_expected',
+                'eff_ratio_realised'):
+        assert key in log, key
+    assert log['loss'] == pytest.approx(
+        (log['loss_cls'] + log['loss_eff']).item(), rel=1e-5)
+    assert 0 < log['eff_ratio_expected'] <= 1.0 + 1e-3
+    gate = next(m for m in model.modules() if hasattr(m, 'gate')).gate
+    assert gate.fc2.weight.grad is None  # zeroed by the optim wrapper
+    # a step changed the gate parameters
+    before = gate.fc2.bias.clone()
+    model.train_step(_batch(), optim)
+    assert not torch.equal(before, gate.fc2.bias)
+
+
+def test_train_step_without_efficiency_loss_still_logs_ratios():
+    cfg = Config.fromfile(DYNAMIC['r2plus1d'])
+    cfg.model.efficiency_loss = None
+    cfg.model.cls_head.num_classes = 5
+    model = build_model_from_cfg(cfg)
+    model.train()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    log = model.train_step(_batch(), optim)
+    assert 'loss_eff' not in log and 'eff_ratio_expected' in log
+
+
+@pytest.mark.parametrize('name', list(DYNAMIC))
+def test_test_step_records_and_metric(name, tmp_path):
+    model = _model(name)
+    model.eval()
+    batch = _batch(n=3, views=2)
+    preds = model.test_step(batch)
+    assert len(preds) == 3
+    layers = model.vared2_layer_names
+    for p in preds:
+        assert p.vared2_gflops.shape == (2, )
+        assert p.vared2_choices.shape == (len(layers), 2, 2)
+        assert (p.vared2_gflops <= p.vared2_base_gflops * 1.001).all()
+    metric = VARED2EfficiencyMetric(out_file=str(tmp_path / 'eff.json'))
+    metric.process(batch, [p.to_dict() for p in preds])
+    out = metric.compute_metrics(metric.results)
+    views = torch.cat([p.vared2_gflops for p in preds])
+    assert out['gflops_per_view'] == pytest.approx(views.mean().item())
+    assert out['gflops_per_video'] == pytest.approx(2 * out['gflops_per_view'])
+    assert out['gflops_ratio'] == pytest.approx(
+        out['gflops_per_view'] / out['base_gflops_per_view'])
+    import json
+    report = json.load(open(tmp_path / 'eff.json'))
+    assert set(report['choice_share_per_layer']) == set(layers)
+    for shares in report['choice_share_per_layer'].values():
+        assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_max_testing_views_counts_every_view():
+    """mmaction runs the backbone on chunks of views with
+    ``max_testing_views``; every view still gets its own cost."""
+    model = _model('r2plus1d')
+    model.test_cfg = dict(max_testing_views=2)
+    model.eval()
+    preds = model.test_step(_batch(n=1, views=5))
+    assert preds[0].vared2_gflops.shape == (5, )
+    assert preds[0].vared2_choices.shape[1] == 5

@@ -1,0 +1,90 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The whole train -> test path through tools/train.py and tools/test.py,
+base then VA-RED2 (load_from the base), on the real sample clips in
+../shared/data/mmaction2_samples."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
+BASE = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
+DYN = osp.join(DEMO,
+               'vared2_r2plus1d_r18_1xb8-8x4x1-10e_synthetic-motion-rgb.py')
+
+
+def _opts(samples):
+    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
+    opts = []
+    for split in ('train', 'val', 'test'):
+        opts += [
+            f'{split}_dataloader.dataset.ann_file={ann}',
+            f'{split}_dataloader.dataset.data_prefix.video={samples}',
+            f'{split}_dataloader.batch_size=1',
+            f'{split}_dataloader.num_workers=0',
+            f'{split}_dataloader.persistent_workers=False',
+        ]
+    return opts + [
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'model.cls_head.num_classes=2'
+    ]
+
+
+def _run(args):
+    out = subprocess.run([sys.executable] + args,
+                         cwd=ROOT,
+                         capture_output=True,
+                         text=True,
+                         timeout=600)
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    return out.stdout + out.stderr
+
+
+def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
+    samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
+    opts = _opts(samples)
+    wd_base = str(tmp_path / 'base')
+    _run(['tools/train.py', BASE, '--work-dir', wd_base, '--cfg-options'] +
+         opts)
+    base_ckpt = osp.join(wd_base, 'epoch_1.pth')
+    assert osp.isfile(base_ckpt)
+    log = _run(['tools/test.py', BASE, base_ckpt, '--work-dir',
+                str(tmp_path / 'base_test'), '--cfg-options'] + opts)
+    assert 'acc/top1' in log
+
+    wd_dyn = str(tmp_path / 'vared2')
+    log = _run([
+        'tools/train.py', DYN, '--work-dir', wd_dyn, '--cfg-options',
+        f'load_from={base_ckpt}', 'custom_hooks.0.num_batches=1'
+    ] + opts)
+    for key in ('loss_cls', 'loss_eff', 'eff_ratio_expected',
+                'eff_ratio_realised'):
+        assert key in log, key
+    assert 'BN statistics recalibrated' in log
+    # only gate / cheap-op keys are missing from the base checkpoint
+    assert 'missing keys in source state_dict' in log
+    dyn_ckpt = osp.join(wd_dyn, 'epoch_1.pth')
+    test_dir = tmp_path / 'vared2_test'
+    log = _run([
+        'tools/test.py', DYN, dyn_ckpt, '--work-dir',
+        str(test_dir), '--dump',
+        str(tmp_path / 'preds.pkl'), '--cfg-options'
+    ] + opts)
+    assert 'acc/top1' in log and 'vared2/gflops_per_view' in log
+    report = json.load(open(test_dir / 'vared2_efficiency.json'))
+    assert report['num_videos'] == 1
+    assert 0 < report['gflops_per_view'] <= report['base_gflops_per_view']
+    assert osp.isfile(tmp_path / 'preds.pkl')
+
+    # resume from the dynamic checkpoint for one more epoch
+    log = _run([
+        'tools/train.py', DYN, '--work-dir', wd_dyn, '--resume',
+        '--cfg-options', 'custom_hooks.0.num_batches=1'
+    ] + opts[:-4] + [
+        'train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'model.cls_head.num_classes=2'
+    ])
+    assert osp.isfile(osp.join(wd_dyn, 'epoch_2.pth'))

@@ -1,0 +1,164 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The embedded default (README command 1): generate the synthetic motion
+dataset, train a base R(2+1)D-18 and its VA-RED² version on CPU, test both
+with the standard tools, and print top-1 and realised GFLOPs per clip,
+overall and per class.
+
+    python tools/run_default.py [--work-dir work_dirs/demo]
+
+Every step is a plain ``tools/train.py`` / ``tools/test.py`` call (printed
+before it runs), so any of them can be re-run by hand.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(HERE)
+DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
+BASE_CFG = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
+DYN_CFG = osp.join(DEMO,
+                   'vared2_r2plus1d_r18_1xb8-8x4x1-10e_synthetic-motion-rgb.py')
+
+
+def run(cmd):
+    print('\n$ ' + ' '.join(cmd), flush=True)
+    t0 = time.time()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return time.time() - t0
+
+
+def last_checkpoint(work_dir):
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def load_predictions(path):
+    with open(path, 'rb') as f:
+        preds = pickle.load(f)
+    scores = np.stack([np.asarray(p['pred_score']) for p in preds])
+    labels = np.array([int(np.asarray(p['gt_label']).reshape(-1)[0])
+                       for p in preds])
+    return scores.argmax(1), labels
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data-root', default='data/synthetic_motion')
+    args = parser.parse_args()
+    sys.path.insert(0, ROOT)
+    from varedd_mm.datasets import CLASSES, STATIC_CLASSES, generate
+
+    t_start = time.time()
+    data_root = osp.join(ROOT, args.data_root)
+    if not osp.isfile(osp.join(data_root, 'val_list_videos.txt')):
+        print(f'generating the synthetic motion dataset in {data_root}')
+        generate(data_root)
+    py = sys.executable
+    wd = osp.join(ROOT, args.work_dir)
+    wd_base, wd_dyn = osp.join(wd, 'base'), osp.join(wd, 'vared2')
+    data_opts = [
+        f'train_dataloader.dataset.ann_file={data_root}/'
+        'train_list_videos.txt',
+        f'train_dataloader.dataset.data_prefix.video={data_root}/videos',
+        f'val_dataloader.dataset.ann_file={data_root}/val_list_videos.txt',
+        f'val_dataloader.dataset.data_prefix.video={data_root}/videos',
+        f'test_dataloader.dataset.ann_file={data_root}/val_list_videos.txt',
+        f'test_dataloader.dataset.data_prefix.video={data_root}/videos',
+    ]
+    timing = {}
+    timing['train base'] = run([
+        py, 'tools/train.py', BASE_CFG, '--work-dir', wd_base,
+        '--cfg-options'
+    ] + data_opts)
+    base_ckpt = last_checkpoint(wd_base)
+    timing['test base'] = run([
+        py, 'tools/test.py', BASE_CFG, base_ckpt, '--work-dir',
+        osp.join(wd_base, 'test'), '--dump',
+        osp.join(wd_base, 'test', 'predictions.pkl'), '--cfg-options'
+    ] + data_opts)
+    timing['train VA-RED2'] = run([
+        py, 'tools/train.py', DYN_CFG, '--work-dir', wd_dyn, '--cfg-options',
+        f'load_from={base_ckpt}'
+    ] + data_opts)
+    dyn_ckpt = last_checkpoint(wd_dyn)
+    report_file = osp.join(wd_dyn, 'test', 'vared2_efficiency.json')
+    timing['test VA-RED2'] = run([
+        py, 'tools/test.py', DYN_CFG, dyn_ckpt, '--work-dir',
+        osp.join(wd_dyn, 'test'), '--dump',
+        osp.join(wd_dyn, 'test', 'predictions.pkl'), '--cfg-options'
+    ] + data_opts)
+
+    pred_b, labels = load_predictions(
+        osp.join(wd_base, 'test', 'predictions.pkl'))
+    pred_d, labels_d = load_predictions(
+        osp.join(wd_dyn, 'test', 'predictions.pkl'))
+    assert (labels == labels_d).all()
+    with open(report_file) as f:
+        eff = json.load(f)
+    base_g = eff['base_gflops_per_view']
+    by_class = eff['gflops_per_view_by_class']
+    summary = dict(
+        top1_base=float((pred_b == labels).mean()),
+        top1_vared2=float((pred_d == labels).mean()),
+        gflops_per_clip_base=base_g,
+        gflops_per_clip_vared2=eff['gflops_per_view'],
+        gflops_ratio=eff['gflops_ratio'],
+        per_class={
+            name: dict(
+                top1_base=float((pred_b[labels == c] == c).mean()),
+                top1_vared2=float((pred_d[labels == c] == c).mean()),
+                gflops_per_clip_vared2=by_class[str(c)])
+            for c, name in enumerate(CLASSES)
+        },
+        timing_s=timing,
+        total_s=time.time() - t_start)
+    static = [by_class[str(CLASSES.index(c))] for c in STATIC_CLASSES]
+    moving = [
+        by_class[str(c)] for c, n in enumerate(CLASSES)
+        if n not in STATIC_CLASSES
+    ]
+    summary['static_vs_moving_gflops'] = [
+        float(np.mean(static)), float(np.mean(moving))
+    ]
+    with open(osp.join(wd, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+
+    print('\n== VA-RED2 demo: synthetic motion, R(2+1)D-18, CPU ==')
+    print('GFLOPs = multiply-adds / 1e9 per clip (8x32x32), realised '
+          'with each clip\'s own choices; 2 clips per video in testing')
+    print('| model | top-1 | GFLOPs/clip |')
+    print('|---|---|---|')
+    print(f"| base | {100 * summary['top1_base']:.1f} | {base_g:.3f} |")
+    print(f"| VA-RED2 | {100 * summary['top1_vared2']:.1f} | "
+          f"{eff['gflops_per_view']:.3f} ({eff['gflops_ratio']:.2f}x) |")
+    print('\n| class | top-1 base | top-1 VA-RED2 | GFLOPs/clip VA-RED2 |')
+    print('|---|---|---|---|')
+    for name, r in summary['per_class'].items():
+        print(f"| {name} | {100 * r['top1_base']:.1f} | "
+              f"{100 * r['top1_vared2']:.1f} | "
+              f"{r['gflops_per_clip_vared2']:.3f} |")
+    s, m = summary['static_vs_moving_gflops']
+    verdict = 'less' if s < m else 'not less'
+    print(f'\nstatic clips: {s:.3f} GFLOPs/clip, moving clips: {m:.3f}: the '
+          f'learned policy spends {verdict} on static clips')
+    ok_flops = eff['gflops_ratio'] <= 0.7
+    ok_acc = summary['top1_base'] - summary['top1_vared2'] <= 0.02
+    print(f"target <= 0.7x base GFLOPs: {'met' if ok_flops else 'NOT met'}; "
+          f"top-1 within 2 points of base: {'met' if ok_acc else 'NOT met'}")
+    print(f"total time {summary['total_s'] / 60:.1f} min "
+          f"({', '.join(f'{k} {v:.0f}s' for k, v in timing.items())}); "
+          f"summary: {osp.join(wd, 'summary.json')}")
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONUNBUFFERED', '1')
+    main()
