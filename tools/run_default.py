@@ -23,9 +23,10 @@ import numpy as np
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
 DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
-BASE_CFG = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
-DYN_CFG = osp.join(DEMO,
-                   'vared2_r2plus1d_r18_1xb8-8x4x1-10e_synthetic-motion-rgb.py')
+BASE_CFG = osp.join(DEMO,
+                    'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
+DYN_CFG = osp.join(
+    DEMO, 'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
 
 
 def run(cmd):
@@ -44,8 +45,8 @@ def load_predictions(path):
     with open(path, 'rb') as f:
         preds = pickle.load(f)
     scores = np.stack([np.asarray(p['pred_score']) for p in preds])
-    labels = np.array([int(np.asarray(p['gt_label']).reshape(-1)[0])
-                       for p in preds])
+    labels = np.array(
+        [int(np.asarray(p['gt_label']).reshape(-1)[0]) for p in preds])
     return scores.argmax(1), labels
 
 
@@ -76,8 +77,7 @@ def main():
     ]
     timing = {}
     timing['train base'] = run([
-        py, 'tools/train.py', BASE_CFG, '--work-dir', wd_base,
-        '--cfg-options'
+        py, 'tools/train.py', BASE_CFG, '--work-dir', wd_base, '--cfg-options'
     ] + data_opts)
     base_ckpt = last_checkpoint(wd_base)
     timing['test base'] = run([
@@ -113,7 +113,8 @@ def main():
         gflops_per_clip_vared2=eff['gflops_per_view'],
         gflops_ratio=eff['gflops_ratio'],
         per_class={
-            name: dict(
+            name:
+            dict(
                 top1_base=float((pred_b[labels == c] == c).mean()),
                 top1_vared2=float((pred_d[labels == c] == c).mean()),
                 gflops_per_clip_vared2=by_class[str(c)])

@@ -23,7 +23,7 @@ def test_render_clip_motion():
 
 def test_generate_and_decode_through_mmaction(tmp_path):
     paths = generate(
-        str(tmp_path), train_per_class=2, val_per_class=1, frames=12, size=24)
+        str(tmp_path), train_per_class=2, val_per_class=1, frames=12, size=32)
     lines = open(paths['train']).read().splitlines()
     assert len(lines) == 2 * len(CLASSES)
     assert sorted({int(line.split()[1])
@@ -42,7 +42,7 @@ def test_generate_and_decode_through_mmaction(tmp_path):
             pipeline,
             data_prefix=dict(video=str(tmp_path / 'videos')))
         sample = ds[0]
-    assert tuple(sample['inputs'].shape) == (1, 3, 4, 24, 24)
+    assert tuple(sample['inputs'].shape) == (1, 3, 4, 32, 32)
     assert sample['data_samples'].gt_label.item() == 0
 
 
@@ -50,6 +50,7 @@ def test_generate_and_decode_through_mmaction(tmp_path):
     (dict(train_per_class=0), 'train_per_class must be a positive int'),
     (dict(size=8), 'size must be >= 16'),
     (dict(frames=1.5), 'frames must be a positive int'),
+    (dict(size=24), 'decord cannot read 24x24 videos'),
 ])
 def test_generate_rejects_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

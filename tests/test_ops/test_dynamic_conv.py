@@ -352,3 +352,22 @@ def test_channel_cheap_op_is_a_depthwise_spatial_conv(multiplier):
         torch.testing.assert_close(out[:, q * 4:(q + 1) * 4], ref)
         ref2d = F.conv2d(y[:, :, 2], w.squeeze(2), padding=1, groups=4)
         torch.testing.assert_close(op(y[:, :, 2])[:, q * 4:(q + 1) * 4], ref2d)
+
+
+def test_straight_through_forward_is_the_argmax_branch():
+    dyn = VARED2Conv3d(
+        8,
+        16,
+        3,
+        padding=1,
+        dynamic_cfg=dict(gate=dict(straight_through=True)))
+    dyn.train()
+    x = torch.randn(3, 8, 8, 6, 6)
+    out = dyn(x)
+    choice = dyn.last_choice.clone()
+    (out.square().mean() + dyn.last_expected_macs.mean() / 1e9).backward()
+    assert dyn.gate.fc2.weight.grad.abs().sum() > 0
+    for n in range(3):
+        with fixed_policy(dyn, *choice[n].tolist()):
+            ref = dyn(x[n:n + 1])
+        torch.testing.assert_close(out[n:n + 1], ref, rtol=1e-4, atol=1e-5)

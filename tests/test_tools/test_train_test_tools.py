@@ -11,7 +11,7 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
 BASE = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
 DYN = osp.join(DEMO,
-               'vared2_r2plus1d_r18_1xb8-8x4x1-10e_synthetic-motion-rgb.py')
+               'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
 
 
 def _opts(samples):
@@ -27,17 +27,17 @@ def _opts(samples):
         ]
     return opts + [
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1',
-        'model.cls_head.num_classes=2'
+        'default_hooks.checkpoint.interval=1', 'model.cls_head.num_classes=2'
     ]
 
 
 def _run(args):
-    out = subprocess.run([sys.executable] + args,
-                         cwd=ROOT,
-                         capture_output=True,
-                         text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable] + args,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
     return out.stdout + out.stderr
 
@@ -50,8 +50,10 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
          opts)
     base_ckpt = osp.join(wd_base, 'epoch_1.pth')
     assert osp.isfile(base_ckpt)
-    log = _run(['tools/test.py', BASE, base_ckpt, '--work-dir',
-                str(tmp_path / 'base_test'), '--cfg-options'] + opts)
+    log = _run([
+        'tools/test.py', BASE, base_ckpt, '--work-dir',
+        str(tmp_path / 'base_test'), '--cfg-options'
+    ] + opts)
     assert 'acc/top1' in log
 
     wd_dyn = str(tmp_path / 'vared2')
@@ -84,7 +86,6 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
         '--cfg-options', 'custom_hooks.0.num_batches=1'
     ] + opts[:-4] + [
         'train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1',
-        'model.cls_head.num_classes=2'
+        'default_hooks.checkpoint.interval=1', 'model.cls_head.num_classes=2'
     ])
     assert osp.isfile(osp.join(wd_dyn, 'epoch_2.pth'))

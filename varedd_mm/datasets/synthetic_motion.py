@@ -92,6 +92,28 @@ def write_video(path: str, frames: np.ndarray, fps: int = 10) -> None:
             container.mux(packet)
 
 
+def _check_decodable(out_dir: str, size: int) -> None:
+    """decord (mmaction's default reader) mis-reads some small frame widths
+    written by PyAV (16, 24 and 48 fail here; 32 and 40 work): check one
+    clip before writing the dataset."""
+    try:
+        import decord
+    except ImportError:  # other readers (PyAV, OpenCV) have no such limit
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    probe = osp.join(out_dir, '.decord_probe.mp4')
+    write_video(probe, render_clip(0, np.random.default_rng(0), 4, size))
+    try:
+        decord.VideoReader(probe).get_batch([0]).asnumpy()
+    except decord.DECORDError as e:
+        raise ValueError(
+            f'size={size}: decord cannot read {size}x{size} videos (a '
+            'frame line-alignment limit of decord); use size=40 (the '
+            'default) or 32') from e
+    finally:
+        os.remove(probe)
+
+
 def generate(out_dir: str,
              train_per_class: int = 80,
              val_per_class: int = 20,
@@ -112,6 +134,7 @@ def generate(out_dir: str,
     if size < 16:
         raise ValueError(f'size must be >= 16 pixels, got {size}')
     rng = np.random.default_rng(seed)
+    _check_decodable(out_dir, size)
     paths = {}
     for split, per_class in (('train', train_per_class), ('val',
                                                           val_per_class)):

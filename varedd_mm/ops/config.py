@@ -38,6 +38,17 @@ GATE_CFG_DEFAULTS = dict(
     temperature=1.0,
     # add Gumbel noise to the logits at training time
     gumbel=False,
+    # False: the training output is the expectation over choices (paper).
+    # True: straight-through: the forward value is the arg-max choice's
+    # output (what inference computes, so BN and the loss see inference
+    # behaviour) and gradients flow through the soft probabilities.
+    straight_through=False,
+    # divide the task-loss gradient reaching the policy by the number of
+    # output elements per clip: it is a sum over the whole output map, so
+    # without this its scale grows with the layer size (a stem gate gets
+    # ~100x the gradient of a last-stage gate) and plain SGD at fine-tuning
+    # learning rates saturates the gates in one step
+    normalize_grad=True,
     # initial logit bias of choice 0 (compute everything) over the others
     init_bias_full=0.0,
     # spatial stride of the global-average pooling: the mean over every
@@ -59,6 +70,8 @@ class GateSpec:
     max_hidden: int
     temperature: float
     gumbel: bool
+    straight_through: bool
+    normalize_grad: bool
     init_bias_full: float
     pool_stride: int
 
@@ -183,6 +196,8 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         max_hidden=g['max_hidden'],
         temperature=float(g['temperature']),
         gumbel=bool(g['gumbel']),
+        straight_through=bool(g['straight_through']),
+        normalize_grad=bool(g['normalize_grad']),
         init_bias_full=float(g['init_bias_full']),
         pool_stride=g['pool_stride'])
     return DynamicSpec(

@@ -157,8 +157,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
             raise TypeError(f'{type(self).__name__}: channel reduction needs '
                             f'a BatchNorm as bn_s, got {type(bn).__name__}')
-        use_batch = (bn.training
-                     or not bn.track_running_stats) and not single
+        use_batch = (bn.training or not bn.track_running_stats) and not single
         if use_batch and bn.training and bn.track_running_stats:
             bn.num_batches_tracked.add_(1)
         if bn.momentum is None:  # cumulative average, as nn.BatchNorm

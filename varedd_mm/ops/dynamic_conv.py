@@ -9,8 +9,9 @@ How one forward works (see docs/engine.md for the design and measurements):
   choice ``i`` (stride multiplier ``R = 2**i``) and the channel choice ``j``
   (compute the first ``C_out / 2**j`` filters).
 * Training: the output is the expectation over all choices, weighted by the
-  gate's soft probabilities. All choices share the conv weights; for a plain
-  conv the reduced outputs are exact slices of the full output (the strided
+  gate's soft probabilities (or, with ``gate.straight_through``, the arg-max
+  choice's output with the gradient of the expectation). All choices share
+  the conv weights; for a plain conv the reduced outputs are exact slices of the full output (the strided
   conv gives the full conv's frames ``0, R, 2R, ...``; the first filters
   give the first channels), so the full conv runs once and each choice only
   adds its cheap rebuild.
@@ -188,10 +189,14 @@ class DynamicConvMixin:
                 device=dev, dtype=joint.dtype)).flatten(1).sum(
                     dim=1) + gate_cost
             outs = self._compute_all(x)
+            numel = outs[(0, 0)][0].numel()
+            mix = (
+                self.gate.mixing_weights(pt, numel).unsqueeze(2) *
+                self.gate.mixing_weights(pc, numel).unsqueeze(1))
             bshape = (n, ) + (1, ) * (x.dim() - 1)
             out = None
             for (i, j), y in outs.items():
-                term = y * joint[:, i, j].view(bshape)
+                term = y * mix[:, i, j].view(bshape)
                 out = term if out is None else out + term
             return out
 

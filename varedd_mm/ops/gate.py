@@ -33,6 +33,8 @@ class SoftModulationGate(nn.Module):
         self.num_channel = num_channel
         self.temperature = spec.temperature
         self.gumbel = spec.gumbel
+        self.straight_through = spec.straight_through
+        self.normalize_grad = spec.normalize_grad
         self.hidden = spec.hidden(in_channels)
         self.fc1 = nn.Linear(in_channels, self.hidden)
         self.fc2 = nn.Linear(self.hidden, num_temporal + num_channel)
@@ -73,6 +75,22 @@ class SoftModulationGate(nn.Module):
             u = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
             logits = logits - torch.log(-torch.log(u))
         return F.softmax(logits / self.temperature, dim=1)
+
+    def mixing_weights(self, probs: torch.Tensor,
+                       out_numel_per_clip: int) -> torch.Tensor:
+        """Weights of the choices in the training output: the soft
+        probabilities, or with ``straight_through`` the one-hot arg-max whose
+        gradient is that of the probabilities; with ``normalize_grad`` that
+        gradient is divided by the output elements per clip."""
+        grad = probs
+        if self.normalize_grad:
+            grad = probs / float(out_numel_per_clip)
+        value = probs
+        if self.straight_through:
+            value = F.one_hot(probs.argmax(dim=1), probs.shape[1]).to(probs)
+        if value is probs and grad is probs:
+            return probs
+        return value.detach() + (grad - grad.detach())
 
     def macs(self, in_shape) -> int:
         """Cost per clip for an input of ``in_shape`` (batch first):
