@@ -11,10 +11,10 @@ How one forward works (see docs/engine.md for the design and measurements):
 * Training: the output is the expectation over all choices, weighted by the
   gate's soft probabilities (or, with ``gate.straight_through``, the arg-max
   choice's output with the gradient of the expectation). All choices share
-  the conv weights; for a plain conv the reduced outputs are exact slices of the full output (the strided
-  conv gives the full conv's frames ``0, R, 2R, ...``; the first filters
-  give the first channels), so the full conv runs once and each choice only
-  adds its cheap rebuild.
+  the conv weights; for a plain conv the reduced outputs are exact slices
+  of the full output (the strided conv gives the full conv's frames
+  ``0, R, 2R, ...``; the first filters give the first channels), so the
+  full conv runs once and each choice only adds its cheap rebuild.
 * Inference: each clip takes its arg-max choice; clips are grouped by
   choice and each group runs only the reduced conv of its choice plus the
   cheap rebuild. Choice (0, 0) runs exactly the base conv.
