@@ -53,20 +53,10 @@ def to_dynamic(module: nn.Module,
     Returns:
         DynamicConvMixin: The new module (same device, dtype and mode).
     """
-    if _plain_conv(module, 3):
-        dyn = VARED2Conv3d(
-            module.in_channels,
-            module.out_channels,
-            module.kernel_size,
-            module.stride,
-            module.padding,
-            module.dilation,
-            module.groups,
-            bias=module.bias is not None,
-            padding_mode=module.padding_mode,
-            dynamic_cfg=dynamic_cfg)
-    elif _plain_conv(module, 2):
-        dyn = VARED2Conv2d(
+    plain = {3: VARED2Conv3d, 2: VARED2Conv2d}
+    dims = next((d for d in plain if _plain_conv(module, d)), None)
+    if dims is not None:
+        dyn = plain[dims](
             module.in_channels,
             module.out_channels,
             module.kernel_size,

@@ -55,6 +55,14 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int,
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def _check_padding(layer: str, padding, padding_mode: str) -> None:
+    """Reduced choices call ``F.conv*d`` with integer zero padding."""
+    if padding_mode != 'zeros' or isinstance(padding, str):
+        raise ValueError(
+            f'{layer} supports padding_mode="zeros" with integer padding '
+            f'only, got padding_mode={padding_mode!r}, padding={padding!r}')
+
+
 class DynamicConvMixin:
     """Policy machinery shared by every VA-RED² dynamic conv.
 
@@ -289,11 +297,7 @@ class VARED2Conv3d(DynamicConvMixin, nn.Conv3d):
                  padding_mode: str = 'zeros',
                  dynamic_cfg: Optional[dict] = None,
                  **kwargs) -> None:
-        if padding_mode != 'zeros' or isinstance(padding, str):
-            raise ValueError(
-                f'{type(self).__name__} supports padding_mode="zeros" with '
-                f'integer padding only, got padding_mode={padding_mode!r}, '
-                f'padding={padding!r}')
+        _check_padding(type(self).__name__, padding, padding_mode)
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,
                          **kwargs)
@@ -386,11 +390,7 @@ class VARED2Conv2d(DynamicConvMixin, nn.Conv2d):
                  padding_mode: str = 'zeros',
                  dynamic_cfg: Optional[dict] = None,
                  **kwargs) -> None:
-        if padding_mode != 'zeros' or isinstance(padding, str):
-            raise ValueError(
-                f'{type(self).__name__} supports padding_mode="zeros" with '
-                f'integer padding only, got padding_mode={padding_mode!r}, '
-                f'padding={padding!r}')
+        _check_padding(type(self).__name__, padding, padding_mode)
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,
                          **kwargs)
