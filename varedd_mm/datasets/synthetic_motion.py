@@ -8,8 +8,8 @@ README's first command: no download, a few seconds to generate.
 
 Classes (``CLASSES``) differ by motion only: an object (a square or a
 disk of random colour and size on a plain background) that stays still
-(``static``) or moves across the frame horizontally or vertically
-(either way). Shapes, colours, sizes and speeds are drawn the
+(``static``) or moves horizontally or vertically (either way,
+bouncing off the frame borders). Shapes, colours, sizes and speeds are drawn the
 same way for every class. A static clip is redundant in time, which is what
 the temporal policy of VA-RED² can exploit.
 """
@@ -51,20 +51,22 @@ def render_clip(label: int, rng: np.random.Generator, frames: int,
     while np.abs(color - bg.mean(axis=(0, 1))).max() < 60:
         color = rng.uniform(0, 255, size=3)
     radius = rng.uniform(0.16, 0.22) * size
-    speed = rng.uniform(1.2, 1.8) * size / 64
-    travel = speed * (frames - 1)
     margin = radius + 1
+    span = size - 2 * margin
+    # 1.2-1.8 px per frame at 40 px; the object bounces off the frame
+    # borders, so it stays in view and keeps its axis of motion
+    speed = rng.uniform(0.03, 0.045) * size
+    x0, y0 = rng.uniform(0, span, size=2)
 
-    def start(d):
-        lo = margin + (travel if d < 0 else 0)
-        hi = size - margin - (travel if d > 0 else 0)
-        return rng.uniform(lo, max(lo, hi))
+    def bounce(u):
+        u = u % (2 * span)
+        return margin + (u if u <= span else 2 * span - u)
 
-    x0, y0 = start(dx), start(dy)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     out = np.empty((frames, size, size, 3), dtype=np.uint8)
     for t in range(frames):
-        cx, cy = x0 + dx * speed * t, y0 + dy * speed * t
+        cx = bounce(x0 + dx * speed * t)
+        cy = bounce(y0 + dy * speed * t)
         if shape == 'square':
             mask = (np.abs(xx - cx) <= radius) & (np.abs(yy - cy) <= radius)
         else:
