@@ -14,11 +14,12 @@ def test_render_clip_motion():
     for label, name in enumerate(CLASSES):
         clip = render_clip(label, rng, frames=16, size=40).astype(float)
         assert clip.shape == (16, 40, 40, 3)
-        motion = np.abs(clip[4] - clip[0]).mean()
+        # pixels that changed by more than 7 sigma of the sensor noise
+        changed = (np.abs(clip[4] - clip[0]).max(axis=-1) > 40).mean()
         if name in STATIC_CLASSES:
-            assert motion < 6  # sensor noise only
+            assert changed < 1e-3
         else:
-            assert motion > 6
+            assert changed > 0.02
 
 
 def test_generate_and_decode_through_mmaction(tmp_path):
