@@ -24,7 +24,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
 DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
 BASE_CFG = osp.join(DEMO,
-                    'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
+                    'r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb.py')
 DYN_CFG = osp.join(
     DEMO, 'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
 

@@ -9,7 +9,7 @@ import sys
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
-BASE = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb.py')
+BASE = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb.py')
 DYN = osp.join(DEMO,
                'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
 

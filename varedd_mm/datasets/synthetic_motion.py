@@ -6,12 +6,11 @@ annotation lists, so it goes through the normal decoding pipeline
 (``DecordInit`` / ``DecordDecode``). It is the embedded default of the
 README's first command: no download, a few seconds to generate.
 
-Classes (``CLASSES``) differ by motion only: an object (a square or a
-disk of random colour and size on a plain background) that stays still
-(``static``) or moves horizontally or vertically (either way,
-bouncing off the frame borders). Shapes, colours, sizes and speeds are drawn the
-same way for every class. A static clip is redundant in time, which is what
-the temporal policy of VA-RED² can exploit.
+Classes (``CLASSES``) differ by motion only: a window on a random texture
+that stays put (``static``) or pans horizontally or vertically (either
+way), as a camera would; textures and speeds are drawn the same way for
+every class. A static clip is redundant in time, which is what the temporal
+policy of VA-RED² can exploit.
 """
 import os
 import os.path as osp
@@ -26,54 +25,40 @@ MOTION = {
     'horizontal': ((1, 0), (-1, 0)),
     'vertical': ((0, 1), (0, -1)),
 }
-SHAPES = ('square', 'disk')
 STATIC_CLASSES = ('static', )
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A plain background of random colour with a soft vertical gradient."""
-    base = rng.uniform(40, 200, size=3)
-    ramp = np.linspace(-20, 20, size)[:, None, None]
-    return np.broadcast_to(base + ramp, (size, size, 3)).copy()
+def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random colour texture of 4-pixel blocks, slightly blurred."""
+    cells = -(-size // 4)
+    coarse = rng.uniform(30, 225, size=(cells, cells, 3))
+    tex = np.kron(coarse, np.ones((4, 4, 1)))[:size, :size]
+    for axis in (0, 1):
+        tex = (np.roll(tex, 1, axis) + 2 * tex + np.roll(tex, -1, axis)) / 4
+    return tex
 
 
 def render_clip(label: int, rng: np.random.Generator, frames: int,
                 size: int) -> np.ndarray:
-    """Frames ``(T, H, W, 3)`` uint8 of one clip of class ``label``."""
+    """Frames ``(T, H, W, 3)`` uint8 of one clip of class ``label``: a
+    window on a random texture that stays put (``static``) or pans
+    horizontally or vertically (either way) at 1.2-1.8 px per frame (at 40
+    px; speeds scale with ``size``), plus sensor noise."""
     if not 0 <= label < len(CLASSES):
         raise ValueError(f'label must be in [0, {len(CLASSES) - 1}], got '
                          f'{label}')
     directions = MOTION[CLASSES[label]]
     dx, dy = directions[rng.integers(len(directions))]
-    shape = SHAPES[rng.integers(len(SHAPES))]
-    bg = _background(rng, size)
-    color = rng.uniform(0, 255, size=3)
-    while np.abs(color - bg.mean(axis=(0, 1))).max() < 60:
-        color = rng.uniform(0, 255, size=3)
-    radius = rng.uniform(0.16, 0.22) * size
-    margin = radius + 1
-    span = size - 2 * margin
-    # 1.2-1.8 px per frame at 40 px; the object bounces off the frame
-    # borders, so it stays in view and keeps its axis of motion
     speed = rng.uniform(0.03, 0.045) * size
-    x0, y0 = rng.uniform(0, span, size=2)
-
-    def bounce(u):
-        u = u % (2 * span)
-        return margin + (u if u <= span else 2 * span - u)
-
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    pad = int(np.ceil(speed * (frames - 1))) + 1
+    tex = _texture(rng, size + pad)
     out = np.empty((frames, size, size, 3), dtype=np.uint8)
     for t in range(frames):
-        cx = bounce(x0 + dx * speed * t)
-        cy = bounce(y0 + dy * speed * t)
-        if shape == 'square':
-            mask = (np.abs(xx - cx) <= radius) & (np.abs(yy - cy) <= radius)
-        else:
-            mask = (xx - cx)**2 + (yy - cy)**2 <= radius**2
-        img = bg.copy()
-        img[mask] = color
-        img += rng.normal(0, 4, size=img.shape)  # sensor noise
+        shift = int(round(speed * t))
+        ox = shift if dx > 0 else (pad - shift if dx < 0 else 0)
+        oy = shift if dy > 0 else (pad - shift if dy < 0 else 0)
+        img = tex[oy:oy + size, ox:ox + size] + rng.normal(
+            0, 4, size=(size, size, 3))  # sensor noise
         out[t] = np.clip(img, 0, 255).astype(np.uint8)
     return out
 

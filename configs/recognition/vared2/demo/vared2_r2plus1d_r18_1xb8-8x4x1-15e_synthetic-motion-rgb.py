@@ -21,8 +21,8 @@ model = dict(
                 init_bias_full=1.0,
                 normalize_grad=False))),
     cls_head=dict(num_classes=3, dropout_ratio=0.2))
-load_from = ('work_dirs/r2plus1d_r18_1xb8-8x4x1-30e_synthetic-motion-rgb/'
-             'epoch_30.pth')
+load_from = ('work_dirs/r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb/'
+             'epoch_20.pth')
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=15, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
