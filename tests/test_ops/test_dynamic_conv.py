@@ -371,3 +371,24 @@ def test_straight_through_forward_is_the_argmax_branch():
         with fixed_policy(dyn, *choice[n].tolist()):
             ref = dyn(x[n:n + 1])
         torch.testing.assert_close(out[n:n + 1], ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('shape,weight,stride,padding,groups', [
+    ((1, 16, 4, 7, 7), (8, 16, 3, 3, 3), (2, 1, 1), 1, 1),
+    ((2, 16, 4, 7, 7), (8, 2, 1, 3, 3), 1, (0, 1, 1), 8),
+    ((1, 16, 7, 7), (8, 16, 3, 3), 2, 1, 1),
+])
+def test_reduced_conv_matches_functional_conv(shape, weight, stride, padding,
+                                              groups):
+    """The inference fast path (oneDNN called directly) computes what
+    F.conv*d computes, on strided (non-contiguous) views too."""
+    from varedd_mm.ops.dynamic_conv import reduced_conv
+    big = torch.randn(shape[:2] + (2 * shape[2], ) + shape[3:])
+    x = big[:, :, ::2]  # a strided view, as x[:, :, ::R] in the convs
+    assert not x.is_contiguous()
+    w = torch.randn(*weight)
+    conv = F.conv3d if len(shape) == 5 else F.conv2d
+    ref = conv(x.contiguous(), w, None, stride, padding, 1, groups)
+    with torch.no_grad():
+        fast = reduced_conv(x, w, None, stride, padding, 1, groups)
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)

@@ -11,7 +11,8 @@ from torch.nn.modules.utils import _triple
 
 from .cheap_ops import num_computed_frames
 from .config import parse_dynamic_cfg
-from .dynamic_conv import Choice, DynamicConvMixin, conv_out_size
+from .dynamic_conv import (Choice, DynamicConvMixin, conv_out_size,
+                           reduced_conv)
 
 
 class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
@@ -177,8 +178,8 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         if j == 0:
             return conv(s)
         bias = None if conv.bias is None else conv.bias[:c]
-        return F.conv3d(s, conv.weight[:c, :m], bias, conv.stride,
-                        conv.padding)
+        return reduced_conv(s, conv.weight[:c, :m], bias, conv.stride,
+                            conv.padding, 1, 1)
 
     def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
         if i == 0 and j == 0:
@@ -192,9 +193,11 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         conv = self.conv_s
         if j:
             bias = None if conv.bias is None else conv.bias[:m]
-            s = F.conv3d(x, conv.weight[:m], bias, conv.stride, conv.padding)
+            s = reduced_conv(x, conv.weight[:m], bias, conv.stride,
+                             conv.padding, 1, 1)
         else:
-            s = conv(x)
+            s = reduced_conv(x, conv.weight, conv.bias, conv.stride,
+                             conv.padding, 1, 1)
         s = self.relu(self._bn_s(s, m))
         y = self._conv_t(s, j)
         return self._rebuild(y, i, j, t_out)

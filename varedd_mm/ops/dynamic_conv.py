@@ -55,6 +55,37 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int,
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
+                 bias: Optional[torch.Tensor], stride, padding, dilation,
+                 groups: int) -> torch.Tensor:
+    """``F.conv2d``/``F.conv3d`` for the reduced choices.
+
+    At inference on CPU it calls oneDNN directly: aten's dispatch sends
+    batch-1 inputs with ``N*C*T*H <= 20480`` to its native ``slow_conv3d``
+    (a heuristic "native is faster" that is 3x slower here, measured in
+    docs/engine.md), and the reduced choices, with fewer channels and
+    frames, fall under that limit far more often than the base convs.
+    Training, tracing (FLOPs counters) and other devices use ``F.conv*d``.
+    """
+    dims = x.dim() - 2
+    if (x.device.type == 'cpu' and x.dtype == torch.float32
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled and not torch.jit.is_tracing()
+            and not (torch.is_grad_enabled() and
+                     (x.requires_grad or weight.requires_grad))):
+
+        def as_list(v):
+            return list(v) if isinstance(v, (tuple, list)) else [v] * dims
+
+        return torch.ops.aten.mkldnn_convolution(x.contiguous(),
+                                                 weight.contiguous(), bias,
+                                                 as_list(padding),
+                                                 as_list(stride),
+                                                 as_list(dilation), groups)
+    conv = F.conv3d if dims == 3 else F.conv2d
+    return conv(x, weight, bias, stride, padding, dilation, groups)
+
+
 def _check_padding(layer: str, padding, padding_mode: str) -> None:
     """Reduced choices call ``F.conv*d`` with integer zero padding."""
     if padding_mode != 'zeros' or isinstance(padding, str):
@@ -347,14 +378,14 @@ class VARED2Conv3d(DynamicConvMixin, nn.Conv3d):
         groups = self.groups
         if groups > 1 and j > 0:
             groups >>= j
-            x = x[:, :self.in_channels >> j]
+            x = x[:, :self.in_channels >> j].contiguous()
         t_out = self._out_size(x.shape)[0]
         # A temporal stride R * S gives exactly the full conv's frames
         # 0, R, 2R, ...; oneDNN turns the stride into proportional time on
         # CPU (measured in docs/engine.md), so no gather trick is needed.
         stride = (self.stride[0] * 2**i, ) + tuple(self.stride[1:])
-        y = F.conv3d(x, weight, bias, stride, self.padding, self.dilation,
-                     groups)
+        y = reduced_conv(x, weight, bias, stride, self.padding,
+                         self.dilation, groups)
         return self._rebuild(y, i, j, t_out)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
@@ -427,9 +458,9 @@ class VARED2Conv2d(DynamicConvMixin, nn.Conv2d):
         groups = self.groups
         if groups > 1:
             groups >>= j
-            x = x[:, :self.in_channels >> j]
-        y = F.conv2d(x, self.weight[:c], bias, self.stride, self.padding,
-                     self.dilation, groups)
+            x = x[:, :self.in_channels >> j].contiguous()
+        y = reduced_conv(x, self.weight[:c], bias, self.stride,
+                         self.padding, self.dilation, groups)
         return self._rebuild(y, 0, j, None)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
