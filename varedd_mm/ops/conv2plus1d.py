@@ -11,8 +11,7 @@ from torch.nn.modules.utils import _triple
 
 from .cheap_ops import num_computed_frames
 from .config import parse_dynamic_cfg
-from .dynamic_conv import (Choice, DynamicConvMixin, conv_out_size,
-                           reduced_conv)
+from .dynamic_conv import Choice, DynamicConvMixin, conv_out_size, reduced_conv
 
 
 class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):

@@ -384,8 +384,8 @@ class VARED2Conv3d(DynamicConvMixin, nn.Conv3d):
         # 0, R, 2R, ...; oneDNN turns the stride into proportional time on
         # CPU (measured in docs/engine.md), so no gather trick is needed.
         stride = (self.stride[0] * 2**i, ) + tuple(self.stride[1:])
-        y = reduced_conv(x, weight, bias, stride, self.padding,
-                         self.dilation, groups)
+        y = reduced_conv(x, weight, bias, stride, self.padding, self.dilation,
+                         groups)
         return self._rebuild(y, i, j, t_out)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
@@ -459,8 +459,8 @@ class VARED2Conv2d(DynamicConvMixin, nn.Conv2d):
         if groups > 1:
             groups >>= j
             x = x[:, :self.in_channels >> j].contiguous()
-        y = reduced_conv(x, self.weight[:c], bias, self.stride,
-                         self.padding, self.dilation, groups)
+        y = reduced_conv(x, self.weight[:c], bias, self.stride, self.padding,
+                         self.dilation, groups)
         return self._rebuild(y, 0, j, None)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
