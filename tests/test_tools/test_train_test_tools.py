@@ -26,8 +26,13 @@ def _opts(samples):
             f'{split}_dataloader.persistent_workers=False',
         ]
     return opts + [
-        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1', 'model.cls_head.num_classes=2'
+        # one training clip per batch: a 64x64 crop keeps more than one value
+        # per channel for the last BN of R(2+1)D-18 in train mode
+        'train_dataloader.dataset.pipeline.3.size=64',
+        'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'model.cls_head.num_classes=2'
     ]
 
 
@@ -76,8 +81,11 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
     ] + opts)
     assert 'acc/top1' in log and 'vared2/gflops_per_view' in log
     report = json.load(open(test_dir / 'vared2_efficiency.json'))
-    assert report['num_videos'] == 1
-    assert 0 < report['gflops_per_view'] <= report['base_gflops_per_view']
+    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
+    assert report['num_videos'] == len(open(ann).read().split('\n')) - 1
+    # at most the base plus the gates (< 0.5 %) when every gate picks (0, 0)
+    assert 0 < report[
+        'gflops_per_view'] <= 1.005 * report['base_gflops_per_view']
     assert osp.isfile(tmp_path / 'preds.pkl')
 
     # resume from the dynamic checkpoint for one more epoch
