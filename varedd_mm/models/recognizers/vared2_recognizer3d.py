@@ -6,7 +6,7 @@ import torch
 from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
 
-from varedd_mm.ops import dynamic_layers, track_flops
+from varedd_mm.ops import EfficiencyLoss, dynamic_layers, track_flops
 
 
 @MODELS.register_module()
@@ -35,6 +35,8 @@ class VARED2Recognizer3D(Recognizer3D):
         super().__init__(*args, **kwargs)
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
+        # without the loss the cost ratios are still logged
+        self._ratios = EfficiencyLoss(loss_weight=0.0)
         named = dynamic_layers(self)
         if not named:
             raise ValueError('VARED2Recognizer3D: the model has no VA-RED2 '
@@ -49,8 +51,7 @@ class VARED2Recognizer3D(Recognizer3D):
         if self.efficiency_loss is not None:
             losses.update(self.efficiency_loss(self._vared2_layers))
         else:
-            from varedd_mm.ops import EfficiencyLoss
-            eff = EfficiencyLoss(loss_weight=0.0)(self._vared2_layers)
+            eff = self._ratios(self._vared2_layers)
             eff.pop('loss_eff')
             losses.update(eff)
         return losses
@@ -62,7 +63,7 @@ class VARED2Recognizer3D(Recognizer3D):
         base = (self._flops.static_macs / per_view.numel() +
                 sum(m.full_macs for m in self._vared2_layers)) / 1e9
         choices = torch.stack([
-            torch.cat([c for c in rec]) for rec in self._choices_records()
+            torch.cat(rec) for rec in self._choices_records()
         ])  # (layers, N * views, 2)
         for n, sample in enumerate(predictions):
             sl = slice(n * views, (n + 1) * views)
