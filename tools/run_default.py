@@ -54,6 +54,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/synthetic_motion')
+    parser.add_argument(
+        '--vared2-cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides of the VA-RED2 config (training and '
+        'testing), e.g. model.efficiency_loss.target=0.55')
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     from varedd_mm.datasets import CLASSES, STATIC_CLASSES, generate
@@ -88,14 +94,14 @@ def main():
     timing['train VA-RED2'] = run([
         py, 'tools/train.py', DYN_CFG, '--work-dir', wd_dyn, '--cfg-options',
         f'load_from={base_ckpt}'
-    ] + data_opts)
+    ] + data_opts + args.vared2_cfg_options)
     dyn_ckpt = last_checkpoint(wd_dyn)
     report_file = osp.join(wd_dyn, 'test', 'vared2_efficiency.json')
     timing['test VA-RED2'] = run([
         py, 'tools/test.py', DYN_CFG, dyn_ckpt, '--work-dir',
         osp.join(wd_dyn, 'test'), '--dump',
         osp.join(wd_dyn, 'test', 'predictions.pkl'), '--cfg-options'
-    ] + data_opts)
+    ] + data_opts + args.vared2_cfg_options)
 
     pred_b, labels = load_predictions(
         osp.join(wd_base, 'test', 'predictions.pkl'))
