@@ -24,20 +24,9 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
-# testing: 2 clips per video, counted as 2 views
-test_pipeline = [
-    dict(type='DecordInit'),
-    dict(
-        type='SampleFrames',
-        clip_len=8,
-        frame_interval=4,
-        num_clips=2,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='CenterCrop', crop_size=32),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
+# testing: the val pipeline with 2 clips per video, counted as 2 views
+test_pipeline = [dict(step) for step in val_pipeline]
+test_pipeline[1] = dict(test_pipeline[1], num_clips=2)
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,
