@@ -133,6 +133,11 @@ def test_efficiency_loss_errors():
         EfficiencyLoss(target=0)
     with pytest.raises(ValueError, match=r'loss_weight must be >= 0'):
         EfficiencyLoss(loss_weight=-1)
+    with pytest.raises(
+            ValueError,
+            match=r"cost must be one of \('expected', "
+            r"'realised'\), got 'argmax'"):
+        EfficiencyLoss(cost='argmax')
     with pytest.raises(RuntimeError, match=r'has not run a forward'):
         EfficiencyLoss()(VARED2Conv3d(8, 16, 3))
 

@@ -39,6 +39,32 @@ def test_efficiency_loss_values():
     torch.testing.assert_close(high, 2.0 * (ratio - r / 2)**2)
 
 
+def test_efficiency_loss_on_realised_cost():
+    """``cost='realised'``: the value is that of the arg-max choices, the
+    gradient that of the expected cost scaled by the realised excess."""
+    net = _net().train()
+    net(torch.randn(3, 8, 8, 8, 8))
+    layers = [m for _, m in dynamic_layers(net)]
+    full = sum(m.full_macs for m in layers)
+    realised = (sum(m.last_macs for m in layers).mean() / full).item()
+    expected = sum(m.last_expected_macs for m in layers).mean() / full
+    target = realised / 2
+    out = EfficiencyLoss(loss_weight=2.0, target=target, cost='realised')(net)
+    assert out['loss_eff'].item() == pytest.approx(
+        2.0 * (realised - target)**2, rel=1e-6)
+    # the case is only telling when the two ratios differ (random gates)
+    assert realised != pytest.approx(expected.item(), abs=1e-4)
+    bias = layers[0].gate.fc2.bias
+    grads = torch.autograd.grad(out['loss_eff'], [bias], retain_graph=True)[0]
+    ref = torch.autograd.grad(2.0 * 2 * (realised - target) * expected,
+                              [bias])[0]
+    torch.testing.assert_close(grads, ref)
+    # no excess over the target: zero loss
+    low = EfficiencyLoss(
+        target=min(1.0, realised + 0.01), cost='realised')(net)['loss_eff']
+    assert low.item() == 0.0
+
+
 def test_efficiency_loss_drives_gates_to_cheap_choices():
     net = _net().train()
     x = torch.randn(4, 8, 8, 8, 8)

@@ -22,16 +22,35 @@ class EfficiencyLoss(nn.Module):
     by mmengine (the key contains ``loss``) and whose ``eff_ratio_expected`` /
     ``eff_ratio_realised`` (arg-max choices) are only logged.
 
+    ``cost`` picks the ratio the loss is computed from:
+
+    * ``'expected'`` (the paper): the expected cost of the soft policy.
+    * ``'realised'``: the value of the realised (arg-max) cost with the
+      gradient of the expected cost (straight-through). Meant for gates
+      trained with ``straight_through=True``, whose forward runs the arg-max
+      choice: a budget on the expected cost can be met by probabilities
+      that sit just on the full side of 0.5 (expected 0.50, realised 0.62
+      in our demo run), a budget on the realised cost cannot.
+
     Args:
         loss_weight (float): ``lambda``. Defaults to 1.0.
         target (float, optional): Budget as a fraction of the full cost,
             in (0, 1]. Defaults to None (paper form).
+        cost (str): ``'expected'`` or ``'realised'``. Defaults to
+            ``'expected'``.
     """
+
+    COSTS = ('expected', 'realised')
 
     def __init__(self,
                  loss_weight: float = 1.0,
-                 target: Optional[float] = None) -> None:
+                 target: Optional[float] = None,
+                 cost: str = 'expected') -> None:
         super().__init__()
+        if cost not in self.COSTS:
+            raise ValueError(f'EfficiencyLoss.cost must be one of '
+                             f'{self.COSTS}, got {cost!r}')
+        self.cost = cost
         if not float(loss_weight) >= 0:
             raise ValueError(f'EfficiencyLoss.loss_weight must be >= 0, got '
                              f'{loss_weight!r}')
@@ -68,11 +87,14 @@ class EfficiencyLoss(nn.Module):
             realised = r if realised is None else realised + r
             full += m.full_macs
         ratio = expected.mean() / full
+        realised_ratio = (realised.mean() / full).to(ratio)
+        if self.cost == 'realised':
+            ratio = realised_ratio + (ratio - ratio.detach())
         if self.target is None:
             loss = ratio**2
         else:
             loss = torch.clamp(ratio - self.target, min=0)**2
         return dict(
             loss_eff=self.loss_weight * loss,
-            eff_ratio_expected=ratio.detach(),
-            eff_ratio_realised=(realised.mean() / full).to(ratio.device))
+            eff_ratio_expected=(expected.mean() / full).detach(),
+            eff_ratio_realised=realised_ratio)
