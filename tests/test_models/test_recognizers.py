@@ -15,12 +15,15 @@ DYNAMIC = {
     CFG + 'vared2-k2_r2plus1d_r18_8xb16-16x2x1-30e_minik200-rgb.py',
     'i3d': CFG + 'vared2-k2_i3d_r50_8xb8-16x5x1-30e_minik200-rgb.py',
     'x3d': CFG + 'vared2-k2_x3d_m_8xb8-16x5x1-30e_minik200-rgb.py',
+    'tpn': CFG + 'vared2-k2_tpn-slowonly_r50_8xb8-8x8x1-30e_minik200-rgb.py',
 }
 
 
 def _model(name, num_classes=5):
     cfg = Config.fromfile(DYNAMIC[name])
     cfg.model.cls_head.num_classes = num_classes
+    if cfg.model.get('neck', {}).get('aux_head_cfg'):
+        cfg.model.neck.aux_head_cfg.out_channels = num_classes
     cfg.model.backbone.pretrained = None
     if 'pretrained2d' in cfg.model.backbone:
         cfg.model.backbone.pretrained2d = False
@@ -52,8 +55,10 @@ def test_train_step_logs_efficiency_terms(name):
                 'eff_ratio_realised'):
         assert key in log, key
     log = {k: float(v) for k, v in log.items()}
-    assert log['loss'] == pytest.approx(
-        log['loss_cls'] + log['loss_eff'], rel=1e-5)
+    # TPN adds its auxiliary loss; everything else is loss_cls + loss_eff
+    parts = ['loss_cls', 'loss_eff'] + (['loss_aux'] if name == 'tpn' else [])
+    assert sorted(k for k in log if k.startswith('loss_')) == sorted(parts)
+    assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
     assert 0 < log['eff_ratio_expected'] <= 1.0 + 1e-3
     gate = next(m for m in model.modules() if hasattr(m, 'gate')).gate
     assert gate.fc2.weight.grad is None  # zeroed by the optim wrapper
@@ -79,7 +84,8 @@ def test_test_step_records_and_metric(name, tmp_path):
     model = _model(name)
     model.eval()
     batch = _batch(n=3, views=2)
-    preds = model.test_step(batch)
+    with torch.no_grad():  # as mmengine's test loop (TPNHead needs it)
+        preds = model.test_step(batch)
     assert len(preds) == 3
     layers = model.vared2_layer_names
     for p in preds:

@@ -11,9 +11,10 @@ __all__ = []
 
 if importlib.util.find_spec('mmaction') is not None:
     from .backbones import VARED2ResNet2Plus1d  # noqa
-    from .backbones import VARED2X3D, VARED2ResNet3d
+    from .backbones import VARED2X3D, VARED2ResNet3d, VARED2ResNet3dSlowOnly
+    from .necks import VARED2TPN
     from .recognizers import VARED2Recognizer3D  # noqa
     __all__ += [
-        'VARED2ResNet2Plus1d', 'VARED2ResNet3d', 'VARED2X3D',
-        'VARED2Recognizer3D'
+        'VARED2ResNet2Plus1d', 'VARED2ResNet3d', 'VARED2ResNet3dSlowOnly',
+        'VARED2X3D', 'VARED2TPN', 'VARED2Recognizer3D'
     ]

@@ -30,7 +30,8 @@ import copy
 import re
 from typing import Dict, List, Optional, Tuple
 
-from mmaction.models.backbones import X3D, ResNet2Plus1d, ResNet3d
+from mmaction.models.backbones import (X3D, ResNet2Plus1d, ResNet3d,
+                                       ResNet3dSlowOnly)
 from mmaction.registry import MODELS
 from mmengine.logging import print_log
 
@@ -135,6 +136,16 @@ class DynamicBackboneMixin:
 class VARED2ResNet3d(DynamicBackboneMixin, ResNet3d):
     """Dynamic ``ResNet3d`` (I3D, SlowOnly, C3D-style): the arguments of
     mmaction's ``ResNet3d`` plus ``dynamic_cfg`` (module docstring)."""
+
+    def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._make_dynamic(dynamic_cfg)
+
+
+@MODELS.register_module()
+class VARED2ResNet3dSlowOnly(DynamicBackboneMixin, ResNet3dSlowOnly):
+    """Dynamic ``ResNet3dSlowOnly`` (SlowOnly R50, the TPN backbone): the
+    arguments of mmaction's ``ResNet3dSlowOnly`` plus ``dynamic_cfg``."""
 
     def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
         super().__init__(*args, **kwargs)

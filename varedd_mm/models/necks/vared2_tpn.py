@@ -1,0 +1,127 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Dynamic Temporal Pyramid Network neck (seed table 3).
+
+``VARED2TPN`` is mmaction's ``TPN`` built with exactly its own arguments,
+whose selected convs then become VA-RED² dynamic twins (same parameter
+names: TPN checkpoints load unchanged). ``dynamic_cfg`` holds the conv-level
+keys of :mod:`varedd_mm.ops.config` plus these placement keys:
+
+======================  =======  =============================================
+key                     default  convs (module names under the neck)
+======================  =======  =============================================
+``spatial_modulation``  True     ``spatial_modulation.*``: 1x3x3, stride 2,
+                                 the heaviest convs of the neck
+``temporal_modulation`` False    ``temporal_modulation_ops.*``: 3x1x1 with
+                                 32 groups, few MACs for a gate to save
+``downsample``          True     ``downsample_ops.*`` (bottom-up flow)
+``level_fusion``        True     ``level_fusion_{1,2}.fusion_conv`` (their
+                                 grouped 1x1x1 ``downsamples`` stay static)
+``pyramid_fusion``      True     ``pyramid_fusion`` (1x1x1 to 2048 channels)
+``aux_head``            False    ``aux_head.conv``: training only (the
+                                 auxiliary loss), never run at test time
+======================  =======  =============================================
+
+After the temporal modulation the pyramid has one frame (TPN-8f pools 8
+frames to 1): there a temporal choice computes that frame as the full
+choice does, at the same cost, so the efficiency loss never prefers it.
+As in the backbones, a layer whose output channels (or groups) cannot be
+halved ``search_space - 1`` times keeps only the temporal dimension.
+"""
+import copy
+from typing import List, Optional
+
+from mmaction.models.necks import TPN
+from mmaction.registry import MODELS
+from mmengine.logging import print_log
+
+from varedd_mm.ops.config import DYNAMIC_CFG_DEFAULTS
+from varedd_mm.ops.convert import convert_convs
+
+TPN_PLACEMENT_DEFAULTS = dict(
+    spatial_modulation=True,
+    temporal_modulation=False,
+    downsample=True,
+    level_fusion=True,
+    pyramid_fusion=True,
+    aux_head=False)
+
+# module-name prefix -> placement key
+_PARTS = {
+    'spatial_modulation.': 'spatial_modulation',
+    'temporal_modulation_ops.': 'temporal_modulation',
+    'downsample_ops.': 'downsample',
+    'level_fusion_1.': 'level_fusion',
+    'level_fusion_2.': 'level_fusion',
+    'pyramid_fusion.': 'pyramid_fusion',
+    'aux_head.': 'aux_head',
+}
+
+
+def _part(name: str) -> Optional[str]:
+    for prefix, key in _PARTS.items():
+        if name.startswith(prefix):
+            return key
+    return None
+
+
+@MODELS.register_module()
+class VARED2TPN(TPN):
+    """Dynamic ``TPN``: the arguments of mmaction's ``TPN`` plus
+    ``dynamic_cfg`` (module docstring).
+
+    Args:
+        dynamic_cfg (dict, optional): Placement keys and dynamic-conv keys.
+            Defaults to None (every default).
+    """
+
+    def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        cfg = dict(dynamic_cfg or {})
+        unknown = sorted(
+            set(cfg) - set(TPN_PLACEMENT_DEFAULTS) - set(DYNAMIC_CFG_DEFAULTS))
+        if unknown:
+            raise ValueError(
+                f'VARED2TPN: dynamic_cfg got unknown key(s) {unknown}; '
+                f'allowed keys are {sorted(TPN_PLACEMENT_DEFAULTS)} '
+                f'(placement) and {sorted(DYNAMIC_CFG_DEFAULTS)} (dynamic '
+                'convs)')
+        placement = dict(TPN_PLACEMENT_DEFAULTS)
+        for key in TPN_PLACEMENT_DEFAULTS:
+            if key in cfg:
+                placement[key] = cfg.pop(key)
+            if not isinstance(placement[key], bool):
+                raise ValueError(f'VARED2TPN: dynamic_cfg.{key} must be True '
+                                 f'or False, got {placement[key]!r}')
+        self.dynamic_placement = placement
+        self.dynamic_conv_cfg = cfg
+        k = cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
+        dims = cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
+        dims = (dims, ) if isinstance(dims, str) else tuple(dims)
+        temporal_only: List[str] = []
+
+        def choose(name, module) -> Optional[dict]:
+            key = _part(name)
+            if key is None or not placement[key]:
+                return None
+            if key == 'level_fusion' and '.downsamples.' in name:
+                return None
+            conv_cfg = copy.deepcopy(cfg)
+            halves = 2**(k - 1)
+            if 'channel' in dims and (module.out_channels % halves or
+                                      (module.groups > 1
+                                       and module.groups % halves)):
+                if 'temporal' not in dims:
+                    return None
+                conv_cfg['dims'] = ('temporal', )
+                temporal_only.append(name)
+            return conv_cfg
+
+        self.dynamic_layer_names = convert_convs(self, choose)
+        self.dynamic_report = dict(
+            dynamic=list(self.dynamic_layer_names),
+            temporal_only=temporal_only)
+        print_log(
+            f'VARED2TPN: {len(self.dynamic_layer_names)} dynamic convs '
+            f'(search_space={k}, dims={dims}); temporal only: '
+            f'{temporal_only or "none"}',
+            logger='current')
