@@ -4,6 +4,7 @@ import pytest
 import torch
 from mmaction.models.necks import TPN
 from mmaction.registry import MODELS
+from mmengine.registry import DefaultScope
 
 from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
 
@@ -20,6 +21,13 @@ SMALL = dict(
         out_channels=128,
         downsample_scales=((1, 1, 1), (1, 1, 1))),
     aux_head_cfg=dict(out_channels=5, loss_weight=0.5))
+
+
+@pytest.fixture(autouse=True)
+def _mmaction_scope():
+    # the neck builds its aux loss through the registry of the current scope
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        yield
 
 
 def _feats(n=2, t=4):
