@@ -50,7 +50,13 @@ def parse_args():
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--device', default=None)
     parser.add_argument('--out', default='work_dirs/benchmark.json')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='overrides applied to both configs, e.g. '
+        'model.backbone.pretrained=None (ImageNet-inflated configs would '
+        'otherwise fetch torchvision weights; speed does not need them)')
     args = parser.parse_args()
     if args.choice is None and not args.learned:
         args.choice = [1, 1]
@@ -84,7 +90,8 @@ def main():
     if not dynamic_layers(dyn):
         raise ValueError(f'{args.config} has no VA-RED2 dynamic layers')
     base = (
-        build(args.base_config, args.base_checkpoint, None, device)
+        build(args.base_config, args.base_checkpoint, args.cfg_options,
+              device)
         if args.base_config else None)
     mode = ('learned gates'
             if args.learned else f'all gates forced to {tuple(args.choice)}')
