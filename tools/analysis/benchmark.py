@@ -90,8 +90,7 @@ def main():
     if not dynamic_layers(dyn):
         raise ValueError(f'{args.config} has no VA-RED2 dynamic layers')
     base = (
-        build(args.base_config, args.base_checkpoint, args.cfg_options,
-              device)
+        build(args.base_config, args.base_checkpoint, args.cfg_options, device)
         if args.base_config else None)
     mode = ('learned gates'
             if args.learned else f'all gates forced to {tuple(args.choice)}')
