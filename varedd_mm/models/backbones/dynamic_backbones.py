@@ -28,8 +28,9 @@ layers are listed in the log and in ``backbone.dynamic_report``.
 """
 import copy
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
+import torch.nn as nn
 from mmaction.models.backbones import (X3D, ResNet2Plus1d, ResNet3d,
                                        ResNet3dSlowOnly)
 from mmaction.registry import MODELS
@@ -64,6 +65,45 @@ def split_dynamic_cfg(dynamic_cfg: Optional[dict],
     return placement, cfg
 
 
+def make_dynamic(root: nn.Module, owner: str, conv_cfg: dict,
+                 selected: Callable[[str, nn.Module], bool]) -> None:
+    """Turn the convs of ``root`` that ``selected(name, module)`` accepts
+    into dynamic twins with ``conv_cfg``; record ``root.dynamic_layer_names``
+    and ``root.dynamic_report`` and log them.
+
+    A layer whose output channels (or groups) cannot be halved
+    ``search_space - 1`` times keeps only the temporal dimension (or stays
+    static when ``dims`` has no temporal).
+    """
+    k = conv_cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
+    dims = conv_cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
+    dims = (dims, ) if isinstance(dims, str) else tuple(dims)
+    halves = 2**(k - 1)
+    temporal_only: List[str] = []
+
+    def choose(name, module) -> Optional[dict]:
+        if not selected(name, module):
+            return None
+        cfg = copy.deepcopy(conv_cfg)
+        groups = 1 if is_conv2plus1d(module) else module.groups
+        if 'channel' in dims and (module.out_channels % halves or
+                                  (groups > 1 and groups % halves)):
+            if 'temporal' not in dims:
+                return None
+            cfg['dims'] = ('temporal', )
+            temporal_only.append(name)
+        return cfg
+
+    root.dynamic_layer_names = convert_convs(root, choose)
+    root.dynamic_report = dict(
+        dynamic=list(root.dynamic_layer_names), temporal_only=temporal_only)
+    print_log(
+        f'{owner}: {len(root.dynamic_layer_names)} dynamic convs '
+        f'(search_space={k}, dims={dims}); temporal only (channels cannot be '
+        f'halved): {temporal_only or "none"}',
+        logger='current')
+
+
 class DynamicBackboneMixin:
     """Convert the convs chosen by the placement keys after ``__init__``."""
 
@@ -84,34 +124,9 @@ class DynamicBackboneMixin:
                     f'of {tuple(range(1, num_stages + 1))}, got {stages!r}')
         self.dynamic_placement = placement
         self.dynamic_conv_cfg = conv_cfg
-        k = conv_cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
-        dims = conv_cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
-        dims = (dims, ) if isinstance(dims, str) else tuple(dims)
-        temporal_only: List[str] = []
-
-        def choose(mod_name, module) -> Optional[dict]:
-            if not self._selected(mod_name, module, placement, stages):
-                return None
-            cfg = copy.deepcopy(conv_cfg)
-            out = module.out_channels
-            groups = 1 if is_conv2plus1d(module) else module.groups
-            if 'channel' in dims and (out % 2**(k - 1) or
-                                      (groups > 1 and groups % 2**(k - 1))):
-                if 'temporal' not in dims:
-                    return None
-                cfg['dims'] = ('temporal', )
-                temporal_only.append(mod_name)
-            return cfg
-
-        self.dynamic_layer_names = convert_convs(self, choose)
-        self.dynamic_report = dict(
-            dynamic=list(self.dynamic_layer_names),
-            temporal_only=temporal_only)
-        print_log(
-            f'{name}: {len(self.dynamic_layer_names)} dynamic convs '
-            f'(search_space={k}, dims={dims}); temporal only (channels '
-            f'cannot be halved): {temporal_only or "none"}',
-            logger='current')
+        make_dynamic(
+            self, name, conv_cfg, lambda mod_name, module: self._selected(
+                mod_name, module, placement, stages))
 
     def _selected(self, mod_name: str, module, placement: Dict,
                   stages: Optional[Tuple[int, ...]]) -> bool:

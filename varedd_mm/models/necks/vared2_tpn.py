@@ -27,15 +27,13 @@ choice does, at the same cost, so the efficiency loss never prefers it.
 As in the backbones, a layer whose output channels (or groups) cannot be
 halved ``search_space - 1`` times keeps only the temporal dimension.
 """
-import copy
-from typing import List, Optional
+from typing import Optional
 
 from mmaction.models.necks import TPN
 from mmaction.registry import MODELS
-from mmengine.logging import print_log
 
+from varedd_mm.models.backbones.dynamic_backbones import make_dynamic
 from varedd_mm.ops.config import DYNAMIC_CFG_DEFAULTS
-from varedd_mm.ops.convert import convert_convs
 
 TPN_PLACEMENT_DEFAULTS = dict(
     spatial_modulation=True,
@@ -94,34 +92,12 @@ class VARED2TPN(TPN):
                                  f'or False, got {placement[key]!r}')
         self.dynamic_placement = placement
         self.dynamic_conv_cfg = cfg
-        k = cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
-        dims = cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
-        dims = (dims, ) if isinstance(dims, str) else tuple(dims)
-        temporal_only: List[str] = []
 
-        def choose(name, module) -> Optional[dict]:
+        def selected(name, module) -> bool:
             key = _part(name)
             if key is None or not placement[key]:
-                return None
-            if key == 'level_fusion' and '.downsamples.' in name:
-                return None
-            conv_cfg = copy.deepcopy(cfg)
-            halves = 2**(k - 1)
-            if 'channel' in dims and (module.out_channels % halves or
-                                      (module.groups > 1
-                                       and module.groups % halves)):
-                if 'temporal' not in dims:
-                    return None
-                conv_cfg['dims'] = ('temporal', )
-                temporal_only.append(name)
-            return conv_cfg
+                return False
+            # the level fusions' grouped 1x1x1 downsamples stay static
+            return not (key == 'level_fusion' and '.downsamples.' in name)
 
-        self.dynamic_layer_names = convert_convs(self, choose)
-        self.dynamic_report = dict(
-            dynamic=list(self.dynamic_layer_names),
-            temporal_only=temporal_only)
-        print_log(
-            f'VARED2TPN: {len(self.dynamic_layer_names)} dynamic convs '
-            f'(search_space={k}, dims={dims}); temporal only: '
-            f'{temporal_only or "none"}',
-            logger='current')
+        make_dynamic(self, 'VARED2TPN', cfg, selected)
