@@ -2,8 +2,6 @@
 """tools/analysis/redundancy.py on the real sample clips."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import torch
 from mmengine.config import Config
@@ -17,33 +15,31 @@ DYN = osp.join(DEMO,
                'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
 
 
-def _run(config, ckpt, out, samples, *extra):
+def _run(run_tool, config, ckpt, out, samples, *extra):
     ann = osp.join(samples, 'annotations', 'video_test_list.txt')
     cmd = [
-        sys.executable, 'tools/analysis/redundancy.py', config, ckpt, '--out',
-        out, *extra, '--cfg-options',
-        f'test_dataloader.dataset.ann_file={ann}',
+        'tools/analysis/redundancy.py', config, ckpt, '--out', out, *extra,
+        '--cfg-options', f'test_dataloader.dataset.ann_file={ann}',
         f'test_dataloader.dataset.data_prefix.video={samples}',
         'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False'
     ]
-    res = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
+    stdout = run_tool(cmd)
     with open(out) as f:
-        return json.load(f), res.stdout
+        return json.load(f), stdout
 
 
 def test_redundancy_tool_base_equals_dynamic_at_full_choice(
-        tmp_path, shared_dir):
+        tmp_path, shared_dir, run_tool):
     samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
     model = build_model_from_cfg(Config.fromfile(BASE))
     model.init_weights()
     ckpt = str(tmp_path / 'base.pth')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
 
-    base, stdout = _run(BASE, ckpt, str(tmp_path / 'base.json'), samples,
-                        '--rmse-rule', 'below', '--layers', r'layer[12]')
+    base, stdout = _run(run_tool, BASE, ckpt, str(tmp_path / 'base.json'),
+                        samples, '--rmse-rule', 'below', '--layers',
+                        r'layer[12]')
     assert '| backbone.layer1.0.conv1 |' in stdout
     assert base['num_videos'] == 2
     assert base['settings']['rmse_rule'] == 'below'
@@ -56,6 +52,6 @@ def test_redundancy_tool_base_equals_dynamic_at_full_choice(
     assert set(base['by_class']) <= {'0', '1'}
 
     # the VA-RED2 config is analysed at the full choice: the same numbers
-    dyn, _ = _run(DYN, ckpt, str(tmp_path / 'dyn.json'), samples,
+    dyn, _ = _run(run_tool, DYN, ckpt, str(tmp_path / 'dyn.json'), samples,
                   '--rmse-rule', 'below', '--layers', r'layer[12]')
     assert dyn['layers'] == base['layers']

@@ -4,8 +4,6 @@ real sample clips (small crops): aux loss, efficiency loss, fcn testing
 with ThreeCrop views, realised GFLOPs per video."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 
@@ -42,26 +40,15 @@ def _opts(samples):
     ]
 
 
-def _run(args):
-    out = subprocess.run(
-        [sys.executable] + args,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900)
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
-    return out.stdout + out.stderr
-
-
-def test_tpn_train_then_test_base_and_vared2(tmp_path, shared_dir):
+def test_tpn_train_then_test_base_and_vared2(tmp_path, shared_dir, run_tool):
     opts = _opts(osp.join(shared_dir, 'data', 'mmaction2_samples'))
-    log = _run([
+    log = run_tool([
         'tools/train.py', BASE, '--work-dir',
         str(tmp_path / 'base'), '--cfg-options'
     ] + opts)
     assert 'loss_aux' in log
     base_ckpt = str(tmp_path / 'base' / 'epoch_1.pth')
-    log = _run([
+    log = run_tool([
         'tools/train.py', DYN, '--work-dir',
         str(tmp_path / 'dyn'), '--cfg-options', f'load_from={base_ckpt}',
         'custom_hooks.0.num_batches=1'
@@ -69,7 +56,7 @@ def test_tpn_train_then_test_base_and_vared2(tmp_path, shared_dir):
     for key in ('loss_cls', 'loss_aux', 'loss_eff', 'eff_ratio_realised'):
         assert key in log, key
     test_dir = tmp_path / 'dyn_test'
-    log = _run([
+    log = run_tool([
         'tools/test.py', DYN,
         str(tmp_path / 'dyn' / 'epoch_1.pth'), '--work-dir',
         str(test_dir), '--cfg-options'

@@ -4,8 +4,6 @@ base then VA-RED2 (load_from the base), on the real sample clips in
 ../shared/data/mmaction2_samples."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
@@ -36,33 +34,22 @@ def _opts(samples):
     ]
 
 
-def _run(args):
-    out = subprocess.run(
-        [sys.executable] + args,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600)
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
-    return out.stdout + out.stderr
-
-
-def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
+def test_train_then_test_base_and_vared2(tmp_path, shared_dir, run_tool):
     samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
     opts = _opts(samples)
     wd_base = str(tmp_path / 'base')
-    _run(['tools/train.py', BASE, '--work-dir', wd_base, '--cfg-options'] +
-         opts)
+    run_tool(['tools/train.py', BASE, '--work-dir', wd_base, '--cfg-options'] +
+             opts)
     base_ckpt = osp.join(wd_base, 'epoch_1.pth')
     assert osp.isfile(base_ckpt)
-    log = _run([
+    log = run_tool([
         'tools/test.py', BASE, base_ckpt, '--work-dir',
         str(tmp_path / 'base_test'), '--cfg-options'
     ] + opts)
     assert 'acc/top1' in log
 
     wd_dyn = str(tmp_path / 'vared2')
-    log = _run([
+    log = run_tool([
         'tools/train.py', DYN, '--work-dir', wd_dyn, '--cfg-options',
         f'load_from={base_ckpt}', 'custom_hooks.0.num_batches=1'
     ] + opts)
@@ -74,7 +61,7 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
     assert 'missing keys in source state_dict' in log
     dyn_ckpt = osp.join(wd_dyn, 'epoch_1.pth')
     test_dir = tmp_path / 'vared2_test'
-    log = _run([
+    log = run_tool([
         'tools/test.py', DYN, dyn_ckpt, '--work-dir',
         str(test_dir), '--dump',
         str(tmp_path / 'preds.pkl'), '--cfg-options'
@@ -89,7 +76,7 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir):
     assert osp.isfile(tmp_path / 'preds.pkl')
 
     # resume from the dynamic checkpoint for one more epoch
-    log = _run([
+    log = run_tool([
         'tools/train.py', DYN, '--work-dir', wd_dyn, '--resume',
         '--cfg-options', 'custom_hooks.0.num_batches=1'
     ] + opts[:-4] + [

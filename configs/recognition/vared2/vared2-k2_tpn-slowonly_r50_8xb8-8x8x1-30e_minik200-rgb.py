@@ -2,7 +2,7 @@
 # the base TPN-8f
 _base_ = [
     '../../_base_/models/vared2_tpn_slowonly_r50.py',
-    '../../_base_/datasets/minik200_224px.py',
+    '../../_base_/datasets/minik200_224px_8x8x1.py',
     '../../_base_/schedules/sgd_finetune_30e.py',
     '../../_base_/vared2_runtime.py'
 ]
@@ -10,15 +10,6 @@ _base_ = [
 model = dict(
     neck=dict(aux_head_cfg=dict(out_channels=200)),
     cls_head=dict(num_classes=200))
-train_pipeline = _base_.train_pipeline
-val_pipeline = _base_.val_pipeline
-test_pipeline = _base_.test_pipeline
-train_pipeline[1].update(clip_len=8, frame_interval=8)
-val_pipeline[1].update(clip_len=8, frame_interval=8)
-test_pipeline[1].update(clip_len=8, frame_interval=8)
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 optim_wrapper = dict(optimizer=dict(lr=0.001))
 load_from = ('work_dirs/tpn-slowonly_imagenet-pretrained-r50_8xb8-8x8x1-'
              '150e_minik200-rgb/epoch_150.pth')
