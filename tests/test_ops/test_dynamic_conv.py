@@ -354,16 +354,30 @@ def test_channel_cheap_op_is_a_depthwise_spatial_conv(multiplier):
         torch.testing.assert_close(op(y[:, :, 2])[:, q * 4:(q + 1) * 4], ref2d)
 
 
-def test_straight_through_forward_is_the_argmax_branch():
+@pytest.mark.parametrize('gumbel', [False, True])
+def test_straight_through_forward_is_the_argmax_branch(gumbel):
+    """The recorded choice (and so the realised cost) is the branch the
+    training forward ran, Gumbel-sampled ones included."""
     dyn = VARED2Conv3d(
         8,
         16,
         3,
         padding=1,
-        dynamic_cfg=dict(gate=dict(straight_through=True)))
+        dynamic_cfg=dict(gate=dict(straight_through=True, gumbel=gumbel)))
     dyn.train()
     x = torch.randn(3, 8, 8, 6, 6)
-    out = dyn(x)
+    if gumbel:
+        # noisy samples that differ from the noiseless arg-max somewhere
+        for seed in range(50):
+            torch.manual_seed(seed)
+            out = dyn(x)
+            lt, lc = dyn.gate.logits(x)
+            plain = torch.stack([lt.argmax(1), lc.argmax(1)], 1)
+            if not torch.equal(plain, dyn.last_choice):
+                break
+        assert not torch.equal(plain, dyn.last_choice)
+    else:
+        out = dyn(x)
     choice = dyn.last_choice.clone()
     (out.square().mean() + dyn.last_expected_macs.mean() / 1e9).backward()
     assert dyn.gate.fc2.weight.grad.abs().sum() > 0

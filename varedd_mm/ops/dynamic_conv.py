@@ -211,7 +211,13 @@ class DynamicConvMixin:
 
         lt, lc = self.gate.logits(x)
         gate_cost = self.gate_macs(x.shape)
-        choice = torch.stack([lt.argmax(dim=1), lc.argmax(dim=1)], dim=1)
+        if self.training:
+            # the recorded choice is the arg-max of the probabilities the
+            # straight-through forward uses (with Gumbel noise: the sample)
+            pt, pc = self.gate.probs(lt), self.gate.probs(lc)
+            choice = torch.stack([pt.argmax(dim=1), pc.argmax(dim=1)], dim=1)
+        else:
+            choice = torch.stack([lt.argmax(dim=1), lc.argmax(dim=1)], dim=1)
         self.last_choice = choice.detach().cpu()
         costs = torch.tensor(
             [[float(table[(i, j)]) for j in range(lc.shape[1])]
@@ -221,7 +227,6 @@ class DynamicConvMixin:
                                self.last_choice[:, 1]] + gate_cost
 
         if self.training:
-            pt, pc = self.gate.probs(lt), self.gate.probs(lc)
             self.last_probs = (pt, pc)
             joint = pt.unsqueeze(2) * pc.unsqueeze(1)  # (N, K_t, K_c)
             self.last_expected_macs = (joint * costs.to(
