@@ -26,82 +26,18 @@ channels cannot be halved ``search_space - 1`` times (X3D-M's 54-wide
 bottleneck at search space 3) keeps only the temporal dimension; such
 layers are listed in the log and in ``backbone.dynamic_report``.
 """
-import copy
 import re
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
-import torch.nn as nn
 from mmaction.models.backbones import (X3D, ResNet2Plus1d, ResNet3d,
                                        ResNet3dSlowOnly)
 from mmaction.registry import MODELS
-from mmengine.logging import print_log
 
-from varedd_mm.ops.config import DYNAMIC_CFG_DEFAULTS
-from varedd_mm.ops.convert import convert_convs, is_conv2plus1d
+from varedd_mm.models.dynamic_placement import make_dynamic, split_dynamic_cfg
+from varedd_mm.ops.convert import is_conv2plus1d
 
 PLACEMENT_DEFAULTS = dict(
     stem=True, stages=None, downsample=False, depthwise=False, conv5=True)
-
-
-def split_dynamic_cfg(dynamic_cfg: Optional[dict],
-                      backbone: str) -> Tuple[dict, dict]:
-    """Split a backbone's ``dynamic_cfg`` into placement and conv configs."""
-    cfg = dict(dynamic_cfg or {})
-    unknown = sorted(
-        set(cfg) - set(PLACEMENT_DEFAULTS) - set(DYNAMIC_CFG_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f'{backbone}: dynamic_cfg got unknown key(s) {unknown}; allowed '
-            f'keys are {sorted(PLACEMENT_DEFAULTS)} (placement) and '
-            f'{sorted(DYNAMIC_CFG_DEFAULTS)} (dynamic convs)')
-    placement = dict(PLACEMENT_DEFAULTS)
-    for key in PLACEMENT_DEFAULTS:
-        if key in cfg:
-            placement[key] = cfg.pop(key)
-    for key in ('stem', 'downsample', 'depthwise', 'conv5'):
-        if not isinstance(placement[key], bool):
-            raise ValueError(f'{backbone}: dynamic_cfg.{key} must be True or '
-                             f'False, got {placement[key]!r}')
-    return placement, cfg
-
-
-def make_dynamic(root: nn.Module, owner: str, conv_cfg: dict,
-                 selected: Callable[[str, nn.Module], bool]) -> None:
-    """Turn the convs of ``root`` that ``selected(name, module)`` accepts
-    into dynamic twins with ``conv_cfg``; record ``root.dynamic_layer_names``
-    and ``root.dynamic_report`` and log them.
-
-    A layer whose output channels (or groups) cannot be halved
-    ``search_space - 1`` times keeps only the temporal dimension (or stays
-    static when ``dims`` has no temporal).
-    """
-    k = conv_cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
-    dims = conv_cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
-    dims = (dims, ) if isinstance(dims, str) else tuple(dims)
-    halves = 2**(k - 1)
-    temporal_only: List[str] = []
-
-    def choose(name, module) -> Optional[dict]:
-        if not selected(name, module):
-            return None
-        cfg = copy.deepcopy(conv_cfg)
-        groups = 1 if is_conv2plus1d(module) else module.groups
-        if 'channel' in dims and (module.out_channels % halves or
-                                  (groups > 1 and groups % halves)):
-            if 'temporal' not in dims:
-                return None
-            cfg['dims'] = ('temporal', )
-            temporal_only.append(name)
-        return cfg
-
-    root.dynamic_layer_names = convert_convs(root, choose)
-    root.dynamic_report = dict(
-        dynamic=list(root.dynamic_layer_names), temporal_only=temporal_only)
-    print_log(
-        f'{owner}: {len(root.dynamic_layer_names)} dynamic convs '
-        f'(search_space={k}, dims={dims}); temporal only (channels cannot be '
-        f'halved): {temporal_only or "none"}',
-        logger='current')
 
 
 class DynamicBackboneMixin:
@@ -112,7 +48,8 @@ class DynamicBackboneMixin:
 
     def _make_dynamic(self, dynamic_cfg: Optional[dict]) -> None:
         name = type(self).__name__
-        placement, conv_cfg = split_dynamic_cfg(dynamic_cfg, name)
+        placement, conv_cfg = split_dynamic_cfg(dynamic_cfg, name,
+                                                PLACEMENT_DEFAULTS)
         stages = placement['stages']
         num_stages = len(self.res_layers)
         if stages is not None:

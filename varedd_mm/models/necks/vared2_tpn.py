@@ -32,8 +32,7 @@ from typing import Optional
 from mmaction.models.necks import TPN
 from mmaction.registry import MODELS
 
-from varedd_mm.models.backbones.dynamic_backbones import make_dynamic
-from varedd_mm.ops.config import DYNAMIC_CFG_DEFAULTS
+from varedd_mm.models.dynamic_placement import make_dynamic, split_dynamic_cfg
 
 TPN_PLACEMENT_DEFAULTS = dict(
     spatial_modulation=True,
@@ -74,22 +73,8 @@ class VARED2TPN(TPN):
 
     def __init__(self, *args, dynamic_cfg: Optional[dict] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        cfg = dict(dynamic_cfg or {})
-        unknown = sorted(
-            set(cfg) - set(TPN_PLACEMENT_DEFAULTS) - set(DYNAMIC_CFG_DEFAULTS))
-        if unknown:
-            raise ValueError(
-                f'VARED2TPN: dynamic_cfg got unknown key(s) {unknown}; '
-                f'allowed keys are {sorted(TPN_PLACEMENT_DEFAULTS)} '
-                f'(placement) and {sorted(DYNAMIC_CFG_DEFAULTS)} (dynamic '
-                'convs)')
-        placement = dict(TPN_PLACEMENT_DEFAULTS)
-        for key in TPN_PLACEMENT_DEFAULTS:
-            if key in cfg:
-                placement[key] = cfg.pop(key)
-            if not isinstance(placement[key], bool):
-                raise ValueError(f'VARED2TPN: dynamic_cfg.{key} must be True '
-                                 f'or False, got {placement[key]!r}')
+        placement, cfg = split_dynamic_cfg(dynamic_cfg, 'VARED2TPN',
+                                           TPN_PLACEMENT_DEFAULTS)
         self.dynamic_placement = placement
         self.dynamic_conv_cfg = cfg
 
