@@ -22,11 +22,11 @@ import statistics
 import time
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from tqdm import tqdm
 
 from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
-from varedd_mm.analysis import ClipModel, build_model_from_cfg, load_weights
+from varedd_mm.analysis import ClipModel, load_model
 
 
 def parse_args():
@@ -68,12 +68,8 @@ def parse_args():
 
 
 def build(config, checkpoint, options, device):
-    cfg = Config.fromfile(config)
-    if options:
-        cfg.merge_from_dict(options)
-    model = ClipModel(build_model_from_cfg(cfg))
-    load_weights(model.recognizer, checkpoint)
-    return model.to(device).eval()
+    _, recognizer = load_model(config, checkpoint, options)
+    return ClipModel(recognizer).to(device).eval()
 
 
 def sync(device):

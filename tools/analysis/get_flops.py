@@ -21,10 +21,10 @@ import json
 
 import torch
 from mmengine.analysis import FlopAnalyzer
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
-from varedd_mm.analysis import ClipModel, build_model_from_cfg, load_weights
+from varedd_mm.analysis import ClipModel, build_test_loader, load_model
 
 
 def parse_args():
@@ -69,12 +69,8 @@ def mmengine_gflops(model, clip):
 
 @torch.no_grad()
 def realised(model, cfg, num_clips):
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
     from tqdm import tqdm
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmaction')):
-        loader = Runner.build_dataloader(cfg.test_dataloader)
+    loader = build_test_loader(cfg)
     values = []
     bar = tqdm(total=num_clips, desc='clips')
     for batch in loader:
@@ -93,12 +89,9 @@ def realised(model, cfg, num_clips):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = ClipModel(build_model_from_cfg(cfg))
-    load_weights(model.recognizer, args.checkpoint)
-    model.eval()
+    cfg, recognizer = load_model(args.config, args.checkpoint,
+                                 args.cfg_options)
+    model = ClipModel(recognizer).eval()
     track_flops(model)
     clip = torch.randn((1, 3) + tuple(args.shape))
     dynamic = bool(dynamic_layers(model))

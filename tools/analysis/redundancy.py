@@ -26,12 +26,10 @@ import os.path as osp
 import re
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
+from mmengine.config import DictAction
 
 from varedd_mm import dynamic_layers, fixed_policy
-from varedd_mm.analysis import build_model_from_cfg, load_weights
+from varedd_mm.analysis import build_test_loader, load_model
 from varedd_mm.analysis.redundancy import (DIMS, PAIRINGS, RMSE_RULES,
                                            RedundancyMeter)
 
@@ -132,22 +130,15 @@ def analyse(model, loader, modules, meter, num_videos):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     meter = RedundancyMeter(
         dims=args.dims,
         pairing=args.pairing,
         cc_thr=args.cc_thr,
         rmse_thr=args.rmse_thr,
         rmse_rule=args.rmse_rule)
-    model = build_model_from_cfg(cfg)
-    load_weights(model, args.checkpoint)
-    model.eval()
+    cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     modules = select_modules(model, args.types, args.layers)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmaction')):
-        loader = Runner.build_dataloader(cfg.test_dataloader)
+    loader = build_test_loader(cfg)
     if dynamic_layers(model):
         with fixed_policy(model, 0, 0):
             seen = analyse(model, loader, modules, meter, args.num_videos)

@@ -1,7 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Helpers the analysis tools share: build a recognizer from a config and
 run it on plain clip tensors (backbone + neck + head, no data pipeline)."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -26,6 +26,27 @@ def load_weights(model: nn.Module, checkpoint: Optional[str]) -> None:
         load_checkpoint(model, checkpoint, map_location='cpu')
     else:
         model.init_weights()
+
+
+def load_model(config: str,
+               checkpoint: Optional[str] = None,
+               cfg_options: Optional[dict] = None) -> Tuple[Config, nn.Module]:
+    """Config file (+ ``--cfg-options``) -> ``(cfg, recognizer)`` with the
+    checkpoint's weights (or initialised ones), in eval mode."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = build_model_from_cfg(cfg)
+    load_weights(model, checkpoint)
+    return cfg, model.eval()
+
+
+def build_test_loader(cfg: Config):
+    """The config's test dataloader, built in its default scope."""
+    from mmengine.runner import Runner
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmaction')):
+        return Runner.build_dataloader(cfg.test_dataloader)
 
 
 class ClipModel(nn.Module):
