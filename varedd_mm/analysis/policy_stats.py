@@ -46,8 +46,7 @@ def policy_statistics(predictions: Sequence[dict],
     names = list(predictions[0]['vared2_layer_names'])
     base = float(predictions[0]['vared2_base_gflops'])
     gflops: Dict[int, List[float]] = {}
-    all_choices = set()
-    per_sample = []
+    labels, stacks = [], []
     for i, p in enumerate(predictions):
         if list(p['vared2_layer_names']) != names:
             raise ValueError(f'prediction {i} has other dynamic layers than '
@@ -61,22 +60,29 @@ def policy_statistics(predictions: Sequence[dict],
         if class_names is not None and not 0 <= label < len(class_names):
             raise ValueError(f'prediction {i} has label {label}, outside the '
                              f'{len(class_names)} class names given')
-        per_sample.append((label, choices))
+        labels.append(np.full(choices.shape[1], label))
+        stacks.append(choices)
         gflops.setdefault(label, []).extend(
             _np(p['vared2_gflops']).reshape(-1).astype(float).tolist())
-        for t, c in choices.reshape(-1, 2):
-            all_choices.add((int(t), int(c)))
-    choice_list = sorted(all_choices)
-    index = {c: k for k, c in enumerate(choice_list)}
-    total = np.zeros((len(names), len(choice_list)))
-    by_class: Dict[int, np.ndarray] = {}
-    for label, choices in per_sample:
-        hist = np.zeros_like(total)
-        for layer in range(len(names)):
-            for t, c in choices[layer]:
-                hist[layer, index[(int(t), int(c))]] += 1
-        total += hist
-        by_class[label] = by_class.get(label, 0) + hist
+    # every view of every video: (layers, views) choice indices
+    allc = np.concatenate(stacks, axis=1)
+    view_labels = np.concatenate(labels)
+    pairs, codes = np.unique(allc.reshape(-1, 2), axis=0, return_inverse=True)
+    choice_list = [(int(t), int(c)) for t, c in pairs]
+    codes = codes.reshape(allc.shape[:2])
+    layer_idx = np.arange(len(names))[:, None]
+
+    def histogram(columns):
+        hist = np.zeros((len(names), len(choice_list)))
+        np.add.at(hist, (np.broadcast_to(
+            layer_idx, codes[:, columns].shape), codes[:, columns]), 1)
+        return hist
+
+    total = histogram(slice(None))
+    by_class = {
+        int(k): histogram(view_labels == k)
+        for k in np.unique(view_labels)
+    }
 
     def shares(hist):
         frac = hist / hist.sum(axis=1, keepdims=True)
