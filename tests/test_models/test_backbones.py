@@ -8,6 +8,7 @@ from mmengine.registry import DefaultScope
 
 from varedd_mm import VARED2Conv2plus1d, VARED2Conv3d, fixed_policy
 from varedd_mm.ops.convert import to_dynamic
+from varedd_mm.ops.dynamic_base import DYNAMIC_PREFIXES
 
 R2PLUS1D = dict(
     depth=18,
@@ -36,8 +37,10 @@ def test_r2plus1d_default_placement_and_base_equivalence():
     dyn = _build(dict(type='VARED2ResNet2Plus1d', **R2PLUS1D))
     missing, unexpected = dyn.load_state_dict(base.state_dict(), strict=False)
     assert not unexpected
-    assert all('.gate.' in k or '_ops.' in k for k in missing)
     names = dyn.dynamic_report['dynamic']
+    assert sorted(missing) == sorted(
+        f'{n}.{k}' for n in names for k in dyn.get_submodule(n).state_dict()
+        if k.startswith(DYNAMIC_PREFIXES))
     assert names[0] == 'conv1.conv' and len(names) == 17  # stem + 16 convs
     assert not any('downsample' in n for n in names)
     assert all(
@@ -79,6 +82,36 @@ def test_x3d_keeps_depthwise_and_se_static_by_default():
     assert any('conv2' in n for n in dw.dynamic_report['dynamic'])
 
 
+X3D_M = dict(gamma_w=1, gamma_b=2.25, gamma_d=2.2)
+
+
+@pytest.mark.parametrize('dynamic_cfg', [None, dict(depthwise=True)])
+def test_x3d_base_equivalence(dynamic_cfg):
+    """X3D-M's state loads into VARED2X3D (only gate and cheap-op keys are
+    new) and at (0, 0) gives the base output, with the depthwise convs
+    static (default) or dynamic."""
+    base = _build(dict(type='X3D', **X3D_M))
+    base.init_weights()
+    dyn = _build(dict(type='VARED2X3D', dynamic_cfg=dynamic_cfg, **X3D_M))
+    missing, unexpected = dyn.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected
+    assert missing and all(
+        k.split('.')[-2] in ('fc1', 'fc2') or '_ops.' in k for k in missing)
+    assert len(missing) == sum(
+        len([
+            k for k in dyn.get_submodule(n).state_dict()
+            if k.startswith(DYNAMIC_PREFIXES)
+        ]) for n in dyn.dynamic_report['dynamic'])
+    base.eval()
+    dyn.eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad(), fixed_policy(dyn, 0, 0):
+        out = dyn(x)
+    with torch.no_grad():
+        ref = base(x)
+    assert torch.equal(out, ref)
+
+
 def test_x3d_search_space_3_reduces_unhalvable_layers_in_time_only():
     dyn = _build(
         dict(
@@ -99,6 +132,10 @@ def test_x3d_search_space_3_reduces_unhalvable_layers_in_time_only():
     (dict(stages=(0, 5)), r'dynamic_cfg.stages must be a non-empty subset'),
     (dict(gates=1), r"unknown key\(s\) \['gates'\]"),
     (dict(search_space=4), r'search_space must be one of'),
+    (dict(search_space='2'), r"dynamic_cfg.search_space must be one of "
+     r"\(2, 3\), got '2'"),
+    (dict(dims=('space', )), r'dynamic_cfg.dims must be a non-empty subset'),
+    (dict(gate=dict(temperature=0)), r'dynamic_cfg.gate.temperature must be'),
 ])
 def test_backbone_dynamic_cfg_errors(cfg, match):
     with pytest.raises(ValueError, match=match):

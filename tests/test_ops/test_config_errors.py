@@ -25,6 +25,8 @@ Cases (each names the parameter and the allowed values):
     negative loss_weight, before a forward    -> EfficiencyLoss.<arg>
 15. clip_gflops without track_flops           -> track_flops
 """
+import itertools
+
 import pytest
 import torch
 import torch.nn as nn
@@ -97,6 +99,46 @@ def test_unsupported_padding(kwargs, match):
 def test_conv2plus1d_unsupported(kwargs):
     with pytest.raises(ValueError, match=r'dilation=1 and groups=1 only'):
         VARED2Conv2plus1d(8, 16, 3, **kwargs)
+
+
+@pytest.mark.parametrize('kernel,padding', [(3, 0), ((3, 3, 3), (2, 1, 1)),
+                                            ((2, 3, 3), (1, 1, 1))])
+def test_conv2plus1d_temporal_choices_need_same_padding(kernel, padding):
+    """An unpadded temporal conv would build and then fail in every reduced
+    forward: refused at construction, naming the fix."""
+    with pytest.raises(
+            ValueError,
+            match=r'temporal choices need a "same"-padded temporal conv.*'
+            r'dims=\("channel",\)'):
+        VARED2Conv2plus1d(8, 16, kernel, padding=padding)
+    # channel choices only: no temporal reduction, so any padding works
+    conv = VARED2Conv2plus1d(
+        8, 16, kernel, padding=padding, dynamic_cfg=dict(dims='channel'))
+    conv.eval()
+    x = torch.randn(2, 8, 6, 7, 7)
+    for choice in ((0, 0), (0, 1)):
+        with fixed_policy(conv, *choice):
+            assert conv(x).shape[2] == (6 + 2 * conv.padding[0] -
+                                        conv.kernel_size[0]) + 1
+
+
+@pytest.mark.parametrize('t', [1, 5, 8])
+@pytest.mark.parametrize('stride', [1, 2])
+def test_conv2plus1d_same_padding_runs_every_choice(t, stride):
+    conv = VARED2Conv2plus1d(
+        8,
+        16,
+        3,
+        stride=(stride, 1, 1),
+        padding=1,
+        dynamic_cfg=dict(search_space=3))
+    conv.eval()
+    x = torch.randn(2, 8, t, 5, 5)
+    shapes = set()
+    for choice in itertools.product(range(3), repeat=2):
+        with fixed_policy(conv, *choice):
+            shapes.add(tuple(conv(x).shape))
+    assert shapes == {(2, 16, -(-t // stride), 5, 5)}
 
 
 @pytest.mark.parametrize('shape', [(2, 8, 6, 6), (2, 4, 3, 6, 6)])

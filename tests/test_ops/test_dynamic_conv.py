@@ -238,25 +238,51 @@ def test_grouped_batch_equals_each_clip_alone(cls):
     assert macs[0] < macs[1]
 
 
-def test_eval_is_deterministic():
-    dyn = VARED2Conv3d(8, 16, 3, padding=1)
+@pytest.mark.parametrize('cls', [VARED2Conv3d, VARED2Conv2plus1d])
+def test_eval_takes_the_gates_argmax_ties_to_full(cls):
+    """At inference each clip runs the arg-max choice of its own gate
+    logits, a tie going to the full choice, and the output is that choice's
+    output (the same as forcing it)."""
+    dyn = cls(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
     dyn.eval()
-    x = torch.randn(4, 8, 8, 6, 6)
-    a = dyn(x)
-    ca = dyn.last_choice.clone()
-    b = dyn(x)
-    assert torch.equal(a, b)
-    assert torch.equal(ca, dyn.last_choice)
+    x = torch.randn(3, 8, 8, 6, 6)
+    fc2 = dyn.gate.fc2
+    kt = dyn.gate.num_temporal
+    with torch.no_grad():
+        fc2.weight.zero_()
+        fc2.bias.zero_()  # all logits tie
+    out = dyn(x)
+    assert dyn.last_choice.tolist() == [[0, 0]] * 3
+    with fixed_policy(dyn, 0, 0):
+        assert torch.equal(out, dyn(x))
+    with torch.no_grad():
+        fc2.bias[2] = 1.0  # temporal choice 2
+        fc2.bias[kt + 1] = 1.0  # channel choice 1
+    out = dyn(x)
+    assert dyn.last_choice.tolist() == [[2, 1]] * 3
+    with fixed_policy(dyn, 2, 1):
+        assert torch.equal(out, dyn(x))
 
 
-def test_training_output_is_expectation_over_choices():
-    dyn = VARED2Conv3d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=2))
+@pytest.mark.parametrize('cls', [VARED2Conv3d, VARED2Conv2plus1d])
+def test_training_output_is_expectation_over_choices(cls):
+    dyn = cls(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
     dyn.train()
+    if cls is VARED2Conv2plus1d:
+        # batch statistics of bn_s would differ between the sub-sampled
+        # forced choice and the full spatial output the expectation slices
+        dyn.bn_s.eval()
+        with torch.no_grad():
+            dyn.bn_s.running_mean.uniform_(-0.5, 0.5)
+            dyn.bn_s.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():  # spread the policy so every choice counts
+        dyn.gate.fc2.bias.normal_()
     x = torch.randn(3, 8, 8, 6, 6)
     out = dyn(x)
     pt, pc = dyn.last_probs
+    assert (pt > 0.01).all() and (pc > 0.01).all()
     want = 0
-    for i, j in itertools.product(range(2), repeat=2):
+    for i, j in itertools.product(range(3), repeat=2):
         with fixed_policy(dyn, i, j):
             y = dyn(x)
         want = want + (pt[:, i] * pc[:, j]).view(3, 1, 1, 1, 1) * y
@@ -396,7 +422,7 @@ def test_reduced_conv_matches_functional_conv(shape, weight, stride, padding,
                                               groups):
     """The inference fast path (oneDNN called directly) computes what
     F.conv*d computes, on strided (non-contiguous) views too."""
-    from varedd_mm.ops.dynamic_conv import reduced_conv
+    from varedd_mm.ops.backend import reduced_conv
     big = torch.randn(shape[:2] + (2 * shape[2], ) + shape[3:])
     x = big[:, :, ::2]  # a strided view, as x[:, :, ::R] in the convs
     assert not x.is_contiguous()

@@ -145,7 +145,30 @@ def test_shape_mismatch_is_a_clear_error(tmp_path):
 
 
 def test_shape_mismatch_in_conv2plus1d_child():
-    src = VARED2Conv2plus1d(8, 16, 3).state_dict()
-    dst = VARED2Conv2plus1d(8, 32, 3)
+    src = VARED2Conv2plus1d(8, 16, 3, padding=1).state_dict()
+    dst = VARED2Conv2plus1d(8, 32, 3, padding=1)
     with pytest.raises(ValueError, match=r"'conv_s.weight' has shape"):
         dst.load_state_dict(src, strict=False)
+
+
+@pytest.mark.parametrize('cls', [VARED2Conv3d, VARED2Conv2plus1d])
+def test_fresh_dynamic_parameters_are_reported(cls, monkeypatch):
+    """Loading a base conv's state reports the gate / cheap-op tensors that
+    keep their initialisation, for the (2+1)D conv (no ``weight`` of its
+    own) as for plain convs; a full dynamic state reports nothing."""
+    import varedd_mm.ops.dynamic_base as dynamic_base
+    logged = []
+    monkeypatch.setattr(dynamic_base, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    dyn = cls(8, 16, 3, padding=1)
+    base_state = {
+        k: v
+        for k, v in dyn.state_dict().items()
+        if not k.startswith(('gate.', 'temporal_ops.', 'channel_ops.'))
+    }
+    fresh = len(dyn.state_dict()) - len(base_state)
+    cls(8, 16, 3, padding=1).load_state_dict(base_state, strict=False)
+    assert len(logged) == 1
+    assert f'{fresh} gate/cheap-op tensors keep their' in logged[0]
+    cls(8, 16, 3, padding=1).load_state_dict(dyn.state_dict())
+    assert len(logged) == 1

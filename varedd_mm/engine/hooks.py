@@ -7,9 +7,26 @@ from mmengine.dist import all_reduce_params, is_distributed
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from varedd_mm.ops import recalibrate_bn
+from varedd_mm.ops.bn import recalibration_targets
+
+
+def inference_forward(model, data_batch) -> None:
+    """The network part of ``model.test_step(data_batch)``: the data
+    preprocessor in test mode, then the model's
+    ``vared2_inference_forward(data)`` where it defines one (a task whose
+    ``predict`` cannot take a training batch as it comes), else
+    ``mode='predict'``. Used for BN recalibration, so that exactly the BNs
+    of the real inference forward run (necks and heads included, auxiliary
+    training-only heads not).
+    """
+    data = model.data_preprocessor(data_batch, False)
+    own = getattr(model, 'vared2_inference_forward', None)
+    if own is not None:
+        own(data)
+    else:
+        model._run_forward(data, mode='predict')
 
 
 @HOOKS.register_module()
@@ -21,6 +38,13 @@ class VARED2RecalibrateBNHook(Hook):
     the saved checkpoint and ``tools/test.py`` all use the recalibrated
     statistics. Under distributed training the statistics are averaged over
     the ranks.
+
+    The batches run through the model's inference forward
+    (:func:`inference_forward`), with the model in training mode as the
+    model itself sets it (``norm_eval`` / ``frozen_stages`` BNs stay frozen):
+    every BN that runs at test time (backbone, neck, heads) is re-estimated,
+    BNs that the model freezes or that only run in training keep their
+    statistics.
 
     Args:
         num_batches (int): Training batches used per recalibration.
@@ -63,17 +87,14 @@ class VARED2RecalibrateBNHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
 
-        def forward(m, batch):
-            data = m.data_preprocessor(batch, True)
-            m._run_forward(data, mode='tensor')
-
         used = recalibrate_bn(
             model, itertools.islice(runner.train_dataloader, self.num_batches),
-            forward)
+            inference_forward)
         if is_distributed():
+            # BNs the pass did not reach are the same on every rank
             buffers = [
-                b for m in model.modules() if isinstance(m, _BatchNorm)
-                for b in (m.running_mean, m.running_var) if b is not None
+                b for m in recalibration_targets(model)
+                for b in (m.running_mean, m.running_var)
             ]
             all_reduce_params(buffers, op='mean')
         runner.logger.info(f'VA-RED2: BN statistics recalibrated under the '

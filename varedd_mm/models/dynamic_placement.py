@@ -8,7 +8,8 @@ from typing import Callable, List, Optional, Tuple
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from varedd_mm.ops.config import DYNAMIC_CFG_DEFAULTS
+from varedd_mm.ops.config import (DYNAMIC_CFG_DEFAULTS, channels_reducible,
+                                  parse_dynamic_cfg)
 from varedd_mm.ops.convert import convert_convs, is_conv2plus1d
 
 
@@ -36,20 +37,22 @@ def split_dynamic_cfg(dynamic_cfg: Optional[dict], owner: str,
     return placement, cfg
 
 
-def make_dynamic(root: nn.Module, owner: str, conv_cfg: dict,
-                 selected: Callable[[str, nn.Module], bool]) -> None:
+def make_dynamic(root: nn.Module,
+                 owner: str,
+                 conv_cfg: dict,
+                 selected: Callable[[str, nn.Module], bool],
+                 has_time: bool = True) -> None:
     """Turn the convs of ``root`` that ``selected(name, module)`` accepts
     into dynamic twins with ``conv_cfg``; record ``root.dynamic_layer_names``
     and ``root.dynamic_report`` and log them.
 
-    A layer whose output channels (or groups) cannot be halved
+    ``conv_cfg`` is validated first (errors name the key, whatever conv it
+    would reach). A layer whose output channels (or groups) cannot be halved
     ``search_space - 1`` times keeps only the temporal dimension (or stays
     static when ``dims`` has no temporal).
     """
-    k = conv_cfg.get('search_space', DYNAMIC_CFG_DEFAULTS['search_space'])
-    dims = conv_cfg.get('dims', DYNAMIC_CFG_DEFAULTS['dims'])
-    dims = (dims, ) if isinstance(dims, str) else tuple(dims)
-    halves = 2**(k - 1)
+    spec = parse_dynamic_cfg(conv_cfg, has_time=has_time, layer=owner)
+    k, dims = spec.search_space, spec.dims
     temporal_only: List[str] = []
 
     def choose(name, module) -> Optional[dict]:
@@ -57,8 +60,8 @@ def make_dynamic(root: nn.Module, owner: str, conv_cfg: dict,
             return None
         cfg = copy.deepcopy(conv_cfg)
         groups = 1 if is_conv2plus1d(module) else module.groups
-        if 'channel' in dims and (module.out_channels % halves or
-                                  (groups > 1 and groups % halves)):
+        if 'channel' in dims and not channels_reducible(
+                module.out_channels, groups, k):
             if 'temporal' not in dims:
                 return None
             cfg['dims'] = ('temporal', )

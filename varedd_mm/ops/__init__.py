@@ -10,7 +10,8 @@ from .config import (DYNAMIC_CFG_DEFAULTS, GATE_CFG_DEFAULTS, DynamicSpec,
                      parse_dynamic_cfg)
 from .conv2plus1d import VARED2Conv2plus1d
 from .convert import convert_convs, to_dynamic
-from .dynamic_conv import DynamicConvMixin, VARED2Conv2d, VARED2Conv3d
+from .dynamic_base import DynamicConvMixin
+from .dynamic_conv import VARED2Conv2d, VARED2Conv3d
 from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops
 from .gate import SoftModulationGate

@@ -108,10 +108,41 @@ def _check_keys(cfg: Mapping, allowed: Mapping, name: str) -> None:
                          f'are {sorted(allowed)}')
 
 
+def normalize_dims(dims) -> Tuple[str, ...]:
+    """``dims`` as a tuple in canonical order; a ``ValueError`` naming the
+    key unless it is a non-empty subset of :data:`ALLOWED_DIMS`."""
+    if isinstance(dims, str):
+        dims = (dims, )
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        dims = (dims, )
+    bad = [d for d in dims if d not in ALLOWED_DIMS]
+    if bad or not dims or len(set(dims)) != len(dims):
+        raise ValueError(f'dynamic_cfg.dims must be a non-empty subset of '
+                         f'{ALLOWED_DIMS} without repeats, got {dims!r}')
+    return tuple(d for d in ALLOWED_DIMS if d in dims)
+
+
+def halves(n: int, search_space: int) -> bool:
+    """Whether ``n`` halves ``search_space - 1`` times into whole numbers."""
+    div = 2**(search_space - 1)
+    return n >= div and n % div == 0
+
+
+def channels_reducible(out_channels: int, groups: int,
+                       search_space: int) -> bool:
+    """Whether a conv can take every channel choice of ``search_space``:
+    ``out_channels`` (and, for grouped convs, ``groups``: whole groups are
+    reduced) must halve ``search_space - 1`` times."""
+    return halves(out_channels, search_space) and (groups == 1 or halves(
+        groups, search_space))
+
+
 def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
                       *,
                       has_time: bool,
-                      out_channels: int,
+                      out_channels: Optional[int] = None,
                       groups: int = 1,
                       layer: str = 'dynamic conv') -> DynamicSpec:
     """Validate ``dynamic_cfg`` for one layer and fill in the defaults.
@@ -121,8 +152,10 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
             defaults.
         has_time (bool): Whether the layer has a time axis (3D convs).
             2D convs only allow ``dims=('channel',)``.
-        out_channels (int): Output channels of the layer; with the channel
-            dimension they must halve ``search_space - 1`` times.
+        out_channels (int, optional): Output channels of the layer; with
+            the channel dimension they must halve ``search_space - 1``
+            times. None validates the config alone (what a backbone does
+            before it places dynamic convs).
         groups (int): Conv groups. Grouped convs reduce whole groups, so
             ``groups`` must halve ``search_space - 1`` times too.
         layer (str): Name used in error messages.
@@ -140,18 +173,10 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         raise ValueError(f'dynamic_cfg.search_space must be one of '
                          f'{ALLOWED_SEARCH_SPACES}, got {k!r}')
 
-    dims = full['dims']
-    if isinstance(dims, str):
-        dims = (dims, )
-    dims = tuple(dims)
-    bad = [d for d in dims if d not in ALLOWED_DIMS]
-    if bad or not dims or len(set(dims)) != len(dims):
-        raise ValueError(f'dynamic_cfg.dims must be a non-empty subset of '
-                         f'{ALLOWED_DIMS} without repeats, got {dims!r}')
+    dims = normalize_dims(full['dims'])
     if not has_time and 'temporal' in dims:
         raise ValueError(f"dynamic_cfg.dims of a 2D {layer} may only hold "
                          f"'channel' (there is no time axis), got {dims!r}")
-    dims = tuple(d for d in ALLOWED_DIMS if d in dims)
 
     if full['temporal_op'] not in ALLOWED_TEMPORAL_OPS:
         raise ValueError(
@@ -161,15 +186,15 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         raise ValueError(f'dynamic_cfg.channel_op must be one of '
                          f"{ALLOWED_CHANNEL_OPS}, got {full['channel_op']!r}")
 
-    if 'channel' in dims:
+    if 'channel' in dims and out_channels is not None:
         div = 2**(k - 1)
-        if out_channels % div != 0 or out_channels // div < 1:
+        if not halves(out_channels, k):
             raise ValueError(
                 f'{layer}: out_channels={out_channels} cannot be halved '
                 f'{k - 1} time(s) as dynamic_cfg.search_space={k} with '
                 f"dims containing 'channel' requires; use out_channels "
                 f"divisible by {div} or drop 'channel' from dims")
-        if groups > 1 and groups % div != 0:
+        if groups > 1 and not halves(groups, k):
             raise ValueError(
                 f'{layer}: groups={groups} cannot be halved {k - 1} time(s); '
                 f'grouped convs reduce whole groups, so groups must be '

@@ -9,9 +9,11 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model.weight_init import constant_init, kaiming_init
 from torch.nn.modules.utils import _triple
 
+from .backend import conv_out_size, reduced_conv
+from .bn import record_bn_input
 from .cheap_ops import num_computed_frames
 from .config import parse_dynamic_cfg
-from .dynamic_conv import Choice, DynamicConvMixin, conv_out_size, reduced_conv
+from .dynamic_base import Choice, DynamicConvMixin
 
 
 class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
@@ -26,8 +28,13 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
     * Temporal choice ``i`` (``R = 2**i``): the spatial conv runs on every
       ``R``-th input frame only (it is per frame, so these frames are exact),
       then the temporal conv runs on that sub-sampled sequence with its own
-      stride. Its taps then span ``R`` frames: an approximation of the base
-      that fine-tuning adapts to.
+      stride. Its taps then span ``R`` frames: the computed output frames
+      are an *approximation* of the base output there (not a slice of it,
+      unlike a plain conv's), which fine-tuning adapts to. This needs a
+      "same"-padded temporal conv (odd ``kernel_size[0]``, ``padding[0] ==
+      kernel_size[0] // 2``), so that the conv on the sub-sampled sequence
+      yields exactly the frames ``0, R, 2R, ...`` of the output; other
+      temporal paddings are refused when ``dims`` has ``'temporal'``.
     * Channel choice ``j``: the spatial conv computes the first
       ``ceil(M / 2**j)`` of its ``M`` mid channels and the temporal conv the
       first ``C_out / 2**j`` filters reading only those mid channels
@@ -99,6 +106,13 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             has_time=True,
             out_channels=out_channels,
             layer=type(self).__name__)
+        if 'temporal' in spec.dims and (kt % 2 == 0 or padding[0] != kt // 2):
+            raise ValueError(
+                f'{type(self).__name__}: temporal choices need a "same"-'
+                f'padded temporal conv (odd kernel_size[0] and padding[0] '
+                f'== kernel_size[0] // 2), got kernel_size={kernel_size}, '
+                f'padding={padding}; use dynamic_cfg.dims=("channel",) to '
+                'keep this conv\'s time axis static')
         self._init_dynamic(spec, in_channels, out_channels)
         self.init_weights()
 
@@ -134,12 +148,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             macs = t_s * h * w * m * self.in_channels * kh * kw  # conv_s
             macs += 2 * t_s * h * w * m  # bn_s (mmengine's eval convention)
             macs += t_c * h * w * c * m * kt  # conv_t
-            if j > 0:
-                macs += self.channel_ops[j - 1].macs(t_c * h * w)
-            if i > 0:
-                macs += self.temporal_ops[i - 1].macs(self.out_channels *
-                                                      (t_out - t_c) * h * w)
-            table[(i, j)] = macs
+            table[(i, j)] = macs + self._rebuild_macs(i, j, t_c, t_out, h * w)
         return table
 
     def _bn_s(self, x: torch.Tensor, m: int) -> torch.Tensor:
@@ -149,6 +158,9 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         A group of clips too small for batch statistics (one value per
         channel, e.g. a single clip at 1x1x1 during BN recalibration) is
         normalised with the running statistics, which it leaves unchanged.
+        Under :func:`varedd_mm.recalibrate_bn` every call reports what it
+        normalises, so the statistics of ``bn_s`` combine all groups of a
+        batch, each channel weighted by the elements it saw.
         """
         bn = self.bn_s
         single = x.numel() == x.shape[1]
@@ -158,18 +170,18 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             raise TypeError(f'{type(self).__name__}: channel reduction needs '
                             f'a BatchNorm as bn_s, got {type(bn).__name__}')
         use_batch = (bn.training or not bn.track_running_stats) and not single
+        momentum = bn.momentum
         if use_batch and bn.training and bn.track_running_stats:
+            record_bn_input(bn, x)
             bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:  # cumulative average, as nn.BatchNorm
-            momentum = 1.0 / max(1, int(bn.num_batches_tracked))
-        else:
-            momentum = bn.momentum
+            if momentum is None:  # cumulative average, as nn.BatchNorm
+                momentum = 1.0 / float(bn.num_batches_tracked)
         return F.batch_norm(
             x, None if bn.running_mean is None else bn.running_mean[:m],
             None if bn.running_var is None else bn.running_var[:m],
             None if bn.weight is None else bn.weight[:m],
-            None if bn.bias is None else bn.bias[:m], use_batch, momentum,
-            bn.eps)
+            None if bn.bias is None else bn.bias[:m], use_batch,
+            0.0 if momentum is None else momentum, bn.eps)
 
     def _conv_t(self, s: torch.Tensor, j: int) -> torch.Tensor:
         c, m = self.out_channels >> j, self.mid_width(j)

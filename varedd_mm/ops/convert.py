@@ -7,9 +7,8 @@ from typing import Callable, List, Optional
 import torch.nn as nn
 
 from .conv2plus1d import VARED2Conv2plus1d
-from .dynamic_conv import DynamicConvMixin, VARED2Conv2d, VARED2Conv3d
-
-DYNAMIC_PREFIXES = ('gate.', 'temporal_ops.', 'channel_ops.')
+from .dynamic_base import DYNAMIC_PREFIXES, DynamicConvMixin
+from .dynamic_conv import VARED2Conv2d, VARED2Conv3d
 
 
 def is_conv2plus1d(module: nn.Module) -> bool:

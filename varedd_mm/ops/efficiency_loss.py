@@ -5,7 +5,7 @@ from typing import Dict, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from .dynamic_conv import DynamicConvMixin
+from .dynamic_base import DynamicConvMixin
 from .policy import dynamic_layers
 
 

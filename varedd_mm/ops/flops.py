@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from .dynamic_conv import DynamicConvMixin
+from .dynamic_base import DynamicConvMixin
 
 _TRACKER_ATTR = '_varedd_flops_tracker'
 
@@ -157,7 +157,8 @@ def clip_gflops(model: nn.Module) -> torch.Tensor:
             before its last forward.
 
     Returns:
-        torch.Tensor: float64, shape ``(batch, )``, one value per clip.
+        torch.Tensor: float64, shape ``(batch, )``, one value per clip, on
+        the device the dynamic layers ran on (no host-device sync).
     """
     tracker = getattr(model, _TRACKER_ATTR, None)
     if tracker is None:

@@ -5,7 +5,7 @@ from typing import Iterator, List, Tuple
 
 import torch.nn as nn
 
-from .dynamic_conv import DynamicConvMixin
+from .dynamic_base import DynamicConvMixin
 
 
 def dynamic_layers(model: nn.Module) -> List[Tuple[str, DynamicConvMixin]]:

@@ -1,0 +1,109 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Which BNs ``recalibrate_bn`` updates, and what it estimates."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from varedd_mm import VARED2Conv2plus1d, VARED2Conv3d, recalibrate_bn
+
+
+def _force_per_clip(conv, choices):
+    """Make clip ``n`` of every batch take ``choices[n]`` at inference."""
+    nt = conv.dynamic_spec.num_temporal
+    nc = conv.dynamic_spec.num_channel
+
+    def logits(x):
+        c = torch.tensor(choices[:x.shape[0]])
+        return (F.one_hot(c[:, 0], nt).float(), F.one_hot(c[:, 1], nc).float())
+
+    conv.gate.logits = logits
+
+
+def _stats(values):
+    """Per-channel mean and unbiased variance of ``(C, n)`` values."""
+    return values.mean(dim=1), values.var(dim=1, unbiased=True)
+
+
+def test_bn_s_statistics_combine_every_group_of_the_batch():
+    """``bn_s`` of the (2+1)D conv is reached once per choice group, on the
+    first ``m`` channels for reduced widths: its statistic is that of every
+    element it normalised in the batch, each channel weighted by the
+    elements it saw (not an unweighted average over the calls)."""
+    conv = VARED2Conv2plus1d(8, 16, 3, padding=1)
+    # three clips at the full choice, two at (1, 1): half the mid channels
+    # of every second frame
+    _force_per_clip(conv, [(0, 0), (0, 0), (0, 0), (1, 1), (1, 1)])
+    x = torch.randn(5, 8, 6, 5, 5)
+    recalibrate_bn(conv, [x])
+    assert conv.last_choice.tolist() == [[0, 0]] * 3 + [[1, 1]] * 2
+
+    m = conv.mid_width(1)
+    with torch.no_grad():
+        full = conv.conv_s(x[:3]).transpose(0, 1).flatten(1)
+        w, b = conv.conv_s.weight[:m], conv.conv_s.bias[:m]
+        red = F.conv3d(x[3:, :, ::2], w, b, conv.conv_s.stride,
+                       conv.conv_s.padding).transpose(0, 1).flatten(1)
+    mean_lo, var_lo = _stats(torch.cat([full[:m], red], dim=1))
+    mean_hi, var_hi = _stats(full[m:])
+    bn = conv.bn_s
+    torch.testing.assert_close(bn.running_mean, torch.cat([mean_lo, mean_hi]))
+    torch.testing.assert_close(bn.running_var, torch.cat([var_lo, var_hi]))
+    assert bn.num_batches_tracked.item() == 1
+
+
+def test_statistics_are_the_average_of_per_batch_statistics():
+    """Several batches: the average of the batch means and of the unbiased
+    batch variances (what nn.BatchNorm with momentum=None computes)."""
+    conv = VARED2Conv3d(4, 6, 3, padding=1, bias=False)
+    bn = nn.BatchNorm3d(6)
+    net = nn.Sequential(conv, bn)
+    batches = [torch.randn(3, 4, 4, 5, 5) for _ in range(3)]
+    ref = nn.BatchNorm3d(6, momentum=None)
+    conv.eval()
+    with torch.no_grad():
+        outs = [conv(b) for b in batches]
+        for y in outs:
+            ref(y)
+    recalibrate_bn(net, batches)
+    torch.testing.assert_close(bn.running_mean, ref.running_mean)
+    torch.testing.assert_close(bn.running_var, ref.running_var)
+    assert bn.num_batches_tracked.item() == 3
+
+
+class _WithIdleBN(nn.Module):
+    """A dynamic conv + BN, a BN the forward never calls and a BN the
+    model keeps frozen (as ``norm_eval`` does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = VARED2Conv3d(4, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm3d(8)
+        self.frozen = nn.BatchNorm3d(8)
+        self.idle = nn.BatchNorm3d(8)  # e.g. an auxiliary training head
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.frozen.eval()
+        return self
+
+    def forward(self, x):
+        return self.frozen(self.bn(self.conv(x)))
+
+
+def test_bns_that_do_not_run_or_are_frozen_keep_their_statistics():
+    net = _WithIdleBN()
+    for bn in (net.bn, net.frozen, net.idle):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.num_batches_tracked.fill_(7)
+    before = {
+        k: v.clone()
+        for k, v in net.state_dict().items()
+        if k.startswith(('frozen.', 'idle.'))
+    }
+    old_bn = net.bn.running_mean.clone()
+    recalibrate_bn(net, [torch.randn(2, 4, 4, 6, 6)])
+    for k, v in before.items():
+        assert torch.equal(net.state_dict()[k], v), k
+    assert not torch.allclose(net.bn.running_mean, old_bn)
+    assert net.bn.num_batches_tracked.item() == 1

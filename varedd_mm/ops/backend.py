@@ -1,0 +1,48 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Conv arithmetic and the backend dispatch of the reduced convs."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int,
+                  dilation: int) -> int:
+    """Output length of a convolution along one axis."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (x.device.type == 'cpu' and x.dtype == torch.float32
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled and not torch.jit.is_tracing()
+            and not (torch.is_grad_enabled() and
+                     (x.requires_grad or weight.requires_grad)))
+
+
+def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
+                 bias: Optional[torch.Tensor], stride, padding, dilation,
+                 groups: int) -> torch.Tensor:
+    """``F.conv2d``/``F.conv3d`` for the reduced choices.
+
+    At inference on CPU it calls oneDNN directly: aten's dispatch sends
+    batch-1 inputs with ``N*C*T*H <= 20480`` to its native ``slow_conv3d``
+    (a heuristic "native is faster" that is 3x slower here, measured in
+    docs/engine.md), and the reduced choices, with fewer channels and
+    frames, fall under that limit far more often than the base convs.
+    Training, tracing (FLOPs counters) and every other device (CUDA
+    included) use ``F.conv*d``.
+    """
+    dims = x.dim() - 2
+    if _onednn_applies(x, weight):
+
+        def as_list(v):
+            return list(v) if isinstance(v, (tuple, list)) else [v] * dims
+
+        return torch.ops.aten.mkldnn_convolution(x.contiguous(),
+                                                 weight.contiguous(), bias,
+                                                 as_list(padding),
+                                                 as_list(stride),
+                                                 as_list(dilation), groups)
+    conv = F.conv3d if dims == 3 else F.conv2d
+    return conv(x, weight, bias, stride, padding, dilation, groups)

@@ -1,0 +1,331 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The policy machinery every VA-RED² dynamic conv shares.
+
+One forward of a dynamic layer (design and measurements in docs/engine.md):
+
+* The gate reads the layer input and gives per-clip logits for the temporal
+  choice ``i`` (stride multiplier ``R = 2**i``) and the channel choice ``j``
+  (compute the first ``C_out / 2**j`` filters).
+* **Training** (:meth:`DynamicConvMixin._forward_train`): the output is the
+  expectation over all choices, weighted by the gate's soft probabilities
+  (or, with ``gate.straight_through``, the arg-max choice's output with the
+  gradient of the expectation). Every choice shares the conv weights.
+* **Inference** (:meth:`DynamicConvMixin._forward_eval`): each clip takes
+  its arg-max choice; clips are grouped by choice and each group runs only
+  the reduced conv of its choice plus the cheap rebuild. Choice (0, 0) runs
+  exactly the base conv.
+* **Forced choice** (:func:`varedd_mm.fixed_policy`,
+  :meth:`DynamicConvMixin._forward_forced`): the gate does not run; every
+  clip takes the forced choice, in training and at inference.
+* **Cost records** (:meth:`DynamicConvMixin._record`), written by every
+  forward: per-clip realised MACs (``last_macs``), the differentiable
+  expected MACs (``last_expected_macs``), the full cost (``full_macs``) and
+  the choices taken (``last_choice``), read by the efficiency loss and
+  :func:`varedd_mm.clip_gflops`. They stay on the input's device.
+
+What a reduced choice computes depends on the conv: for a plain conv the
+reduced output *equals* the full output on the frames and channels it
+computes (a strided conv gives the full conv's frames ``0, R, 2R, ...``, the
+first filters give the first channels); for the (2+1)D conv a temporal
+choice is an approximation that fine-tuning adapts to (its temporal taps
+span ``R`` frames, see ``conv2plus1d.py``). In both cases only the rebuilt
+part comes from the cheap ops, and choice (0, 0) is the base conv bit for
+bit.
+
+Host-device traffic: training and forced forwards never wait for the
+device; an inference forward moves the ``N`` choice keys of its batch to
+the host once (grouping needs the group sizes there), nothing else. The
+per-choice cost tables live on the device, one per input shape.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+
+from .cheap_ops import ChannelCheapOp, TemporalCheapOp
+from .config import DynamicSpec
+from .gate import SoftModulationGate
+
+Choice = Tuple[int, int]
+
+#: parameter-name prefixes of what a dynamic conv adds to its base conv
+DYNAMIC_PREFIXES = ('gate.', 'temporal_ops.', 'channel_ops.')
+
+# distinct input shapes whose cost tables a layer keeps (segmentation at
+# varying image sizes would otherwise grow them without bound)
+_MAX_CACHED_SHAPES = 64
+
+
+class DynamicConvMixin:
+    """Policy machinery shared by every VA-RED² dynamic conv.
+
+    A subclass calls :meth:`_init_dynamic` in ``__init__`` and implements:
+
+    * ``_compute(x, i, j)``: the inference path of choice ``(i, j)`` for a
+      group of clips (reduced conv + cheap rebuild).
+    * ``_compute_all(x)``: outputs of every choice for the training-time
+      expectation, as a dict ``{(i, j): tensor}``.
+    * ``_choice_macs(shape)``: MACs per clip of each choice (gate excluded)
+      for an input of ``shape``, as a dict ``{(i, j): int}``; the rebuild
+      part comes from :meth:`_rebuild_macs`.
+    * ``_input_dim``: 4 (2D convs) or 5 (3D convs).
+    """
+
+    _input_dim = 5
+
+    def _init_dynamic(self, spec: DynamicSpec, in_channels: int,
+                      out_channels: int) -> None:
+        self.dynamic_spec = spec
+        self.search_space = spec.search_space
+        self.dims = spec.dims
+        self.gate = SoftModulationGate(in_channels, spec.num_temporal,
+                                       spec.num_channel, spec.gate)
+        self.temporal_ops = nn.ModuleList([
+            TemporalCheapOp(out_channels, 2**i)
+            for i in range(1, spec.num_temporal)
+        ])
+        self.channel_ops = nn.ModuleList([
+            ChannelCheapOp(out_channels >> j, 2**j - 1)
+            for j in range(1, spec.num_channel)
+        ])
+        self.choices: List[Choice] = [(i, j) for i in range(spec.num_temporal)
+                                      for j in range(spec.num_channel)]
+        self.forced_choice: Optional[Choice] = None
+        self._macs_cache: Dict[tuple, Dict[Choice, int]] = {}
+        self._cost_cache: Dict[tuple, torch.Tensor] = {}
+        self.reset_records()
+
+    # ------------------------------------------------------------------
+    # cost tables and records (read by clip_gflops / EfficiencyLoss / tools)
+    def reset_records(self) -> None:
+        """Forget what the last forward recorded."""
+        self.last_choice: Optional[torch.Tensor] = None
+        self.last_macs: Optional[torch.Tensor] = None
+        self.last_expected_macs: Optional[torch.Tensor] = None
+        self.full_macs: Optional[int] = None
+        self.last_probs: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+
+    def macs_table(self, shape: Sequence[int]) -> Dict[Choice, int]:
+        """MACs per clip of every choice for an input of ``shape`` (gate
+        excluded), as Python ints."""
+        key = tuple(shape[1:])
+        table = self._macs_cache.get(key)
+        if table is None:
+            if len(self._macs_cache) >= _MAX_CACHED_SHAPES:
+                self._macs_cache.clear()
+            table = self._macs_cache[key] = self._choice_macs(tuple(shape))
+        return table
+
+    def cost_tensor(self, shape: Sequence[int],
+                    device: torch.device) -> torch.Tensor:
+        """:meth:`macs_table` as a float64 ``(K_t, K_c)`` tensor on
+        ``device``, built once per input shape and device."""
+        key = (tuple(shape[1:]), torch.device(device))
+        costs = self._cost_cache.get(key)
+        if costs is None:
+            if len(self._cost_cache) >= _MAX_CACHED_SHAPES:
+                self._cost_cache.clear()
+            table = self.macs_table(shape)
+            spec = self.dynamic_spec
+            costs = torch.tensor(
+                [[float(table[(i, j)]) for j in range(spec.num_channel)]
+                 for i in range(spec.num_temporal)],
+                dtype=torch.float64,
+                device=device)
+            self._cost_cache[key] = costs
+        return costs
+
+    def gate_macs(self, shape: Sequence[int]) -> int:
+        """MACs per clip of the gate for an input of ``shape``."""
+        return self.gate.macs(shape)
+
+    def _rebuild_macs(self, i: int, j: int, computed_frames: int, t_out: int,
+                      plane: int) -> int:
+        """MACs per clip of the cheap rebuild of choice ``(i, j)``:
+        ``computed_frames`` of ``t_out`` frames were computed (1 of 1 for
+        2D convs), each with ``plane`` output pixels."""
+        macs = 0
+        if j > 0:
+            macs += self.channel_ops[j - 1].macs(computed_frames * plane)
+        if i > 0:
+            macs += self.temporal_ops[i - 1].macs(
+                self.out_channels * (t_out - computed_frames) * plane)
+        return macs
+
+    def _record(self,
+                choice: torch.Tensor,
+                costs: torch.Tensor,
+                extra_macs: int,
+                expected: Optional[torch.Tensor] = None,
+                probs=None) -> None:
+        """Write the records of one forward (no host-device sync)."""
+        self.last_choice = choice
+        self.last_macs = costs[choice[:, 0], choice[:, 1]] + extra_macs
+        self.last_expected_macs = (
+            self.last_macs.float() if expected is None else expected)
+        self.last_probs = probs
+
+    # ------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != self._input_dim or x.shape[1] != self.in_channels:
+            layout = ('(N, C, T, H, W)'
+                      if self._input_dim == 5 else '(N, C, H, W)')
+            raise ValueError(
+                f'{type(self).__name__} expects input of shape {layout} with '
+                f'C={self.in_channels}, got {tuple(x.shape)}')
+
+    def _validate_choice(self, choice: Choice) -> None:
+        i, j = choice
+        nt, nc = self.dynamic_spec.num_temporal, self.dynamic_spec.num_channel
+        if not (0 <= i < nt and 0 <= j < nc):
+            raise ValueError(
+                f'{type(self).__name__}: choice {choice} is outside this '
+                f'layer: temporal in [0, {nt - 1}], channel in [0, {nc - 1}] '
+                f'(search_space={self.search_space}, dims={self.dims})')
+
+    def _rebuild(self, y: torch.Tensor, i: int, j: int,
+                 t_out: Optional[int]) -> torch.Tensor:
+        """Cheap rebuild: channels first (on the computed frames), then
+        time (on all channels)."""
+        blocks = [y]
+        if j > 0:
+            blocks += self.channel_ops[j - 1].blocks(y)
+        if i > 0:
+            # the temporal op writes the channel blocks straight into the
+            # full-rate output: no concatenated intermediate
+            return self.temporal_ops[i - 1](blocks, t_out)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+
+    # ------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the layer under its current policy.
+
+        Args:
+            x (torch.Tensor): ``(N, C_in, T, H, W)`` (3D) or
+                ``(N, C_in, H, W)`` (2D).
+
+        Returns:
+            torch.Tensor: Same shape as the base conv's output.
+        """
+        self._check_input(x)
+        costs = self.cost_tensor(x.shape, x.device)
+        self.full_macs = self.macs_table(x.shape)[(0, 0)]
+        if self.forced_choice is not None:
+            return self._forward_forced(x, costs)
+        lt, lc = self.gate.logits(x)
+        gate_cost = self.gate_macs(x.shape)
+        if self.training:
+            return self._forward_train(x, lt, lc, costs, gate_cost)
+        return self._forward_eval(x, lt, lc, costs, gate_cost)
+
+    def _forward_forced(self, x: torch.Tensor,
+                        costs: torch.Tensor) -> torch.Tensor:
+        """Every clip takes the forced choice; the gate does not run."""
+        i, j = self.forced_choice
+        n = x.shape[0]
+        choice = torch.stack([
+            torch.full((n, ), i, dtype=torch.long, device=x.device),
+            torch.full((n, ), j, dtype=torch.long, device=x.device)
+        ],
+                             dim=1)
+        self._record(choice, costs, 0)
+        return self._compute(x, i, j)
+
+    def _forward_train(self, x: torch.Tensor, lt: torch.Tensor,
+                       lc: torch.Tensor, costs: torch.Tensor,
+                       gate_cost: int) -> torch.Tensor:
+        """Expectation over the choices (or straight-through arg-max)."""
+        pt, pc = self.gate.probs(lt), self.gate.probs(lc)
+        # the recorded choice is the arg-max of the probabilities the
+        # straight-through forward uses (with Gumbel noise: the sample)
+        choice = torch.stack([pt.argmax(dim=1), pc.argmax(dim=1)], dim=1)
+        joint = pt.unsqueeze(2) * pc.unsqueeze(1)  # (N, K_t, K_c)
+        expected = (joint *
+                    costs.to(joint.dtype)).flatten(1).sum(dim=1) + gate_cost
+        self._record(choice.detach(), costs, gate_cost, expected, (pt, pc))
+        outs = self._compute_all(x)
+        numel = outs[(0, 0)][0].numel()
+        mix = (
+            self.gate.mixing_weights(pt, numel).unsqueeze(2) *
+            self.gate.mixing_weights(pc, numel).unsqueeze(1))
+        bshape = (x.shape[0], ) + (1, ) * (x.dim() - 1)
+        out = None
+        for (i, j), y in outs.items():
+            term = y * mix[:, i, j].view(bshape)
+            out = term if out is None else out + term
+        return out
+
+    def _forward_eval(self, x: torch.Tensor, lt: torch.Tensor,
+                      lc: torch.Tensor, costs: torch.Tensor,
+                      gate_cost: int) -> torch.Tensor:
+        """Each clip's arg-max choice, clips grouped by choice."""
+        choice = torch.stack([lt.argmax(dim=1), lc.argmax(dim=1)], dim=1)
+        self._record(choice, costs, gate_cost, None,
+                     (F.softmax(lt, dim=1), F.softmax(lc, dim=1)))
+        return self._compute_grouped(x, choice)
+
+    def _compute_grouped(self, x: torch.Tensor,
+                         choice: torch.Tensor) -> torch.Tensor:
+        """Run each group of clips that share a choice once.
+
+        The choice keys go to the host once (the group sizes decide which
+        reduced convs run); gathering and scattering the clips stays on the
+        device.
+        """
+        kc = self.dynamic_spec.num_channel
+        key = choice[:, 0] * kc + choice[:, 1]
+        keys = key.tolist()
+        first = keys[0]
+        if all(k == first for k in keys):
+            return self._compute(x, first // kc, first % kc)
+        order = torch.argsort(key, stable=True)
+        out, start = None, 0
+        for k in sorted(set(keys)):
+            count = keys.count(k)
+            idx = order[start:start + count]
+            start += count
+            y = self._compute(x.index_select(0, idx), k // kc, k % kc)
+            if out is None:
+                out = y.new_empty((x.shape[0], ) + y.shape[1:])
+            out.index_copy_(0, idx, y)
+        return out
+
+    # ------------------------------------------------------------------
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        """Refuse shape mismatches loudly and report fresh dynamic params.
+
+        mmengine's ``load_checkpoint(strict=False)`` (``load_from``) turns a
+        size mismatch into a warning and keeps the random init, which for a
+        shared conv weight silently ruins the model: raise instead.
+        """
+        own = dict(self.named_parameters())
+        own.update(self.named_buffers())
+        for name, value in own.items():
+            key = prefix + name
+            if key in state_dict and value is not None and tuple(
+                    state_dict[key].shape) != tuple(value.shape):
+                raise ValueError(
+                    f'checkpoint tensor {key!r} has shape '
+                    f'{tuple(state_dict[key].shape)} but the dynamic layer '
+                    f'expects {tuple(value.shape)} (was the checkpoint made '
+                    f'for a different base config?)')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        fresh = [
+            prefix + name for name in own
+            if name.startswith(DYNAMIC_PREFIXES) and prefix +
+            name not in state_dict
+        ]
+        base_loaded = any(prefix + name in state_dict for name in own
+                          if not name.startswith(DYNAMIC_PREFIXES))
+        if fresh and base_loaded:
+            print_log(
+                f'VA-RED2: {prefix.rstrip(".") or "layer"}: base weights '
+                f'loaded; {len(fresh)} gate/cheap-op tensors keep their '
+                'initialisation',
+                logger='current',
+                level=10)
