@@ -47,3 +47,48 @@ def test_config_builds_and_runs_forward(path):
     if dynamic:
         assert out[0].vared2_gflops.shape == (1, )
         assert out[0].vared2_gflops[0] <= out[0].vared2_base_gflops * 1.01
+
+
+SEG_CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'segmentation', '**', '*.py'), recursive=True))
+
+
+def test_segmentation_configs_found():
+    # Table 11 of the paper (base + VA-RED2) and the two Cityscapes
+    # cross-checks (FCN, PSPNet; base + VA-RED2)
+    assert len(SEG_CONFIGS) >= 6
+
+
+@pytest.mark.parametrize(
+    'path', SEG_CONFIGS, ids=[osp.relpath(p, ROOT) for p in SEG_CONFIGS])
+def test_segmentation_config_builds_and_runs_forward(path):
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(path)
+    assert 'varedd_mm' in cfg.custom_imports['imports']
+    assert cfg.default_scope == 'mmseg'
+    dynamic = osp.basename(path).startswith('vared2')
+    assert (cfg.model.type == 'VARED2EncoderDecoder') == dynamic
+    assert cfg.model.backbone.depth == 18
+    assert cfg.model.backbone.dilations == (1, 1, 2, 4)
+    if dynamic:
+        assert cfg.load_from and cfg.model.pretrained is None
+        types = [e['type'] for e in cfg.test_evaluator]
+        assert types == ['IoUMetric', 'VARED2EfficiencyMetric']
+        hooks = [h['type'] for h in cfg.custom_hooks]
+        assert hooks == ['VARED2RecalibrateBNHook']
+        assert cfg.custom_hooks[0].interval == (
+            cfg.default_hooks.checkpoint.interval)
+    cfg.model.pretrained = None  # no ImageNet download in a test
+    cfg.model.test_cfg = dict(mode='whole')
+    model = build_model_from_cfg(cfg)
+    model.eval()
+    assert bool(dynamic_layers(model)) == dynamic
+    sample = SegDataSample()
+    sample.set_metainfo(
+        dict(img_shape=(64, 64), ori_shape=(64, 64), pad_shape=(64, 64)))
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64), [sample], mode='predict')
+    assert out[0].pred_sem_seg.shape == (64, 64)
+    assert out[0].seg_logits.data.shape[0] == cfg.model.decode_head.num_classes
+    if dynamic:
+        assert out[0].vared2_gflops[0] <= out[0].vared2_base_gflops * 1.01

@@ -13,20 +13,20 @@ from varedd_mm.ops.bn import recalibration_targets
 
 
 def inference_forward(model, data_batch) -> None:
-    """The network part of ``model.test_step(data_batch)``: the data
-    preprocessor in test mode, then the model's
-    ``vared2_inference_forward(data)`` where it defines one (a task whose
-    ``predict`` cannot take a training batch as it comes), else
-    ``mode='predict'``. Used for BN recalibration, so that exactly the BNs
-    of the real inference forward run (necks and heads included, auxiliary
-    training-only heads not).
+    """The network part of ``model.test_step(data_batch)``, for training
+    batches: the model's own ``vared2_inference_forward(data_batch)`` where
+    it defines one (a task whose ``predict`` or test-mode preprocessing
+    cannot take a training batch as it comes), else the data preprocessor
+    in test mode and ``mode='predict'``. Used for BN recalibration, so that
+    exactly the BNs of the real inference forward run (necks and heads
+    included, auxiliary training-only heads not).
     """
-    data = model.data_preprocessor(data_batch, False)
     own = getattr(model, 'vared2_inference_forward', None)
     if own is not None:
-        own(data)
-    else:
-        model._run_forward(data, mode='predict')
+        own(data_batch)
+        return
+    data = model.data_preprocessor(data_batch, False)
+    model._run_forward(data, mode='predict')
 
 
 @HOOKS.register_module()

@@ -18,3 +18,11 @@ if importlib.util.find_spec('mmaction') is not None:
         'VARED2ResNet2Plus1d', 'VARED2ResNet3d', 'VARED2ResNet3dSlowOnly',
         'VARED2X3D', 'VARED2TPN', 'VARED2Recognizer3D'
     ]
+
+if importlib.util.find_spec('mmseg') is not None:
+    from .backbones import VARED2ResNet, VARED2ResNetV1c, VARED2ResNetV1d
+    from .segmentors import VARED2EncoderDecoder
+    __all__ += [
+        'VARED2ResNet', 'VARED2ResNetV1c', 'VARED2ResNetV1d',
+        'VARED2EncoderDecoder'
+    ]

@@ -1,9 +1,11 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Placement machinery shared by the dynamic backbones and necks: split a
-``dynamic_cfg`` into placement and conv keys, and turn the selected convs
-of a module into VA-RED² dynamic twins."""
+"""Placement machinery shared by the dynamic backbones and necks of every
+codebase: split a ``dynamic_cfg`` into placement and conv keys, turn the
+selected convs of a module into VA-RED² dynamic twins, and the backbone
+mixin that selects them by stem / stage / shortcut."""
 import copy
-from typing import Callable, List, Optional, Tuple
+import re
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.logging import print_log
@@ -76,3 +78,72 @@ def make_dynamic(root: nn.Module,
         f'(search_space={k}, dims={dims}); temporal only (channels cannot be '
         f'halved): {temporal_only or "none"}',
         logger='current')
+
+
+class DynamicBackboneMixin:
+    """Turn the convs chosen by the placement keys of ``dynamic_cfg`` into
+    dynamic twins, after the upstream backbone's ``__init__``.
+
+    A subclass (``VARED2X(DynamicBackboneMixin, X)``) calls
+    :meth:`_make_dynamic` at the end of ``__init__`` and may set:
+
+    * ``_placement_defaults``: its placement keys and defaults;
+    * ``_stem_pattern``: regex of its stem conv names;
+    * ``_has_time``: False for image backbones, whose convs only take
+      channel choices (``dims`` defaults to ``('channel', )``; asking for
+      ``'temporal'`` is an error naming the key).
+
+    Residual block convs are found as ``layer<stage>.<block>.<name>``
+    (mmaction's and mmseg's ResNets); ``downsample*`` there are the shortcut
+    convs (dynamic with ``downsample=True``, in the ``stages`` selected);
+    squeeze-excitation convs always stay static.
+    """
+
+    _placement_defaults = dict(
+        stem=True, stages=None, downsample=False, depthwise=False, conv5=True)
+    _stem_pattern = r'conv1(_s|_t)?\.conv$'
+    _has_time = True
+
+    def _make_dynamic(self, dynamic_cfg: Optional[dict]) -> None:
+        name = type(self).__name__
+        placement, conv_cfg = split_dynamic_cfg(dynamic_cfg, name,
+                                                self._placement_defaults)
+        if not self._has_time:
+            conv_cfg.setdefault('dims', ('channel', ))
+        stages = placement['stages']
+        num_stages = len(self.res_layers)
+        if stages is not None:
+            stages = tuple(stages)
+            bad = [s for s in stages if s not in range(1, num_stages + 1)]
+            if bad or not stages:
+                raise ValueError(
+                    f'{name}: dynamic_cfg.stages must be a non-empty subset '
+                    f'of {tuple(range(1, num_stages + 1))}, got {stages!r}')
+        self.dynamic_placement = placement
+        self.dynamic_conv_cfg = conv_cfg
+        make_dynamic(
+            self,
+            name,
+            conv_cfg,
+            lambda mod_name, module: self._selected(mod_name, module,
+                                                    placement, stages),
+            has_time=self._has_time)
+
+    def _selected(self, mod_name: str, module: nn.Module, placement: Dict,
+                  stages: Optional[Tuple[int, ...]]) -> bool:
+        if '.se_module.' in mod_name or mod_name.startswith('se_module'):
+            return False
+        groups = 1 if is_conv2plus1d(module) else module.groups
+        if groups > 1 and not placement.get('depthwise', False):
+            return False
+        if re.match(self._stem_pattern, mod_name):
+            return placement['stem']
+        if mod_name.startswith('conv5.') and 'conv5' in placement:
+            return placement['conv5']
+        m = re.match(r'layer(\d+)\.\d+\.(.*)$', mod_name)
+        if m is None:
+            return False
+        in_stages = stages is None or int(m.group(1)) in stages
+        if m.group(2).startswith('downsample'):
+            return placement['downsample'] and in_stages
+        return in_stages

@@ -13,8 +13,9 @@ key             default  meaning
                          it static caps the saving)
 ``stages``      None     1-based residual stages whose block convs are
                          dynamic; None = all
-``downsample``  False    the 1x1x1 shortcut convs (little FLOPs; a gate there
-                         costs more than it can save)
+``downsample``  False    the 1x1x1 shortcut convs of the selected stages
+                         (little FLOPs; a gate there costs more than it can
+                         save)
 ``depthwise``   False    grouped/depthwise convs (X3D's 3x3x3 channel-wise
                          convs: 27 MACs per element, so a gate is not
                          negligible there and their FLOPs are small)
@@ -26,62 +27,17 @@ channels cannot be halved ``search_space - 1`` times (X3D-M's 54-wide
 bottleneck at search space 3) keeps only the temporal dimension; such
 layers are listed in the log and in ``backbone.dynamic_report``.
 """
-import re
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 from mmaction.models.backbones import (X3D, ResNet2Plus1d, ResNet3d,
                                        ResNet3dSlowOnly)
 from mmaction.registry import MODELS
 
-from varedd_mm.models.dynamic_placement import make_dynamic, split_dynamic_cfg
-from varedd_mm.ops.convert import is_conv2plus1d
+from varedd_mm.models.dynamic_placement import (  # noqa: F401
+    DynamicBackboneMixin, split_dynamic_cfg)
 
-PLACEMENT_DEFAULTS = dict(
-    stem=True, stages=None, downsample=False, depthwise=False, conv5=True)
-
-
-class DynamicBackboneMixin:
-    """Convert the convs chosen by the placement keys after ``__init__``."""
-
-    #: regex of the stem conv names of the upstream backbone
-    _stem_pattern = r'conv1(_s|_t)?\.conv$'
-
-    def _make_dynamic(self, dynamic_cfg: Optional[dict]) -> None:
-        name = type(self).__name__
-        placement, conv_cfg = split_dynamic_cfg(dynamic_cfg, name,
-                                                PLACEMENT_DEFAULTS)
-        stages = placement['stages']
-        num_stages = len(self.res_layers)
-        if stages is not None:
-            stages = tuple(stages)
-            bad = [s for s in stages if s not in range(1, num_stages + 1)]
-            if bad or not stages:
-                raise ValueError(
-                    f'{name}: dynamic_cfg.stages must be a non-empty subset '
-                    f'of {tuple(range(1, num_stages + 1))}, got {stages!r}')
-        self.dynamic_placement = placement
-        self.dynamic_conv_cfg = conv_cfg
-        make_dynamic(
-            self, name, conv_cfg, lambda mod_name, module: self._selected(
-                mod_name, module, placement, stages))
-
-    def _selected(self, mod_name: str, module, placement: Dict,
-                  stages: Optional[Tuple[int, ...]]) -> bool:
-        if '.se_module.' in mod_name or mod_name.startswith('se_module'):
-            return False
-        groups = 1 if is_conv2plus1d(module) else module.groups
-        if groups > 1 and not placement['depthwise']:
-            return False
-        if re.match(self._stem_pattern, mod_name):
-            return placement['stem']
-        if mod_name.startswith('conv5.'):
-            return placement['conv5']
-        m = re.match(r'layer(\d+)\.\d+\.(.*)$', mod_name)
-        if m is None:
-            return False
-        if m.group(2).startswith('downsample'):
-            return placement['downsample']
-        return stages is None or int(m.group(1)) in stages
+#: placement keys of the video backbones and their defaults
+PLACEMENT_DEFAULTS = DynamicBackboneMixin._placement_defaults
 
 
 @MODELS.register_module()

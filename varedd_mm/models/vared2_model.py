@@ -1,0 +1,112 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The one glue between a codebase's model class and the engine.
+
+mmaction's recognizers, mmdet's detectors and mmseg's segmentors all return
+a loss dict that mmengine's ``BaseModel.parse_losses`` sums and predict into
+data samples. :class:`VARED2ModelMixin` adds, to any of them, the two things
+VA-RED² needs:
+
+* training: ``loss_eff`` (summed, its key holds ``loss``) and the logged
+  ``eff_ratio_expected`` / ``eff_ratio_realised`` in the loss dict
+  (:meth:`VARED2ModelMixin.vared2_loss`);
+* testing: per predicted sample, the realised GFLOPs of each of its rows
+  (views of a clip, windows of an image), each row with its own choices,
+  the base model's GFLOPs per row, the choices and the layer names
+  (:meth:`VARED2ModelMixin.vared2_attach`), which
+  :class:`~varedd_mm.evaluation.VARED2EfficiencyMetric` reads.
+
+A task model is a few-line subclass: ``class VARED2Recognizer3D(
+VARED2ModelMixin, Recognizer3D)`` calls :meth:`_init_vared2` after the base
+``__init__``, adds :meth:`vared2_loss` to ``loss`` and calls
+:meth:`vared2_attach` in ``predict``. The config keeps its standard shape
+(``model.backbone`` where users expect it; base checkpoints load).
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.registry import MODELS
+
+from varedd_mm.ops import EfficiencyLoss, dynamic_layers, track_flops
+
+
+class VARED2ModelMixin:
+    """Efficiency loss and per-sample cost records for any mm model class
+    whose modules contain VA-RED² dynamic layers (module docstring)."""
+
+    def _init_vared2(self, efficiency_loss: Optional[dict]) -> None:
+        """Call at the end of ``__init__``.
+
+        Args:
+            efficiency_loss (dict, optional): Config of the efficiency loss,
+                e.g. ``dict(type='EfficiencyLoss', loss_weight=0.1)``
+                (built from mmengine's root registry, so it resolves under
+                every codebase's scope). None trains without it; the cost
+                ratios are still logged.
+        """
+        self.efficiency_loss = (None if efficiency_loss is None else
+                                MODELS.build(efficiency_loss))
+        # without the loss the cost ratios are still logged
+        self._ratios = EfficiencyLoss(loss_weight=0.0)
+        named = dynamic_layers(self)
+        if not named:
+            raise ValueError(
+                f'{type(self).__name__}: the model has no VA-RED2 dynamic '
+                'layers (use a VARED2 backbone, or conv_cfg=dict(type='
+                "'VARED2Conv3d' / 'VARED2Conv2d' / 'VARED2Conv2plus1d'))")
+        self.vared2_layer_names = [n for n, _ in named]
+        self._vared2_layers = [m for _, m in named]
+        self._flops = track_flops(self)
+
+    def vared2_loss(self) -> Dict[str, torch.Tensor]:
+        """The efficiency terms of the last (training) forward, for the
+        loss dict: ``loss_eff`` (when the model has an efficiency loss) and
+        the logged ratios."""
+        if self.efficiency_loss is not None:
+            return self.efficiency_loss(self._vared2_layers)
+        terms = self._ratios(self._vared2_layers)
+        terms.pop('loss_eff')
+        return terms
+
+    def vared2_attach(self,
+                      predictions: Sequence,
+                      rows_per_sample: Optional[int] = None,
+                      sample_major: bool = True) -> List:
+        """Attach the cost records of the last forward to ``predictions``.
+
+        The dynamic layers ran on ``len(predictions) * rows_per_sample``
+        rows (clips or windows; None: as many per sample as the forward
+        ran), in the order the model called them:
+        ``sample_major`` when the rows of a sample are contiguous (the
+        views of a recognizer's clip), else row-major (one batch of all
+        samples per sliding window, as mmseg's slide inference runs).
+
+        Sets ``vared2_gflops`` (realised GFLOPs of each row of the sample),
+        ``vared2_base_gflops`` (the base model's GFLOPs per row),
+        ``vared2_choices`` (``(layers, rows, 2)``) and
+        ``vared2_layer_names``.
+        """
+        per_row = self._flops.per_clip_macs() / 1e9
+        rows = per_row.numel()
+        n = len(predictions)
+        if rows_per_sample is None:
+            rows_per_sample = rows // max(n, 1)
+        if rows != n * rows_per_sample:
+            raise RuntimeError(
+                f'{type(self).__name__}: the dynamic layers ran on {rows} '
+                f'rows for {n} samples x {rows_per_sample} rows each')
+        base = (self._flops.static_macs / rows +
+                sum(m.full_macs for m in self._vared2_layers)) / 1e9
+        records = self._flops.choices
+        choices = torch.stack([
+            torch.cat(records[id(m)]) for m in self._vared2_layers
+        ])  # (layers, rows, 2)
+        for i, sample in enumerate(predictions):
+            if sample_major:
+                idx = slice(i * rows_per_sample, (i + 1) * rows_per_sample)
+            else:
+                idx = slice(i, rows, n)
+            sample.set_field(per_row[idx].clone(), 'vared2_gflops')
+            sample.set_field(float(base), 'vared2_base_gflops')
+            sample.set_field(choices[:, idx].clone(), 'vared2_choices')
+            sample.set_field(self.vared2_layer_names, 'vared2_layer_names')
+        return predictions
