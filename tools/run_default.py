@@ -2,9 +2,12 @@
 """The embedded default (README command 1): generate the synthetic motion
 dataset, train a base R(2+1)D-18 and its VA-RED² version on CPU, test both
 with the standard tools, and print top-1 and realised GFLOPs per clip,
-overall and per class.
+overall and per class. With ``--task segmentation``: the same for
+PSPNet-R18-d8 on the synthetic segmentation dataset (mIoU and GFLOPs per
+image).
 
     python tools/run_default.py [--work-dir work_dirs/demo]
+    python tools/run_default.py --task segmentation [--work-dir work_dirs/demo_seg]
 
 Every step is a plain ``tools/train.py`` / ``tools/test.py`` call (printed
 before it runs), so any of them can be re-run by hand.
@@ -27,6 +30,11 @@ BASE_CFG = osp.join(DEMO,
                     'r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb.py')
 DYN_CFG = osp.join(
     DEMO, 'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
+SEG_DEMO = osp.join(ROOT, 'configs', 'segmentation', 'vared2', 'demo')
+SEG_BASE_CFG = osp.join(SEG_DEMO,
+                        'pspnet_r18-d8_1xb8-1k_synthetic-seg-64x64.py')
+SEG_DYN_CFG = osp.join(SEG_DEMO,
+                       'vared2_pspnet_r18-d8_1xb8-500_synthetic-seg-64x64.py')
 
 
 def run(cmd):
@@ -52,8 +60,20 @@ def load_predictions(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default='data/synthetic_motion')
+    parser.add_argument(
+        '--task',
+        choices=['recognition', 'segmentation'],
+        default='recognition')
+    parser.add_argument(
+        '--work-dir',
+        default=None,
+        help='default: work_dirs/demo (recognition), work_dirs/demo_seg '
+        '(segmentation)')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='default: data/synthetic_motion (recognition), '
+        'data/synthetic_seg (segmentation)')
     parser.add_argument(
         '--vared2-cfg-options',
         nargs='+',
@@ -62,6 +82,10 @@ def main():
         'testing), e.g. model.efficiency_loss.target=0.55')
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
+    if args.task == 'segmentation':
+        return segmentation_demo(args)
+    args.work_dir = args.work_dir or 'work_dirs/demo'
+    args.data_root = args.data_root or 'data/synthetic_motion'
     from varedd_mm.datasets import CLASSES, STATIC_CLASSES, generate
 
     t_start = time.time()
@@ -171,6 +195,92 @@ def main():
     print(f"total time {summary['total_s'] / 60:.1f} min "
           f"({', '.join(f'{k} {v:.0f}s' for k, v in timing.items())}); "
           f"summary: {osp.join(wd, 'summary.json')}")
+
+
+def segmentation_demo(args):
+    """Generate the synthetic segmentation dataset, train and test the base
+    PSPNet-R18-d8 and its VA-RED² version, print mIoU and GFLOPs/image."""
+    from varedd_mm.datasets.synthetic_segmentation import (SEG_CLASSES,
+                                                           generate)
+    t_start = time.time()
+    wd = osp.join(ROOT, args.work_dir or 'work_dirs/demo_seg')
+    data_root = osp.join(ROOT, args.data_root or 'data/synthetic_seg')
+    if not osp.isdir(osp.join(data_root, 'annotations', 'validation')):
+        print(f'generating the synthetic segmentation dataset in {data_root}')
+        generate(data_root)
+    py = sys.executable
+    wd_base, wd_dyn = osp.join(wd, 'base'), osp.join(wd, 'vared2')
+    data_opts = [
+        f'{split}_dataloader.dataset.data_root={data_root}'
+        for split in ('train', 'val', 'test')
+    ]
+    timing = {}
+    timing['train base'] = run([
+        py, 'tools/train.py', SEG_BASE_CFG, '--work-dir', wd_base,
+        '--cfg-options'
+    ] + data_opts)
+    base_ckpt = last_checkpoint(wd_base)
+    timing['test base'] = run([
+        py, 'tools/test.py', SEG_BASE_CFG, base_ckpt, '--work-dir',
+        osp.join(wd_base, 'test'), '--cfg-options'
+    ] + data_opts + [
+        'test_evaluator.output_dir=' + osp.join(wd_base, 'test', 'iou'),
+        'test_evaluator.keep_results=False'
+    ])
+    timing['train VA-RED2'] = run([
+        py, 'tools/train.py', SEG_DYN_CFG, '--work-dir', wd_dyn,
+        '--cfg-options', f'load_from={base_ckpt}'
+    ] + data_opts + args.vared2_cfg_options)
+    dyn_ckpt = last_checkpoint(wd_dyn)
+    timing['test VA-RED2'] = run([
+        py, 'tools/test.py', SEG_DYN_CFG, dyn_ckpt, '--work-dir',
+        osp.join(wd_dyn, 'test'), '--cfg-options'
+    ] + data_opts + args.vared2_cfg_options)
+
+    base_metrics = last_test_metrics(osp.join(wd_base, 'test'))
+    dyn_metrics = last_test_metrics(osp.join(wd_dyn, 'test'))
+    with open(osp.join(wd_dyn, 'test', 'vared2_efficiency.json')) as f:
+        eff = json.load(f)
+    summary = dict(
+        miou_base=base_metrics['mIoU'],
+        miou_vared2=dyn_metrics['mIoU'],
+        gflops_per_image_base=eff['base_gflops_per_window'],
+        gflops_per_image_vared2=eff['gflops_per_image'],
+        gflops_ratio=eff['gflops_ratio'],
+        classes=list(SEG_CLASSES),
+        timing_s=timing,
+        total_s=time.time() - t_start)
+    with open(osp.join(wd, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    print('\n== VA-RED2 segmentation demo: synthetic textures, '
+          'PSPNet-R18-d8, CPU ==')
+    print('GFLOPs = multiply-adds / 1e9 per 64x64 image (whole-image '
+          'inference), realised with each image\'s own choices')
+    print('| model | mIoU | GFLOPs/image |')
+    print('|---|---|---|')
+    print(f"| base | {summary['miou_base']:.2f} | "
+          f"{summary['gflops_per_image_base']:.3f} |")
+    print(f"| VA-RED2 | {summary['miou_vared2']:.2f} | "
+          f"{summary['gflops_per_image_vared2']:.3f} "
+          f"({summary['gflops_ratio']:.2f}x) |")
+    print(f"chance level: {100 / len(SEG_CLASSES):.1f} mIoU for a uniform "
+          f"guess; total time {summary['total_s'] / 60:.1f} min "
+          f"({', '.join(f'{k} {v:.0f}s' for k, v in timing.items())}); "
+          f"summary: {osp.join(wd, 'summary.json')}")
+
+
+def last_test_metrics(test_dir):
+    """The metrics ``tools/test.py`` wrote to its newest ``<stamp>.json``."""
+    found = []
+    for root, _, files in os.walk(test_dir):
+        for name in files:
+            if name.endswith('.json') and name[:8].isdigit():
+                found.append(osp.join(root, name))
+    if not found:
+        raise FileNotFoundError(f'no metrics json of tools/test.py under '
+                                f'{test_dir}')
+    with open(max(found, key=osp.getmtime)) as f:
+        return json.load(f)
 
 
 if __name__ == '__main__':

@@ -1,10 +1,17 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Clips per second of a base model and its VA-RED² version on the same
-inputs (CPU or GPU), batch 1 and 8, with warm-up and repeats.
+"""Clips (or images) per second of a base model and its VA-RED² version on
+the same inputs (CPU or GPU), batch 1 and 8, with warm-up and repeats.
 
     python tools/analysis/benchmark.py DYNAMIC_CONFIG \\
         --base-config BASE_CONFIG --shape 16 112 112 --choice 1 1 \\
         --batch-sizes 1 8 --out work_dirs/benchmark.json
+    # segmentors: images of --shape H W, channel choice only
+    python tools/analysis/benchmark.py DYNAMIC_SEG_CONFIG \\
+        --base-config BASE_SEG_CONFIG --shape 512 512 --choice 0 1 \\
+        --batch-sizes 1 4 --cfg-options model.pretrained=None
+
+Recognizers run backbone + neck + head on clips; segmentors backbone +
+decode head on images (what inference runs per image or slide window).
 
 ``--choice`` forces every gate (no gate runs); ``--learned`` uses the learned
 gates of ``--checkpoint`` (on random clips unless you pass real ones, so it
@@ -26,7 +33,7 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
-from varedd_mm.analysis import ClipModel, load_model
+from varedd_mm.analysis import as_network, load_model
 
 
 def parse_args():
@@ -38,9 +45,10 @@ def parse_args():
     parser.add_argument(
         '--shape',
         type=int,
-        nargs=3,
-        default=[16, 112, 112],
-        metavar=('T', 'H', 'W'))
+        nargs='+',
+        default=None,
+        help='T H W of a clip (recognizers, default 16 112 112) or H W of an '
+        'image (segmentors, default 512 512)')
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         '--choice', type=int, nargs=2, default=None, metavar=('P_T', 'P_C'))
@@ -68,8 +76,21 @@ def parse_args():
 
 
 def build(config, checkpoint, options, device):
-    _, recognizer = load_model(config, checkpoint, options)
-    return ClipModel(recognizer).to(device).eval()
+    _, model = load_model(config, checkpoint, options)
+    net, dims = as_network(model)
+    net.to(device)
+    net.eval()
+    return net, dims
+
+
+def input_shape(shape, dims):
+    if shape is None:
+        return [16, 112, 112] if dims == 3 else [512, 512]
+    if len(shape) != dims or any(s < 1 for s in shape):
+        raise ValueError(
+            f'--shape must be {"T H W" if dims == 3 else "H W"} (positive '
+            f'ints) for this model, got {shape}')
+    return list(shape)
 
 
 def sync(device):
@@ -82,12 +103,17 @@ def main():
     args = parse_args()
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    dyn = build(args.config, args.checkpoint, args.cfg_options, device)
+    dyn, dims = build(args.config, args.checkpoint, args.cfg_options, device)
     if not dynamic_layers(dyn):
         raise ValueError(f'{args.config} has no VA-RED2 dynamic layers')
-    base = (
-        build(args.base_config, args.base_checkpoint, args.cfg_options, device)
-        if args.base_config else None)
+    args.shape = input_shape(args.shape, dims)
+    base = None
+    if args.base_config:
+        base, base_dims = build(args.base_config, args.base_checkpoint,
+                                args.cfg_options, device)
+        if base_dims != dims:
+            raise ValueError('--base-config is not the same kind of model '
+                             f'as {args.config}')
     mode = ('learned gates'
             if args.learned else f'all gates forced to {tuple(args.choice)}')
 

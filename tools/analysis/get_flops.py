@@ -1,9 +1,15 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""GFLOPs per clip (multiply-adds / 1e9) of a model from its config.
+"""GFLOPs per clip or image (multiply-adds / 1e9) of a model from its
+config.
 
 Fixed choice (every dynamic layer forced to (p_t, p_c)), on one clip::
 
     python tools/analysis/get_flops.py CONFIG --shape 16 112 112 --choice 1 1
+
+Segmentors take an image shape (backbone + decode head, one forward)::
+
+    python tools/analysis/get_flops.py SEG_CONFIG --shape 512 512 \\
+        --choice 0 1 --cfg-options model.pretrained=None
 
 Realised, averaged over N clips of the config's test set, each clip with
 the choices its learned gates take::
@@ -24,7 +30,7 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.config import DictAction
 
 from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
-from varedd_mm.analysis import ClipModel, build_test_loader, load_model
+from varedd_mm.analysis import as_network, build_test_loader, load_model
 
 
 def parse_args():
@@ -33,10 +39,10 @@ def parse_args():
     parser.add_argument(
         '--shape',
         type=int,
-        nargs=3,
-        default=[16, 112, 112],
-        metavar=('T', 'H', 'W'),
-        help='clip shape for fixed-choice counting')
+        nargs='+',
+        default=None,
+        help='T H W of a clip (recognizers, default 16 112 112) or H W of an '
+        'image (segmentors, default 512 512) for fixed-choice counting')
     parser.add_argument(
         '--choice',
         type=int,
@@ -55,7 +61,7 @@ def parse_args():
     args = parser.parse_args()
     if args.num_clips < 0:
         parser.error('--num-clips must be >= 0')
-    if any(s < 1 for s in args.shape):
+    if args.shape is not None and any(s < 1 for s in args.shape):
         parser.error('--shape values must be positive')
     return args
 
@@ -89,9 +95,20 @@ def realised(model, cfg, num_clips):
 
 def main():
     args = parse_args()
-    cfg, recognizer = load_model(args.config, args.checkpoint,
+    cfg, task_model = load_model(args.config, args.checkpoint,
                                  args.cfg_options)
-    model = ClipModel(recognizer).eval()
+    model, dims = as_network(task_model)
+    model.eval()
+    if args.shape is None:
+        args.shape = [16, 112, 112] if dims == 3 else [512, 512]
+    if len(args.shape) != dims:
+        raise SystemExit(f'--shape must be {"T H W" if dims == 3 else "H W"} '
+                         f'for this model, got {args.shape}')
+    if args.num_clips and dims != 3:
+        raise SystemExit('--num-clips (realised GFLOPs over the test set) '
+                         'is for recognizers; for segmentors run '
+                         'tools/test.py, whose VARED2EfficiencyMetric reports '
+                         'them per image')
     track_flops(model)
     clip = torch.randn((1, 3) + tuple(args.shape))
     dynamic = bool(dynamic_layers(model))

@@ -1,12 +1,13 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-from .model_utils import (ClipModel, build_model_from_cfg, build_test_loader,
-                          load_model, load_weights)
+from .model_utils import (ClipModel, ImageModel, as_network,
+                          build_model_from_cfg, build_test_loader, load_model,
+                          load_weights)
 from .policy_stats import plot_policy, policy_statistics
 from .redundancy import (RedundancyMeter, pair_stats, redundancy_proportion,
                          split_tensors)
 
 __all__ = [
-    'ClipModel', 'build_model_from_cfg', 'build_test_loader', 'load_model',
+    'ClipModel', 'ImageModel', 'as_network', 'build_model_from_cfg', 'build_test_loader', 'load_model',
     'load_weights', 'plot_policy', 'policy_statistics', 'RedundancyMeter',
     'pair_stats', 'redundancy_proportion', 'split_tensors'
 ]

@@ -1,6 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Helpers the analysis tools share: build a recognizer from a config and
-run it on plain clip tensors (backbone + neck + head, no data pipeline)."""
+"""Helpers the analysis tools share: build a model from a config and run it
+on plain tensors (the network only, no data pipeline): clips for
+recognizers, images for segmentors."""
 from typing import Optional, Tuple
 
 import torch
@@ -61,3 +62,28 @@ class ClipModel(nn.Module):
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         feats, _ = self.recognizer.extract_feat(clips[:, None], test_mode=True)
         return self.recognizer.cls_head(feats)
+
+
+class ImageModel(nn.Module):
+    """A segmentor as a function of images ``(N, C, H, W)`` -> class logits
+    at the decode head's resolution (backbone, neck and decode head: what
+    its inference runs per image or window, without the final resize)."""
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.segmentor(images, mode='tensor')
+
+
+def as_network(model: nn.Module) -> Tuple[nn.Module, int]:
+    """The network of a recognizer or segmentor as a function of tensors,
+    and the number of dims of one input after the channels (3 for clips
+    ``T, H, W``, 2 for images ``H, W``)."""
+    if hasattr(model, 'cls_head'):
+        return ClipModel(model), 3
+    if hasattr(model, 'decode_head'):
+        return ImageModel(model), 2
+    raise TypeError(f'{type(model).__name__} is neither a recognizer '
+                    '(cls_head) nor a segmentor (decode_head)')

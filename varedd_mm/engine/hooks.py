@@ -83,13 +83,22 @@ class VARED2RecalibrateBNHook(Hook):
                 runner, self.interval) or self.is_last_train_iter(runner)):
             self.recalibrate(runner)
 
+    def _batches(self, runner):
+        """``num_batches`` training batches. An iteration-based loop keeps
+        one iterator over an infinite sampler (its persistent workers
+        cannot serve a second one): draw the next batches of its stream;
+        after an epoch, iterate the dataloader anew."""
+        stream = getattr(
+            getattr(runner, 'train_loop', None), 'dataloader_iterator', None)
+        if stream is not None:
+            return (next(stream) for _ in range(self.num_batches))
+        return itertools.islice(runner.train_dataloader, self.num_batches)
+
     def recalibrate(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
 
-        used = recalibrate_bn(
-            model, itertools.islice(runner.train_dataloader, self.num_batches),
-            inference_forward)
+        used = recalibrate_bn(model, self._batches(runner), inference_forward)
         if is_distributed():
             # BNs the pass did not reach are the same on every rank
             buffers = [
