@@ -291,3 +291,32 @@ def test_recalibration_covers_the_decode_head_not_the_aux_head():
         else:
             assert updated and bn.num_batches_tracked.item() == 2, name
     assert any(n.startswith('decode_head.') for n in after)
+
+
+def test_decode_head_convs_can_be_dynamic_too():
+    """Off by default (the paper makes the backbone dynamic); a head's
+    ``conv_cfg`` turns its ConvModules into dynamic convs, exact at the
+    full choice."""
+    conv_cfg = dict(type='VARED2Conv2d', dynamic_cfg=dict(search_space=2))
+    model = _segmentor()
+    head = _segmentor(
+        decode_head=dict(PSPNET_R18_D8['decode_head'], conv_cfg=conv_cfg))
+    names = [n for n, _ in dynamic_layers(head)]
+    assert not any(
+        n.startswith('decode_head.') for n, _ in dynamic_layers(model))
+    assert 'decode_head.bottleneck.conv' in names
+    assert sum(n.startswith('decode_head.psp_modules.') for n in names) == 4
+    head.load_state_dict(model.state_dict(), strict=False)
+    model.eval()
+    head.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad(), fixed_policy(
+            model, channel=0), fixed_policy(
+                head, channel=0):
+        assert torch.equal(model(x, mode='tensor'), head(x, mode='tensor'))
+    with torch.no_grad(), fixed_policy(head, channel=1):
+        head(x, mode='tensor')
+    full = head._flops.per_clip_macs().item()
+    with torch.no_grad(), fixed_policy(model, channel=1):
+        model(x, mode='tensor')
+    assert full < model._flops.per_clip_macs().item()

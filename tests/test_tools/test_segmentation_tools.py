@@ -16,8 +16,8 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEMO = osp.join(ROOT, 'configs', 'segmentation', 'vared2', 'demo')
 BASE = osp.join(DEMO, 'pspnet_r18-d8_1xb8-1k_synthetic-seg-64x64.py')
 DYN = osp.join(DEMO, 'vared2_pspnet_r18-d8_1xb8-500_synthetic-seg-64x64.py')
-MMSEG_TRAIN = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
-                       'train.py')
+MMSEG_TRAIN = osp.join(
+    osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
 
 
 def _opts(data_root, iters):
@@ -32,12 +32,10 @@ def _opts(data_root, iters):
     # training as configured: a persistent worker feeding the infinite
     # iteration-based loop, from which BN recalibration draws its batches
     return opts + [
-        'train_dataloader.num_workers=1',
-        'train_dataloader.batch_size=2', f'train_cfg.max_iters={iters}',
-        f'train_cfg.val_interval={iters}',
+        'train_dataloader.num_workers=1', 'train_dataloader.batch_size=2',
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
-        f'param_scheduler.0.end={iters}',
-        'default_hooks.logger.interval=1'
+        f'param_scheduler.0.end={iters}', 'default_hooks.logger.interval=1'
     ]
 
 
@@ -45,8 +43,9 @@ def test_mmseg_train_then_vared2_train_and_test(tmp_path, run_tool):
     data_root = str(tmp_path / 'synthetic_seg')
     generate(data_root, num_train=8, num_val=3, size=64, seed=0)
     wd_base = str(tmp_path / 'base')
-    log = run_tool([MMSEG_TRAIN, BASE, '--work-dir', wd_base,
-                    '--cfg-options'] + _opts(data_root, 2))
+    log = run_tool(
+        [MMSEG_TRAIN, BASE, '--work-dir', wd_base, '--cfg-options'] +
+        _opts(data_root, 2))
     assert 'decode.loss_ce' in log and 'mIoU' in log
     base_ckpt = osp.join(wd_base, 'iter_2.pth')
     assert osp.isfile(base_ckpt)
@@ -72,5 +71,5 @@ def test_mmseg_train_then_vared2_train_and_test(tmp_path, run_tool):
     assert 'mIoU' in log and 'vared2/gflops_per_image' in log
     report = json.load(open(test_dir / 'vared2_efficiency.json'))
     assert report['num_images'] == 3 and report['num_windows'] == 3
-    assert 0 < report['gflops_per_image'] <= (
-        1.005 * report['base_gflops_per_window'])
+    assert 0 < report['gflops_per_image'] <= (1.005 *
+                                              report['base_gflops_per_window'])

@@ -7,7 +7,8 @@ from .redundancy import (RedundancyMeter, pair_stats, redundancy_proportion,
                          split_tensors)
 
 __all__ = [
-    'ClipModel', 'ImageModel', 'as_network', 'build_model_from_cfg', 'build_test_loader', 'load_model',
-    'load_weights', 'plot_policy', 'policy_statistics', 'RedundancyMeter',
-    'pair_stats', 'redundancy_proportion', 'split_tensors'
+    'ClipModel', 'ImageModel', 'as_network', 'build_model_from_cfg',
+    'build_test_loader', 'load_model', 'load_weights', 'plot_policy',
+    'policy_statistics', 'RedundancyMeter', 'pair_stats',
+    'redundancy_proportion', 'split_tensors'
 ]
