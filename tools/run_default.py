@@ -7,7 +7,7 @@ PSPNet-R18-d8 on the synthetic segmentation dataset (mIoU and GFLOPs per
 image).
 
     python tools/run_default.py [--work-dir work_dirs/demo]
-    python tools/run_default.py --task segmentation [--work-dir work_dirs/demo_seg]
+    python tools/run_default.py --task segmentation [--work-dir DIR]
 
 Every step is a plain ``tools/train.py`` / ``tools/test.py`` call (printed
 before it runs), so any of them can be re-run by hand.
