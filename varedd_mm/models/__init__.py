@@ -26,3 +26,7 @@ if importlib.util.find_spec('mmseg') is not None:
         'VARED2ResNet', 'VARED2ResNetV1c', 'VARED2ResNetV1d',
         'VARED2EncoderDecoder'
     ]
+
+if importlib.util.find_spec('mmdet') is not None:
+    from .detectors import VARED2FastRCNN
+    __all__ += ['VARED2FastRCNN']

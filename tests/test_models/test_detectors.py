@@ -1,0 +1,187 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""``VARED2FastRCNN``: the spatio-temporal detector of mmaction's AVA /
+MultiSports recipes (mmdet's FastRCNN, an mmaction video backbone,
+``AVARoIHead`` on precomputed proposals) with a dynamic backbone, built
+under the mmdet scope: base equivalence, train and test steps, and BN
+recalibration through its inference forward."""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmdet.registry import MODELS
+from mmengine.config import ConfigDict
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from varedd_mm import dynamic_layers, fixed_policy
+from varedd_mm.engine import VARED2RecalibrateBNHook
+
+NUM_CLASSES = 4
+SLOWONLY_R18 = dict(
+    depth=18,
+    base_channels=16,
+    pretrained=None,
+    pretrained2d=False,
+    lateral=False,
+    num_stages=4,
+    conv1_kernel=(1, 7, 7),
+    conv1_stride_t=1,
+    pool1_stride_t=1,
+    spatial_strides=(1, 2, 2, 1))
+DETECTOR = dict(
+    type='VARED2FastRCNN',
+    _scope_='mmdet',
+    efficiency_loss=dict(type='EfficiencyLoss', loss_weight=0.5),
+    backbone=dict(
+        type='mmaction.VARED2ResNet3dSlowOnly',
+        dynamic_cfg=dict(search_space=2),
+        **SLOWONLY_R18),
+    roi_head=dict(
+        type='AVARoIHead',
+        bbox_roi_extractor=dict(
+            type='SingleRoIExtractor3D',
+            roi_layer_type='RoIAlign',
+            output_size=4,
+            with_temporal_pool=True),
+        bbox_head=dict(
+            type='BBoxHeadAVA',
+            background_class=False,
+            in_channels=128,
+            num_classes=NUM_CLASSES,
+            multilabel=False,
+            topk=(1, 3),
+            dropout_ratio=0.5)),
+    data_preprocessor=dict(
+        type='mmaction.ActionDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        format_shape='NCTHW'),
+    train_cfg=dict(
+        rcnn=dict(
+            assigner=dict(
+                type='MaxIoUAssignerAVA',
+                pos_iou_thr=0.9,
+                neg_iou_thr=0.9,
+                min_pos_iou=0.9),
+            sampler=dict(
+                type='RandomSampler',
+                num=8,
+                pos_fraction=1,
+                neg_pos_ub=-1,
+                add_gt_as_proposals=True),
+            pos_weight=1.0)),
+    test_cfg=dict(rcnn=None))
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+
+
+def _detector(dynamic=True):
+    cfg = copy.deepcopy(DETECTOR)
+    if not dynamic:
+        cfg.update(type='FastRCNN')
+        cfg.pop('efficiency_loss')
+        cfg['backbone'] = dict(
+            type='mmaction.ResNet3dSlowOnly', **SLOWONLY_R18)
+    model = MODELS.build(ConfigDict(cfg))
+    model.init_weights()
+    return model
+
+
+def _batch(n=2, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for i in range(n):
+        inputs.append(
+            torch.randint(0, 255, (3, 4, size, size),
+                          generator=g).to(torch.uint8))
+        s = ActionDataSample()
+        s.set_metainfo(dict(img_shape=(size, size), img_key=f'v{i},0001'))
+        label = torch.zeros(2, NUM_CLASSES)
+        label[0, i % NUM_CLASSES] = 1.0
+        label[1, (i + 1) % NUM_CLASSES] = 1.0
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[4., 4., 30., 40.], [20., 10., 60., 60.]]),
+            labels=label)
+        s.proposals = InstanceData(
+            bboxes=torch.tensor([[5., 4., 31., 40.], [20., 12., 60., 60.],
+                                 [0., 0., 20., 20.]]))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_full_choice_is_the_base_detector():
+    base = _detector(dynamic=False)
+    dyn = _detector()
+    missing, unexpected = dyn.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing
+    assert all(k.startswith('backbone.') for k in missing)
+    base.eval()
+    dyn.eval()
+    batch = _batch(n=1)
+    with torch.no_grad(), fixed_policy(dyn, 0, 0):
+        out = dyn.test_step(copy.deepcopy(batch))[0]
+    with torch.no_grad():
+        ref = base.test_step(copy.deepcopy(batch))[0]
+    assert torch.equal(out.pred_instances.scores, ref.pred_instances.scores)
+    assert out.vared2_gflops.shape == (1, )
+    assert out.vared2_gflops[0].item() == pytest.approx(
+        out.vared2_base_gflops, rel=1e-9)
+
+
+def test_train_step_adds_the_efficiency_terms():
+    model = _detector()
+    model.train()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    log = model.train_step(_batch(), optim)
+    parts = [k for k in log if k.startswith('loss_')]
+    assert 'loss_eff' in parts and 'loss_action_cls' in parts
+    for key in ('eff_ratio_expected', 'eff_ratio_realised'):
+        assert key in log, key
+    log = {k: float(v) for k, v in log.items()}
+    assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
+
+
+def test_test_step_records_each_clips_cost():
+    model = _detector()
+    model.eval()
+    for _, m in dynamic_layers(model):
+        with torch.no_grad():
+            m.gate.fc2.bias[1] = 5.0  # every gate takes the reduced time
+    with torch.no_grad():
+        pred = model.test_step(_batch(n=1))[0]
+    assert pred.pred_instances.scores.shape[0] == 3  # one row per proposal
+    assert pred.vared2_choices.shape == (len(model.vared2_layer_names), 1, 2)
+    assert (pred.vared2_choices[:, 0, 0] == 1).all()
+    assert pred.vared2_gflops[0] < 0.8 * pred.vared2_base_gflops
+
+
+def test_recalibration_runs_every_clip_of_a_training_batch():
+    """``AVARoIHead.predict`` takes one clip per batch; the detector's own
+    inference forward runs the whole training batch (backbone and RoI
+    head), so every backbone BN is re-estimated."""
+    model = _detector()
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.num_batches_tracked.fill_(7)
+    model.train()
+    calls = []
+    handle = model.roi_head.bbox_head.register_forward_hook(
+        lambda mod, args, out: calls.append(out.shape[0]))
+    runner = SimpleNamespace(
+        model=model,
+        train_dataloader=[_batch(n=2, seed=1)],
+        logger=MMLogger.get_instance('test_det_recalibration'))
+    VARED2RecalibrateBNHook(num_batches=1).recalibrate(runner)
+    handle.remove()
+    assert calls == [6]  # 3 proposals x 2 clips through the box head
+    bns = [m for m in model.backbone.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(bn.num_batches_tracked.item() == 1 for bn in bns)
