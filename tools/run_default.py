@@ -243,7 +243,8 @@ def segmentation_demo(args):
     summary = dict(
         miou_base=base_metrics['mIoU'],
         miou_vared2=dyn_metrics['mIoU'],
-        gflops_per_image_base=eff['base_gflops_per_window'],
+        gflops_per_image_base=eff['base_gflops_per_window'] *
+        eff['num_windows'] / eff['num_images'],
         gflops_per_image_vared2=eff['gflops_per_image'],
         gflops_ratio=eff['gflops_ratio'],
         miou_majority=majority_miou(data_root, len(SEG_CLASSES)),
@@ -272,7 +273,8 @@ def segmentation_demo(args):
 
 def majority_miou(data_root, num_classes):
     """mIoU (in %) of predicting the most frequent class on every labelled
-    validation pixel: its IoU is its pixel share, every other class's 0."""
+    validation pixel: its IoU is its pixel share, every other present
+    class's 0, absent classes do not count (mmseg's nan-mean)."""
     from PIL import Image
     ann_dir = osp.join(data_root, 'annotations', 'validation')
     counts = {}
@@ -283,7 +285,8 @@ def majority_miou(data_root, num_classes):
         for v, c in zip(values.tolist(), n.tolist()):
             if v != 0:  # 0: unlabelled, ignored by the metric
                 counts[v] = counts.get(v, 0) + c
-    return 100.0 * max(counts.values()) / sum(counts.values()) / num_classes
+    present = min(num_classes, len(counts))
+    return 100.0 * max(counts.values()) / sum(counts.values()) / present
 
 
 def last_test_metrics(test_dir):

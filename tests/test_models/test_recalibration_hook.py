@@ -113,7 +113,7 @@ def test_tpn_neck_bns_are_estimated_frozen_and_aux_bns_kept(norm_eval):
         mean, var, tracked = after[name]
         assert tracked.item() == 2, name
         assert not torch.equal(mean, before[name][0]), name
-        assert not torch.allclose(var, torch.ones_like(var)), name
+        assert not torch.equal(var, before[name][1]), name
     for name in aux_bns:  # training-only head: untouched
         assert all(
             torch.equal(a, b) for a, b in zip(after[name], before[name])), name
@@ -166,14 +166,64 @@ def test_trained_tpn_recognizer_eval_matches_train_mode_hard_policy():
 
 def test_inference_forward_runs_what_test_step_runs():
     """The hook's forward is the network part of ``test_step``: the same
-    class scores, through the neck and the head."""
+    class scores, through the neck and the head, in one head call."""
     model = _tpn()
     model.eval()
     batch = _batch(n=2)
-    calls = []
+    scores = []
     handle = model.cls_head.register_forward_hook(
-        lambda *a: calls.append('head'))
+        lambda mod, args, out: scores.append(out))
     with torch.no_grad():
         inference_forward(model, batch)
     handle.remove()
-    assert calls == ['head']
+    assert len(scores) == 1
+    ref = _scores(model, batch)
+    got = model.cls_head.average_clip(scores[0], num_segs=1)
+    torch.testing.assert_close(got, ref)
+
+
+def test_training_only_dynamic_convs_are_left_out_of_the_test_records():
+    """``aux_head=True`` makes the TPN's training-only auxiliary head
+    dynamic: it runs in training, not at test time, and the test records
+    (choices, base GFLOPs) cover exactly the layers that ran."""
+    cfg = Config.fromfile(TPN_CFG)
+    cfg.model.backbone.update(depth=18, base_channels=16, pretrained=None)
+    cfg.model.neck.update(copy.deepcopy(SMALL_NECK))
+    cfg.model.neck.dynamic_cfg = dict(search_space=2, aux_head=True)
+    cfg.model.cls_head.update(num_classes=4, dropout_ratio=0.0)
+    model = build_model_from_cfg(cfg)
+    model.init_weights()
+    aux = [n for n in model.vared2_layer_names if '.aux_head.' in n]
+    assert aux
+    model.train()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    model.train_step(_batch(n=2), optim)
+    model.eval()
+    with torch.no_grad():
+        pred = model.test_step(_batch(n=1))[0]
+    assert pred.vared2_layer_names == [
+        n for n in model.vared2_layer_names if n not in aux
+    ]
+    assert pred.vared2_choices.shape[0] == len(pred.vared2_layer_names)
+    with torch.no_grad():
+        model.test_step(_batch(n=1))
+    from varedd_mm import fixed_policy
+    with torch.no_grad(), fixed_policy(model, 0, 0):
+        full = model.test_step(_batch(n=1))[0]
+    assert full.vared2_gflops[0].item() == pytest.approx(
+        full.vared2_base_gflops, rel=1e-9)
+
+
+def test_hook_refuses_schedules_that_miss_the_checkpoints():
+    from mmengine.runner import IterBasedTrainLoop
+    loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    runner = SimpleNamespace(train_loop=loop)
+    with pytest.raises(ValueError, match='by_epoch must be False'):
+        VARED2RecalibrateBNHook(by_epoch=True).before_train(runner)
+    VARED2RecalibrateBNHook(by_epoch=False).before_train(runner)
+    epoch_loop = SimpleNamespace(
+        dataloader=SimpleNamespace(persistent_workers=True))
+    runner = SimpleNamespace(train_loop=epoch_loop)
+    with pytest.raises(ValueError, match='would restart the running epoch'):
+        VARED2RecalibrateBNHook(by_epoch=False).before_train(runner)
+    VARED2RecalibrateBNHook(by_epoch=True).before_train(runner)

@@ -107,3 +107,70 @@ def test_bns_that_do_not_run_or_are_frozen_keep_their_statistics():
         assert torch.equal(net.state_dict()[k], v), k
     assert not torch.allclose(net.bn.running_mean, old_bn)
     assert net.bn.num_batches_tracked.item() == 1
+
+
+def test_reduce_combines_the_processes_before_writing():
+    """Distributed training: ``reduce`` sums the per-channel totals of all
+    ranks before they are written, so two ranks that saw one batch each
+    write what one process seeing both batches writes (also for channels
+    only one rank saw)."""
+    torch.manual_seed(0)
+    b1, b2 = torch.randn(3, 8, 4, 5, 5), torch.randn(2, 8, 4, 5, 5)
+
+    def net():
+        torch.manual_seed(1)
+        conv = VARED2Conv2plus1d(8, 16, 3, padding=1)
+        return conv
+
+    ref = net()
+    _force_per_clip(ref, [(0, 0), (0, 0), (0, 0)])
+    recalibrate_bn(ref, [b1, b2])
+
+    other = {}
+    rank2 = net()
+    _force_per_clip(rank2, [(0, 0)] * 3)
+    recalibrate_bn(
+        rank2, [b2],
+        reduce=lambda ts: other.setdefault('totals', [t.clone() for t in ts]))
+
+    def add_rank2(tensors):
+        for t, o in zip(tensors, other['totals']):
+            t.add_(o)
+
+    rank1 = net()
+    _force_per_clip(rank1, [(0, 0)] * 3)
+    recalibrate_bn(rank1, [b1], reduce=add_rank2)
+    torch.testing.assert_close(rank1.bn_s.running_mean, ref.bn_s.running_mean)
+    torch.testing.assert_close(rank1.bn_s.running_var, ref.bn_s.running_var)
+    assert rank1.bn_s.num_batches_tracked.item() == 2
+
+
+def test_a_failing_pass_leaves_every_statistic_as_it_was():
+    net = _WithIdleBN()
+    net.bn.num_batches_tracked.fill_(1000)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def batches():
+        yield torch.randn(2, 4, 4, 6, 6)
+        raise RuntimeError('loader failed')
+
+    import pytest
+    with pytest.raises(RuntimeError, match='loader failed'):
+        recalibrate_bn(net, batches())
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert net.bn.momentum == 0.1
+
+
+def test_grouped_inference_under_cpu_autocast():
+    """Mixed choices under CPU autocast: every group comes out in the
+    autocast dtype (the direct oneDNN call would not cast)."""
+    from varedd_mm import VARED2Conv2d
+    conv = VARED2Conv2d(8, 16, 3, padding=1)
+    conv.eval()
+    _force_per_clip(conv, [(0, 0), (0, 1), (0, 1)])
+    x = torch.randn(3, 8, 6, 6)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = conv(x)
+    assert out.dtype == torch.bfloat16
+    assert conv.last_choice.tolist() == [[0, 0], [0, 1], [0, 1]]

@@ -7,9 +7,9 @@ from mmengine.dist import all_reduce_params, is_distributed
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import IterBasedTrainLoop
 
 from varedd_mm.ops import recalibrate_bn
-from varedd_mm.ops.bn import recalibration_targets
 
 
 def inference_forward(model, data_batch) -> None:
@@ -27,6 +27,10 @@ def inference_forward(model, data_batch) -> None:
         return
     data = model.data_preprocessor(data_batch, False)
     model._run_forward(data, mode='predict')
+
+
+def _sum_over_ranks(tensors) -> None:
+    all_reduce_params(tensors, op='sum')
 
 
 @HOOKS.register_module()
@@ -83,6 +87,27 @@ class VARED2RecalibrateBNHook(Hook):
                 runner, self.interval) or self.is_last_train_iter(runner)):
             self.recalibrate(runner)
 
+    def before_train(self, runner) -> None:
+        """Refuse the schedules on which recalibration would miss the
+        checkpoints or disturb the training stream."""
+        loop = runner.train_loop
+        iter_based = isinstance(loop, IterBasedTrainLoop)
+        if iter_based and self.by_epoch:
+            raise ValueError(
+                'VARED2RecalibrateBNHook: the training loop is iteration-'
+                'based, so by_epoch must be False (with by_epoch=True the '
+                'statistics would be recalibrated after the last checkpoint '
+                'is saved); set by_epoch=False and interval to the '
+                'checkpoint interval')
+        loader = getattr(loop, 'dataloader', None)
+        if (not iter_based and not self.by_epoch
+                and getattr(loader, 'persistent_workers', False)):
+            raise ValueError(
+                'VARED2RecalibrateBNHook: by_epoch=False in an epoch-based '
+                'loop with persistent dataloader workers would restart the '
+                'running epoch at every recalibration; use by_epoch=True, or '
+                'train_dataloader.persistent_workers=False')
+
     def _batches(self, runner):
         """``num_batches`` training batches. An iteration-based loop keeps
         one iterator over an infinite sampler (its persistent workers
@@ -98,13 +123,10 @@ class VARED2RecalibrateBNHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
 
-        used = recalibrate_bn(model, self._batches(runner), inference_forward)
-        if is_distributed():
-            # BNs the pass did not reach are the same on every rank
-            buffers = [
-                b for m in recalibration_targets(model)
-                for b in (m.running_mean, m.running_var)
-            ]
-            all_reduce_params(buffers, op='mean')
+        used = recalibrate_bn(
+            model,
+            self._batches(runner),
+            inference_forward,
+            reduce=_sum_over_ranks if is_distributed() else None)
         runner.logger.info(f'VA-RED2: BN statistics recalibrated under the '
                            f'inference policy on {used} training batches')

@@ -56,6 +56,7 @@ def make_dynamic(root: nn.Module,
     spec = parse_dynamic_cfg(conv_cfg, has_time=has_time, layer=owner)
     k, dims = spec.search_space, spec.dims
     temporal_only: List[str] = []
+    unreducible: List[str] = []
 
     def choose(name, module) -> Optional[dict]:
         if not selected(name, module):
@@ -65,6 +66,7 @@ def make_dynamic(root: nn.Module,
         if 'channel' in dims and not channels_reducible(
                 module.out_channels, groups, k):
             if 'temporal' not in dims:
+                unreducible.append(name)
                 return None
             cfg['dims'] = ('temporal', )
             temporal_only.append(name)
@@ -72,11 +74,14 @@ def make_dynamic(root: nn.Module,
 
     root.dynamic_layer_names = convert_convs(root, choose)
     root.dynamic_report = dict(
-        dynamic=list(root.dynamic_layer_names), temporal_only=temporal_only)
+        dynamic=list(root.dynamic_layer_names),
+        temporal_only=temporal_only,
+        static_unreducible=unreducible)
     print_log(
         f'{owner}: {len(root.dynamic_layer_names)} dynamic convs '
         f'(search_space={k}, dims={dims}); temporal only (channels cannot be '
-        f'halved): {temporal_only or "none"}',
+        f'halved): {temporal_only or "none"}; left static (channels cannot '
+        f'be halved, no time axis to reduce): {unreducible or "none"}',
         logger='current')
 
 

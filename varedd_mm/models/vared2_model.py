@@ -83,7 +83,8 @@ class VARED2ModelMixin:
         Sets ``vared2_gflops`` (realised GFLOPs of each row of the sample),
         ``vared2_base_gflops`` (the base model's GFLOPs per row),
         ``vared2_choices`` (``(layers, rows, 2)``) and
-        ``vared2_layer_names``.
+        ``vared2_layer_names``, for the dynamic layers that ran (dynamic
+        convs of a training-only head are left out).
         """
         per_row = self._flops.per_clip_macs() / 1e9
         rows = per_row.numel()
@@ -94,12 +95,17 @@ class VARED2ModelMixin:
             raise RuntimeError(
                 f'{type(self).__name__}: the dynamic layers ran on {rows} '
                 f'rows for {n} samples x {rows_per_sample} rows each')
-        base = (self._flops.static_macs / rows +
-                sum(m.full_macs for m in self._vared2_layers)) / 1e9
+        # layers that ran in this forward (a training-only head's dynamic
+        # convs do not run at test time, and keep stale records)
         records = self._flops.choices
-        choices = torch.stack([
-            torch.cat(records[id(m)]) for m in self._vared2_layers
-        ])  # (layers, rows, 2)
+        ran = [(name, m)
+               for name, m in zip(self.vared2_layer_names, self._vared2_layers)
+               if records.get(id(m))]
+        base = (self._flops.static_macs / rows + sum(m.full_macs
+                                                     for _, m in ran)) / 1e9
+        choices = torch.stack([torch.cat(records[id(m)])
+                               for _, m in ran])  # (layers, rows, 2)
+        names = [name for name, _ in ran]
         for i, sample in enumerate(predictions):
             if sample_major:
                 idx = slice(i * rows_per_sample, (i + 1) * rows_per_sample)
@@ -108,5 +114,5 @@ class VARED2ModelMixin:
             sample.set_field(per_row[idx].clone(), 'vared2_gflops')
             sample.set_field(float(base), 'vared2_base_gflops')
             sample.set_field(choices[:, idx].clone(), 'vared2_choices')
-            sample.set_field(self.vared2_layer_names, 'vared2_layer_names')
+            sample.set_field(names, 'vared2_layer_names')
         return predictions

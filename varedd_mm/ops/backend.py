@@ -12,9 +12,18 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int,
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled('cpu')
+    except TypeError:  # older torch
+        return torch.is_autocast_cpu_enabled()
+
+
 def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    # under CPU autocast F.conv* casts, the direct oneDNN call would not:
+    # every choice must come out in the same dtype
     return (x.device.type == 'cpu' and x.dtype == torch.float32
-            and torch.backends.mkldnn.is_available()
+            and not _cpu_autocast() and torch.backends.mkldnn.is_available()
             and torch.backends.mkldnn.enabled and not torch.jit.is_tracing()
             and not (torch.is_grad_enabled() and
                      (x.requires_grad or weight.requires_grad)))
@@ -30,8 +39,8 @@ def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
     (a heuristic "native is faster" that is 3x slower here, measured in
     docs/engine.md), and the reduced choices, with fewer channels and
     frames, fall under that limit far more often than the base convs.
-    Training, tracing (FLOPs counters) and every other device (CUDA
-    included) use ``F.conv*d``.
+    Training, tracing (FLOPs counters), CPU autocast and every other device
+    (CUDA included) use ``F.conv*d``.
     """
     dims = x.dim() - 2
     if _onednn_applies(x, weight):

@@ -16,6 +16,16 @@ is weighted by the elements it saw); then the average over the batches of
 these batch means and unbiased batch variances (what ``nn.BatchNorm`` with
 ``momentum=None`` computes for a BN called once per batch, the "precise BN"
 of the literature). A channel that no batch reached keeps its statistics.
+With ``reduce`` (distributed training), the sums over batches are combined
+over the processes before anything is written.
+
+What this pass cannot make exact: during it every BN normalises with the
+statistics of what it sees in a call, so when the (2+1)D conv's ``bn_s``
+is reached once per choice group, each group is normalised with its own
+statistics, whereas inference normalises every group with the combined
+running ones. The layers after it are estimated on these slightly
+different activations; the effect shrinks with the group size (a group of
+one clip at 1x1x1 is normalised with the running statistics).
 """
 from typing import Any, Callable, Iterable, List, Optional
 
@@ -60,7 +70,7 @@ class _BNStatistics:
         if n < 2:
             return
         dims = [0] + list(range(2, x.dim()))
-        var, mean = torch.var_mean(x.detach(), dim=dims, correction=0)
+        var, mean = torch.var_mean(x.detach().float(), dim=dims, correction=0)
         mean, m2 = mean.double(), var.double() * n
         count_a, mean_a = self.count[:c], self.mean[:c]
         total = count_a + n
@@ -78,6 +88,10 @@ class _BNStatistics:
         self.count.zero_()
         self.mean.zero_()
         self.m2.zero_()
+
+    def totals(self) -> List[torch.Tensor]:
+        """What summing over processes (distributed ranks) combines."""
+        return [self.sum_mean, self.sum_var, self.batches]
 
     def seen(self) -> bool:
         return bool((self.batches > 0).any())
@@ -102,10 +116,12 @@ def recalibration_targets(model: nn.Module) -> List[_BatchNorm]:
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module,
-                   batches: Iterable[Any],
-                   forward: Optional[Callable[[nn.Module, Any], Any]] = None,
-                   max_batches: Optional[int] = None) -> int:
+def recalibrate_bn(
+        model: nn.Module,
+        batches: Iterable[Any],
+        forward: Optional[Callable[[nn.Module, Any], Any]] = None,
+        max_batches: Optional[int] = None,
+        reduce: Optional[Callable[[List[torch.Tensor]], None]] = None) -> int:
     """Re-estimate the running statistics of the BNs that run, with the
     dynamic layers taking their inference-time arg-max choices.
 
@@ -127,13 +143,18 @@ def recalibrate_bn(model: nn.Module,
             ``model(batch)``. Give the model's inference forward, so that
             exactly the BNs that run at inference are recalibrated.
         max_batches (int, optional): Stop after this many batches.
+        reduce (callable, optional): Sums, in place, a list of tensors over
+            processes (e.g. an all-reduce over distributed ranks); applied
+            to the per-channel sums of batch statistics and batch counts
+            before they are written, so every rank writes the statistics
+            of all ranks' batches (a channel one rank never saw included).
 
     Returns:
         int: Number of batches used.
     """
     modes = {m: m.training for m in model.modules()}
     used, handles = 0, []
-    recorders = {}
+    recorders, written = {}, set()
     try:
         model.train()
         for m in model.modules():
@@ -166,16 +187,22 @@ def recalibrate_bn(model: nn.Module,
             used += 1
         if used == 0:
             raise ValueError('recalibrate_bn: got no batches')
-        for bn, (stats, _, tracked) in recorders.items():
+        if reduce is not None:
+            reduce([
+                t for stats, _, _ in recorders.values()
+                for t in stats.totals()
+            ])
+        for bn, (stats, _, _) in recorders.items():
             if stats.seen():
                 stats.write(bn)
-            else:
-                bn.num_batches_tracked.copy_(tracked)
+                written.add(bn)
     finally:
         for h in handles:
             h.remove()
-        for bn, (_, momentum, _) in recorders.items():
+        for bn, (_, momentum, tracked) in recorders.items():
             bn.momentum = momentum
+            if bn not in written:  # the BN's own counting of the pass
+                bn.num_batches_tracked.copy_(tracked)
             object.__delattr__(bn, _RECORDER_ATTR)
         for m, mode in modes.items():
             m.training = mode

@@ -44,3 +44,19 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
     def predict(self, inputs: torch.Tensor, data_samples, **kwargs):
         predictions = super().predict(inputs, data_samples, **kwargs)
         return self.vared2_attach(predictions, rows_per_sample=inputs.shape[1])
+
+    def vared2_inference_forward(self, data_batch: dict):
+        """``predict`` on a *training* batch (for BN recalibration), without
+        ``test_cfg.max_testing_views``: that memory-saving chunking of the
+        views takes one sample per batch; a training batch fits as it is."""
+        data = self.data_preprocessor(data_batch, False)
+        test_cfg = self.test_cfg
+        if test_cfg and 'max_testing_views' in test_cfg:
+            self.test_cfg = {
+                k: v
+                for k, v in test_cfg.items() if k != 'max_testing_views'
+            }
+        try:
+            return self._run_forward(data, mode='predict')
+        finally:
+            self.test_cfg = test_cfg

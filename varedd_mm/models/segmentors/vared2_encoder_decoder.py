@@ -57,5 +57,15 @@ class VARED2EncoderDecoder(VARED2ModelMixin, EncoderDecoder):
         that), then ``inference`` (whole or slide, as ``test_cfg`` says),
         without resizing the logits back to the original image."""
         data = self.data_preprocessor(data_batch, True)
-        metas = [sample.metainfo for sample in data['data_samples']]
-        return self.inference(data['inputs'], metas)
+        inputs = data['inputs']
+        # one shape for the padded batch (mmseg warns on differing shapes)
+        shape = tuple(inputs.shape[2:])
+        metas = [
+            dict(
+                sample.metainfo,
+                img_shape=shape,
+                pad_shape=shape,
+                ori_shape=shape,
+                padding_size=[0, 0, 0, 0]) for sample in data['data_samples']
+        ]
+        return self.inference(inputs, metas)
