@@ -185,3 +185,26 @@ def test_recalibration_runs_every_clip_of_a_training_batch():
     assert calls == [6]  # 3 proposals x 2 clips through the box head
     bns = [m for m in model.backbone.modules() if isinstance(m, _BatchNorm)]
     assert bns and all(bn.num_batches_tracked.item() == 1 for bn in bns)
+
+
+@pytest.mark.parametrize('choice', [(0, 0), (1, 1)])
+def test_realised_gflops_match_mmengine_counter(choice):
+    """Backbone, RoI extraction and box head on one clip and one box (what
+    ``tools/analysis/benchmark.py`` and ``get_flops.py`` run)."""
+    from mmengine.analysis import get_model_complexity_info
+
+    from varedd_mm import clip_gflops, track_flops
+    from varedd_mm.analysis import as_network
+    net, dims = as_network(_detector())
+    assert dims == 3
+    net.eval()
+    track_flops(net)
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad(), fixed_policy(net, *choice):
+        ref = get_model_complexity_info(
+            net, inputs=(x, ), show_table=False,
+            show_arch=False)['flops'] / 1e9
+        scores = net(x)
+        ours = clip_gflops(net).item()
+    assert scores.shape == (1, NUM_CLASSES)
+    assert ours == pytest.approx(ref, rel=0.01)

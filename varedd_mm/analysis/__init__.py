@@ -1,5 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-from .model_utils import (ClipModel, ImageModel, as_network,
+from .model_utils import (ClipModel, DetectionModel, ImageModel, as_network,
                           build_model_from_cfg, build_test_loader, load_model,
                           load_weights)
 from .policy_stats import plot_policy, policy_statistics
@@ -7,8 +7,8 @@ from .redundancy import (RedundancyMeter, pair_stats, redundancy_proportion,
                          split_tensors)
 
 __all__ = [
-    'ClipModel', 'ImageModel', 'as_network', 'build_model_from_cfg',
-    'build_test_loader', 'load_model', 'load_weights', 'plot_policy',
-    'policy_statistics', 'RedundancyMeter', 'pair_stats',
+    'ClipModel', 'DetectionModel', 'ImageModel', 'as_network',
+    'build_model_from_cfg', 'build_test_loader', 'load_model', 'load_weights',
+    'plot_policy', 'policy_statistics', 'RedundancyMeter', 'pair_stats',
     'redundancy_proportion', 'split_tensors'
 ]

@@ -1,7 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Helpers the analysis tools share: build a model from a config and run it
 on plain tensors (the network only, no data pipeline): clips for
-recognizers, images for segmentors."""
+recognizers and detectors, images for segmentors."""
 from typing import Optional, Tuple
 
 import torch
@@ -77,13 +77,42 @@ class ImageModel(nn.Module):
         return self.segmentor(images, mode='tensor')
 
 
+class DetectionModel(nn.Module):
+    """A spatio-temporal detector (mmdet's FastRCNN with mmaction's
+    ``AVARoIHead``) as a function of clips ``(N, C, T, H, W)`` -> action
+    scores of one box per clip: backbone, RoI extraction and box head, what
+    inference runs per clip and proposal. The box is the central person-
+    sized box (60 % of the width, 90 % of the height), as a ground-truth
+    box stands in for a person detector's proposal."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        n, h, w = clips.shape[0], clips.shape[-2], clips.shape[-1]
+        box = clips.new_tensor([0.2 * w, 0.05 * h, 0.8 * w, 0.95 * h])
+        rois = torch.cat([
+            torch.arange(n, dtype=clips.dtype, device=clips.device)[:, None],
+            box.expand(n, 4)
+        ],
+                         dim=1)
+        feats = self.detector.extract_feat(clips)
+        metas = [dict(img_shape=(h, w))] * n
+        return self.detector.roi_head._bbox_forward(feats, rois,
+                                                    metas)['cls_score']
+
+
 def as_network(model: nn.Module) -> Tuple[nn.Module, int]:
-    """The network of a recognizer or segmentor as a function of tensors,
-    and the number of dims of one input after the channels (3 for clips
-    ``T, H, W``, 2 for images ``H, W``)."""
+    """The network of a recognizer, segmentor or spatio-temporal detector
+    as a function of tensors, and the number of dims of one input after the
+    channels (3 for clips ``T, H, W``, 2 for images ``H, W``)."""
     if hasattr(model, 'cls_head'):
         return ClipModel(model), 3
     if hasattr(model, 'decode_head'):
         return ImageModel(model), 2
+    if hasattr(model, 'roi_head'):
+        return DetectionModel(model), 3
     raise TypeError(f'{type(model).__name__} is neither a recognizer '
-                    '(cls_head) nor a segmentor (decode_head)')
+                    '(cls_head), a segmentor (decode_head) nor a detector '
+                    '(roi_head)')
