@@ -163,3 +163,98 @@ def test_pytorch_launcher_on_cpu_only_torch():
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'backend gloo' in out.stdout
+
+
+# MultiSports: one class, one 3-frame video (h=100, w=200), one GT tube
+_MS_W, _MS_H = 200, 100
+_MS_GT_BOX = [20, 20, 80, 80]
+_MS_FP_BOX = [120, 20, 180, 80]  # disjoint from the GT box
+_MS_GT = dict(
+    labels=['a'],
+    test_videos=[['v']],
+    nframes={'v': 3},
+    resolution={'v': (_MS_H, _MS_W)},
+    gttubes={
+        'v': {
+            0: [np.array([[f, *_MS_GT_BOX] for f in (1, 2, 3)], float)]
+        }
+    })
+# per frame: (box, score); tube A on the GT box, tube B a false positive,
+# and last a lone low-score box (a 1-frame tube below the 0.005 cut)
+_MS_DETS = {
+    1: [(_MS_GT_BOX, 0.8), (_MS_FP_BOX, 0.95)],
+    2: [(_MS_GT_BOX, 0.9), (_MS_FP_BOX, 0.2)],
+    3: [(_MS_GT_BOX, 0.7), (_MS_FP_BOX, 0.05), ([20, 85, 60, 99], 0.004)],
+}
+
+
+def _multisports_metrics(ann_file):
+    from mmaction.evaluation.metrics import MultiSportsMetric
+    metric = MultiSportsMetric(
+        str(ann_file),
+        metric_options=dict(
+            F_mAP=dict(thr=0.5),
+            V_mAP=dict(thr=(0.2, 0.5), all=True, tube_thr=2)),
+        verbose=False)
+    scale = torch.tensor([_MS_W, _MS_H, _MS_W, _MS_H], dtype=torch.float32)
+    metric.process(None, [
+        dict(
+            video_id='v.mp4',
+            timestamp=frame,
+            pred_instances=dict(
+                bboxes=torch.tensor([box], dtype=torch.float32) / scale,
+                scores=torch.tensor([[score]])))
+        for frame, dets in _MS_DETS.items() for box, score in dets
+    ])
+    return metric.compute_metrics(metric.results)
+
+
+def test_multisports_video_map_scores_each_box_by_its_own_detection(
+        tmp_path, monkeypatch):
+    """Hand-derived values. frame-mAP@0.5: by score B1 (FP), A2, A1, A3
+    (TP), then FPs: precision 3/4 at recall 1, AP 75. Tubes: A (0.8, 0.9,
+    0.7: mean 0.8) matches the GT tube exactly (IoU 1), B (mean 0.4) misses
+    it, the lone box is cut: A then B, video-AP 100 at every threshold.
+    mmaction2 1.2.0 scores every box with the last row's score (0.004), so
+    every tube is cut and its video-mAP is 0."""
+    from mmaction.evaluation.functional import multisports_utils as mu
+    ann_file = tmp_path / 'gt.pkl'
+    with open(ann_file, 'wb') as f:
+        pickle.dump(_MS_GT, f)
+
+    result = _multisports_metrics(ann_file)
+    assert result['frameAP'] == pytest.approx(75.0)
+    for key in ('v_map@0.2', 'v_map@0.5', 'v_map_0.05:0.45', 'v_map_0.10:0.90',
+                'v_map_0.50:0.95'):
+        assert result[key] == pytest.approx(100.0), key
+
+    # the linked tubes carry their own boxes' scores
+    rows = np.array([[0, frame, 0, score, *box]
+                     for frame, dets in _MS_DETS.items()
+                     for box, score in dets])
+    tubes = sorted(
+        mu.link_tubes(_MS_GT, rows, len_thre=2)[0], key=lambda t: -t[1])
+    assert [t[1] for t in tubes] == pytest.approx([0.8, 0.4])
+    assert tubes[0][2][:, -1] == pytest.approx([0.8, 0.9, 0.7])
+    assert tubes[1][2][:, -1] == pytest.approx([0.95, 0.2, 0.05])
+
+    # the spatio-temporal IoU videoAP uses: frames 2-3 shared of 1-5
+    # (4 frame steps, 1 shared), boxes of area 100 and 50 nested
+    b1 = np.array([[f, 0, 0, 10, 10] for f in (1, 2, 3)], float)
+    b2 = np.array([[f, 0, 0, 10, 5] for f in (2, 3, 4, 5)], float)
+    assert mu.iou3dt_voc(b1, b2) == pytest.approx(0.125)
+    assert mu.iou3dt_voc(b1, b2, spatialonly=True) == pytest.approx(0.5)
+    assert mu.iou3dt_voc(b1, b2, temporalonly=True) == pytest.approx(0.25)
+
+    # the installed functions are right (fixed here or upstream)
+    assert not compat.multisports_stale_score_bug()
+    assert not compat.multisports_iou3dt_scalar_bug()
+
+    # where the installed mmaction had the stale score, its own method
+    # gives the wrong video-mAP and the same frame-mAP
+    upstream = getattr(mu.Dataset.get_vid_dets, '__wrapped__', None)
+    if upstream is not None:
+        monkeypatch.setattr(mu.Dataset, 'get_vid_dets', upstream)
+        stale = _multisports_metrics(ann_file)
+        assert stale['frameAP'] == result['frameAP']
+        assert stale['v_map@0.5'] == 0.0

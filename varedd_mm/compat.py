@@ -35,12 +35,26 @@ torch >= 2.6         ``torch.load`` defaults to ``weights_only=True`` and
 undeclared deps      mmaction2 needs ``importlib_metadata``; ``mmseg.models``
                      needs ``ftfy`` and ``regex``: declared in
                      ``requirements/runtime.txt`` and ``setup.cfg`` extras.
+MultiSports          mmaction2 1.2.0 ``multisports_utils.Dataset.get_vid_dets``
+video-mAP            (``link_tubes`` calls it for ``MultiSportsMetric``)
+(stale score;        scores every box with ``frm_det[3]``, the variable of an
+numpy ``int()``)     earlier, finished loop: the *last* detection's score. All
+                     tubes tie or fall under the 0.005 tube-score cut, so
+                     video-mAP is wrong (frame-mAP is not affected): the
+                     method is replaced by one that uses each row's own
+                     score (``frm_dets[3]``). And ``iou3dt_voc`` (videoAP)
+                     calls ``int()`` on 1-element arrays, a ``TypeError`` on
+                     the installed numpy: replaced by the same IoU via
+                     ``.item()``. Each is done only when a probe of the
+                     installed function shows the fault.
 ===================  ==========================================================
 """
 import importlib.util
 import os
 import sys
 import types
+import warnings
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -225,12 +239,135 @@ def _slurm_env(port) -> None:
 
 
 # --------------------------------------------------------------------------
+# mmaction2 1.2.0: MultiSports video-mAP tubes scored with a stale variable
+def _multisports_utils():
+    """mmaction's ``multisports_utils`` module, or None without mmaction."""
+    if importlib.util.find_spec('mmaction') is None:
+        return None
+    from mmaction.evaluation.functional import multisports_utils
+    return multisports_utils
+
+
+def multisports_stale_score_bug() -> bool:
+    """True when the installed ``multisports_utils.Dataset.get_vid_dets``
+    gives a box the score of another (the last) detection.
+
+    A behaviour probe: two detections of one frame with scores 0.9 and 0.1
+    must keep them as the last column of the per-frame boxes.
+    """
+    module = _multisports_utils()
+    if module is None:
+        return False
+    anno = dict(test_videos=[['v']], nframes={'v': 1}, labels=['a'])
+    # <video_idx> <frame> <label> <score> <x1> <y1> <x2> <y2>
+    dets = np.array([[0, 1, 0, 0.9, 0, 0, 10, 10],
+                     [0, 1, 0, 0.1, 20, 20, 30, 30]])
+    try:
+        boxes = module.Dataset(anno, dets).get_vid_dets()['v'][1][0]
+    except Exception:  # a reworked upstream layout is not this gap
+        return False
+    return not np.allclose(boxes[:, -1], dets[:, 3])
+
+
+def _multisports_get_vid_dets(self):
+    """``Dataset.get_vid_dets`` of mmaction's ``multisports_utils`` with
+    each box scored by its own detection.
+
+    Rows of ``self.frm_alldets`` are ``<video_idx> <frame> <label> <score>
+    <x1> <y1> <x2> <y2>``. Returns (and stores as ``self.vid_det``)
+    ``{video: {frame (1-based): {label: array (N, 5) x1 y1 x2 y2 score}}}``
+    with every frame and label of a video that has detections present; also
+    stores the rows grouped by video as ``self.vid_frm_det``.
+    """
+    self.vid_frm_det = defaultdict(list)
+    for row in self.frm_alldets:
+        self.vid_frm_det[self.video_list[int(row[0])]].append(row)
+
+    self.vid_det = dict()
+    for vid_name, rows in self.vid_frm_det.items():
+        frames = {
+            frm_idx: {
+                label_idx: np.empty((0, 5))
+                for label_idx in range(len(self.labels))
+            }
+            for frm_idx in range(1, self.nframes[vid_name] + 1)
+        }
+        self.vid_det[vid_name] = frames
+        for row in rows:
+            frm_idx, label_idx = int(row[1]), int(row[2])
+            # the fix: this row's score (upstream used the last row's)
+            box = np.array([*row[-4:], row[3]])[None, :]
+            frames[frm_idx][label_idx] = np.concatenate(
+                [frames[frm_idx][label_idx], box])
+    return self.vid_det
+
+
+def multisports_iou3dt_scalar_bug() -> bool:
+    """True when ``multisports_utils.iou3dt_voc`` fails on the installed
+    numpy: it calls ``int()`` on the 1-element arrays ``np.where`` returns,
+    deprecated since numpy 1.25 and a ``TypeError`` on newer numpy."""
+    module = _multisports_utils()
+    if module is None:
+        return False
+    tube = np.array([[1.0, 0.0, 0.0, 10.0, 10.0], [2.0, 0.0, 0.0, 10.0, 10.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        try:
+            module.iou3dt_voc(tube, tube)
+        except TypeError:
+            return True
+    return False
+
+
+def _frame_row(tube, frame) -> int:
+    """Row of ``frame`` in ``tube`` (first column: frame numbers); like
+    upstream, anything but exactly one such row is an error."""
+    return int(np.where(tube[:, 0] == frame)[0].item())
+
+
+def _multisports_iou3dt_voc(b1, b2, spatialonly=False, temporalonly=False):
+    """``iou3dt_voc`` of mmaction's ``multisports_utils`` (spatio-temporal
+    IoU of two tubes with rows ``<frame> <x1> <y1> <x2> <y2> ...``) without
+    the ``int()`` of a 1-element array."""
+    from mmaction.evaluation.functional.multisports_utils import iou3d_voc
+    start = max(b1[0, 0], b2[0, 0])
+    end = min(b1[-1, 0], b2[-1, 0])
+    if end < start:
+        return 0.0
+    t_inter = end - start
+    t_union = max(b1[-1, 0], b2[-1, 0]) - min(b1[0, 0], b2[0, 0])
+    if temporalonly:
+        return t_inter / t_union
+    common1 = b1[_frame_row(b1, start):_frame_row(b1, end) + 1, :]
+    common2 = b2[_frame_row(b2, start):_frame_row(b2, end) + 1, :]
+    spatial = iou3d_voc(common1, common2)
+    return spatial * (1. if spatialonly else t_inter / t_union)
+
+
+def _fix_multisports_video_map() -> None:
+    if multisports_stale_score_bug():
+        # ``link_tubes`` (imported by name into the metric's module) builds
+        # ``Dataset`` from its own module, so patching the class method
+        # reaches every caller
+        dataset_cls = _multisports_utils().Dataset
+        _multisports_get_vid_dets.__wrapped__ = dataset_cls.get_vid_dets
+        dataset_cls.get_vid_dets = _multisports_get_vid_dets
+    if multisports_iou3dt_scalar_bug():
+        # looked up as a module global by ``videoAP`` / ``videoAP_error``;
+        # neither the metric nor ``functional/__init__`` imports it by name
+        module = _multisports_utils()
+        _multisports_iou3dt_voc.__wrapped__ = module.iou3dt_voc
+        module.iou3dt_voc = _multisports_iou3dt_voc
+
+
+# --------------------------------------------------------------------------
 def apply() -> None:
     """Apply every fix (idempotent)."""
     for name, fn in (('drn', _install_drn_shim), ('numpy',
                                                   _restore_numpy_aliases),
                      ('checkpoints', _allow_mmengine_checkpoints),
-                     ('launchers', _patch_cpu_launchers)):
+                     ('launchers', _patch_cpu_launchers),
+                     ('multisports', _fix_multisports_video_map)):
         if name not in _APPLIED:
             fn()
             _APPLIED.add(name)
