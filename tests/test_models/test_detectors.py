@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmaction.structures import ActionDataSample
 from mmdet.registry import MODELS
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
@@ -22,60 +22,22 @@ from varedd_mm import dynamic_layers, fixed_policy
 from varedd_mm.engine import VARED2RecalibrateBNHook
 
 NUM_CLASSES = 4
-SLOWONLY_R18 = dict(
-    depth=18,
-    base_channels=16,
-    pretrained=None,
-    pretrained2d=False,
-    lateral=False,
-    num_stages=4,
-    conv1_kernel=(1, 7, 7),
-    conv1_stride_t=1,
-    pool1_stride_t=1,
-    spatial_strides=(1, 2, 2, 1))
-DETECTOR = dict(
-    type='VARED2FastRCNN',
-    _scope_='mmdet',
-    efficiency_loss=dict(type='EfficiencyLoss', loss_weight=0.5),
-    backbone=dict(
-        type='mmaction.VARED2ResNet3dSlowOnly',
-        dynamic_cfg=dict(search_space=2),
-        **SLOWONLY_R18),
-    roi_head=dict(
-        type='AVARoIHead',
-        bbox_roi_extractor=dict(
-            type='SingleRoIExtractor3D',
-            roi_layer_type='RoIAlign',
-            output_size=4,
-            with_temporal_pool=True),
-        bbox_head=dict(
-            type='BBoxHeadAVA',
-            background_class=False,
-            in_channels=128,
-            num_classes=NUM_CLASSES,
-            multilabel=False,
-            topk=(1, 3),
-            dropout_ratio=0.5)),
-    data_preprocessor=dict(
-        type='mmaction.ActionDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW'),
-    train_cfg=dict(
-        rcnn=dict(
-            assigner=dict(
-                type='MaxIoUAssignerAVA',
-                pos_iou_thr=0.9,
-                neg_iou_thr=0.9,
-                min_pos_iou=0.9),
-            sampler=dict(
-                type='RandomSampler',
-                num=8,
-                pos_fraction=1,
-                neg_pos_ub=-1,
-                add_gt_as_proposals=True),
-            pos_weight=1.0)),
-    test_cfg=dict(rcnn=None))
+MODEL_BASES = 'configs/_base_/models/'
+
+
+def _cfg(dynamic: bool) -> ConfigDict:
+    """The model-zoo detector (mmaction's AVA recipe, as the Table 8
+    configs use it) at a test size: SlowOnly with ResNet-18 blocks and 16
+    base channels, 4 classes, 8 sampled RoIs."""
+    name = 'vared2_fastrcnn_slowonly_r50.py' if dynamic else \
+        'fastrcnn_slowonly_r50.py'
+    cfg = Config.fromfile(MODEL_BASES + name).model
+    cfg.backbone.update(depth=18, base_channels=16)
+    cfg.roi_head.bbox_roi_extractor.output_size = 4
+    cfg.roi_head.bbox_head.update(
+        in_channels=128, num_classes=NUM_CLASSES, topk=(1, 3))
+    cfg.train_cfg.rcnn.sampler.num = 8
+    return cfg
 
 
 @pytest.fixture(autouse=True)
@@ -85,13 +47,7 @@ def _mmdet_scope():
 
 
 def _detector(dynamic=True):
-    cfg = copy.deepcopy(DETECTOR)
-    if not dynamic:
-        cfg.update(type='FastRCNN')
-        cfg.pop('efficiency_loss')
-        cfg['backbone'] = dict(
-            type='mmaction.ResNet3dSlowOnly', **SLOWONLY_R18)
-    model = MODELS.build(ConfigDict(cfg))
+    model = MODELS.build(_cfg(dynamic))
     model.init_weights()
     return model
 

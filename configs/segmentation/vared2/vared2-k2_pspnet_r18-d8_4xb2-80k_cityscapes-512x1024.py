@@ -1,12 +1,13 @@
 # Cross-check against mmseg's model zoo, VA-RED2: the base with a dynamic
 # backbone (search space 2), fine-tuned from the base checkpoint
-_base_ = ['./pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py']
+_base_ = [
+    './pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+    '../../_base_/vared2_seg.py'
+]
 
-model = dict(
-    type='VARED2EncoderDecoder',
-    pretrained=None,  # starts from the base checkpoint (load_from)
-    efficiency_loss=dict(type='EfficiencyLoss', loss_weight=0.5),
-    backbone=dict(type='VARED2ResNetV1c', dynamic_cfg=dict(search_space=2)))
+model = {{_base_.vared2_model}}
+val_evaluator = {{_base_.vared2_evaluator}}
+test_evaluator = val_evaluator
 # BN statistics under the inference policy before each checkpoint
 custom_hooks = [
     dict(
@@ -15,12 +16,5 @@ custom_hooks = [
         by_epoch=False,
         interval=8000)
 ]
-# realised GFLOPs per image (every slide window counted) next to mIoU
-val_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
-    dict(
-        type='VARED2EfficiencyMetric', row_name='window', sample_name='image')
-]
-test_evaluator = val_evaluator
 load_from = ('work_dirs/'
              'pspnet_r18-d8_4xb2-80k_cityscapes-512x1024/iter_80000.pth')
