@@ -432,3 +432,18 @@ def test_reduced_conv_matches_functional_conv(shape, weight, stride, padding,
     with torch.no_grad():
         fast = reduced_conv(x, w, None, stride, padding, 1, groups)
     torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_forced_records_follow_the_input_shape():
+    """Forced-choice records are cached per input shape: alternating two
+    clip lengths gives each its own cost."""
+    dyn = VARED2Conv3d(8, 16, 3, padding=1)
+    dyn.eval()
+    a, b = torch.randn(2, 8, 8, 6, 6), torch.randn(3, 8, 4, 6, 6)
+    with torch.no_grad(), fixed_policy(dyn, 1, 1):
+        for x in (a, b, a, b):
+            dyn(x)
+            want = float(dyn.macs_table(x.shape)[(1, 1)])
+            assert dyn.last_macs.tolist() == [want] * x.shape[0]
+            assert dyn.last_expected_macs.tolist() == [want] * x.shape[0]
+            assert dyn.last_choice.tolist() == [[1, 1]] * x.shape[0]

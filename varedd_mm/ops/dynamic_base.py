@@ -95,6 +95,7 @@ class DynamicConvMixin:
         self.forced_choice: Optional[Choice] = None
         self._macs_cache: Dict[tuple, Dict[Choice, int]] = {}
         self._cost_cache: Dict[tuple, torch.Tensor] = {}
+        self._forced_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor]] = {}
         self.reset_records()
 
     # ------------------------------------------------------------------
@@ -222,15 +223,22 @@ class DynamicConvMixin:
 
     def _forward_forced(self, x: torch.Tensor,
                         costs: torch.Tensor) -> torch.Tensor:
-        """Every clip takes the forced choice; the gate does not run."""
+        """Every clip takes the forced choice; the gate does not run. The
+        records are broadcast views (no kernel per forward)."""
         i, j = self.forced_choice
         n = x.shape[0]
-        choice = torch.stack([
-            torch.full((n, ), i, dtype=torch.long, device=x.device),
-            torch.full((n, ), j, dtype=torch.long, device=x.device)
-        ],
-                             dim=1)
-        self._record(choice, costs, 0)
+        key = (i, j, tuple(x.shape[1:]), x.device)
+        pair = self._forced_cache.get(key)
+        if pair is None:  # once per choice, input shape and device
+            if len(self._forced_cache) >= _MAX_CACHED_SHAPES:
+                self._forced_cache.clear()
+            pair = self._forced_cache[key] = (torch.tensor([[i, j]],
+                                                           device=x.device),
+                                              costs[i, j].float())
+        self.last_choice = pair[0].expand(n, 2)
+        self.last_macs = costs[i, j].expand(n)
+        self.last_expected_macs = pair[1].expand(n)
+        self.last_probs = None
         return self._compute(x, i, j)
 
     def _forward_train(self, x: torch.Tensor, lt: torch.Tensor,
