@@ -16,10 +16,11 @@ VA-RED² needs:
   :class:`~varedd_mm.evaluation.VARED2EfficiencyMetric` reads.
 
 A task model is a few-line subclass: ``class VARED2Recognizer3D(
-VARED2ModelMixin, Recognizer3D)`` calls :meth:`_init_vared2` after the base
-``__init__``, adds :meth:`vared2_loss` to ``loss`` and calls
-:meth:`vared2_attach` in ``predict``. The config keeps its standard shape
-(``model.backbone`` where users expect it; base checkpoints load).
+VARED2ModelMixin, Recognizer3D)`` only says, in ``predict``, how its rows
+map to samples (:meth:`vared2_attach`); the mixin's ``__init__`` takes
+``efficiency_loss`` and its ``loss`` adds :meth:`vared2_loss`. The config
+keeps its standard shape (``model.backbone`` where users expect it; base
+checkpoints load).
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -31,10 +32,33 @@ from varedd_mm.ops import EfficiencyLoss, dynamic_layers, track_flops
 
 class VARED2ModelMixin:
     """Efficiency loss and per-sample cost records for any mm model class
-    whose modules contain VA-RED² dynamic layers (module docstring)."""
+    whose modules contain VA-RED² dynamic layers (module docstring).
+
+    Put it first in the bases (``class X(VARED2ModelMixin, Model)``): its
+    ``__init__`` takes ``efficiency_loss`` and passes everything else on,
+    its ``loss`` adds the efficiency terms to the base class's loss dict.
+
+    Args:
+        efficiency_loss (dict, optional): See :meth:`_init_vared2`.
+        Others: those of the model class it is combined with.
+    """
+
+    def __init__(self,
+                 *args,
+                 efficiency_loss: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_vared2(efficiency_loss)
+
+    def loss(self, *args, **kwargs) -> dict:
+        """The base class's loss dict plus :meth:`vared2_loss`."""
+        losses = super().loss(*args, **kwargs)
+        losses.update(self.vared2_loss())
+        return losses
 
     def _init_vared2(self, efficiency_loss: Optional[dict]) -> None:
-        """Call at the end of ``__init__``.
+        """Build the efficiency loss and find the dynamic layers (called by
+        ``__init__`` after the model is built).
 
         Args:
             efficiency_loss (dict, optional): Config of the efficiency loss,

@@ -1,7 +1,6 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """mmdet's ``FastRCNN`` (mmaction's spatio-temporal detectors: a video
 backbone, ``AVARoIHead`` on precomputed proposals) with the VA-RED² glue."""
-from typing import Optional
 
 from mmdet.models.detectors import FastRCNN
 from mmdet.registry import MODELS
@@ -30,18 +29,6 @@ class VARED2FastRCNN(VARED2ModelMixin, FastRCNN):
             trains without it (the cost ratios are still logged).
         Others: as ``FastRCNN``.
     """
-
-    def __init__(self,
-                 *args,
-                 efficiency_loss: Optional[dict] = None,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_vared2(efficiency_loss)
-
-    def loss(self, batch_inputs: Tensor, batch_data_samples) -> dict:
-        losses = super().loss(batch_inputs, batch_data_samples)
-        losses.update(self.vared2_loss())
-        return losses
 
     def predict(self, batch_inputs: Tensor, batch_data_samples, **kwargs):
         predictions = super().predict(batch_inputs, batch_data_samples,

@@ -1,6 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """mmaction's ``Recognizer3D`` with the VA-RED² glue."""
-from typing import Optional
 
 import torch
 from mmaction.models.recognizers import Recognizer3D
@@ -28,18 +27,6 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             trains without it (the cost ratios are still logged).
         Others: as ``Recognizer3D``.
     """
-
-    def __init__(self,
-                 *args,
-                 efficiency_loss: Optional[dict] = None,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_vared2(efficiency_loss)
-
-    def loss(self, inputs: torch.Tensor, data_samples, **kwargs) -> dict:
-        losses = super().loss(inputs, data_samples, **kwargs)
-        losses.update(self.vared2_loss())
-        return losses
 
     def predict(self, inputs: torch.Tensor, data_samples, **kwargs):
         predictions = super().predict(inputs, data_samples, **kwargs)

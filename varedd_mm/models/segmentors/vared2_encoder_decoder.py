@@ -1,6 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """mmseg's ``EncoderDecoder`` with the VA-RED² glue."""
-from typing import Optional
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
@@ -31,18 +30,6 @@ class VARED2EncoderDecoder(VARED2ModelMixin, EncoderDecoder):
             trains without it (the cost ratios are still logged).
         Others: as ``EncoderDecoder``.
     """
-
-    def __init__(self,
-                 *args,
-                 efficiency_loss: Optional[dict] = None,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_vared2(efficiency_loss)
-
-    def loss(self, inputs: Tensor, data_samples) -> dict:
-        losses = super().loss(inputs, data_samples)
-        losses.update(self.vared2_loss())
-        return losses
 
     def predict(self, inputs: Tensor, data_samples=None):
         predictions = super().predict(inputs, data_samples)
