@@ -17,10 +17,28 @@ decode head on images (what inference runs per image or slide window).
 gates of ``--checkpoint`` (on random clips unless you pass real ones, so it
 mostly measures the policy's cost, not its decisions). Without
 ``--base-config`` the base is the dynamic model forced to (0, 0), which runs
-the base ops plus nothing else. Base and dynamic take turns in every repeat,
-so the speed-up is a ratio measured under the same load.
+the base ops plus nothing else.
+
+Three models take turns in every repeat, so the speed-ups are ratios
+measured under the same load:
+
+* ``base``: the base model as upstream runs it;
+* ``base (same execution)``: the base model with the low-level changes the
+  VA-RED² model runs with (BNs folded into the convs by
+  :func:`varedd_mm.fuse_conv_bn`, convs through the same backend dispatch),
+  so that "speed-up vs same execution" is what VA-RED² itself gains;
+* ``dynamic``: the VA-RED² model, BN fused as well (``--no-fuse`` keeps its
+  BNs).
+
+``--channels-last`` runs the last two channels-last
+(:func:`varedd_mm.ops.to_channels_last`, inputs converted): oneDNN then runs
+without reordering activations, which speeds up both, so it is a change of
+execution: compare it with the "same execution" base.
+
+GFLOPs are those of the unfused models (BN counted), per clip.
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -32,8 +50,10 @@ import torch
 from mmengine.config import DictAction
 from tqdm import tqdm
 
-from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
+from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
+                       track_flops, untrack_flops)
 from varedd_mm.analysis import as_network, load_model
+from varedd_mm.ops import to_channels_last
 
 
 def parse_args():
@@ -57,6 +77,15 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--device', default=None)
+    parser.add_argument(
+        '--no-fuse',
+        action='store_true',
+        help='run the VA-RED2 model with its BNs (not folded)')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='run the VA-RED2 model and the same-execution base '
+        'channels-last')
     parser.add_argument('--out', default='work_dirs/benchmark.json')
     parser.add_argument(
         '--cfg-options',
@@ -117,27 +146,48 @@ def main():
     mode = ('learned gates'
             if args.learned else f'all gates forced to {tuple(args.choice)}')
 
-    def run_dyn(x):
-        if args.learned:
-            return dyn(x)
-        with fixed_policy(dyn, *args.choice):
-            return dyn(x)
+    # timed copies; `dyn` (unfused, BN counted) gives the GFLOPs
+    dyn_run = dyn if args.no_fuse else fuse_conv_bn(copy.deepcopy(dyn))
+    base_up = base
+    base_same = fuse_conv_bn(copy.deepcopy(base if base is not None else dyn))
+    if args.channels_last:
+        if dyn_run is dyn:
+            dyn_run = copy.deepcopy(dyn)
+        to_channels_last(dyn_run)
+        to_channels_last(base_same)
+    layout = (
+        torch.channels_last_3d
+        if len(args.shape) == 3 else torch.channels_last)
 
-    def run_base(x):
-        if base is not None:
-            return base(x)
-        with fixed_policy(dyn, 0, 0):
-            return dyn(x)
+    def forced(model, choice, channels_last=False):
+
+        def run(x):
+            if channels_last:
+                x = x.contiguous(memory_format=layout)
+            if choice is None:
+                return model(x)
+            with fixed_policy(model, *choice):
+                return model(x)
+
+        return run
+
+    dyn_choice = None if args.learned else args.choice
+    runners = dict(
+        base=(forced(base_up, None) if base is not None else forced(
+            dyn, (0, 0))),
+        base_same=forced(base_same, None if base is not None else (0, 0),
+                         args.channels_last),
+        dynamic=forced(dyn_run, dyn_choice, args.channels_last))
 
     rows = []
     for batch in args.batch_sizes:
         x = torch.randn((batch, 3) + tuple(args.shape), device=device)
         for _ in range(args.warmup):
-            run_base(x)
-            run_dyn(x)
-        times = {'base': [], 'dynamic': []}
+            for fn in runners.values():
+                fn(x)
+        times = {key: [] for key in runners}
         for _ in tqdm(range(args.repeats), desc=f'batch {batch}'):
-            for key, fn in (('base', run_base), ('dynamic', run_dyn)):
+            for key, fn in runners.items():
                 sync(device)
                 t0 = time.perf_counter()
                 fn(x)
@@ -146,29 +196,38 @@ def main():
         med = {k: statistics.median(v) for k, v in times.items()}
         # cost of what ran, per clip
         track_flops(dyn)
-        run_dyn(x)
+        forced(dyn, dyn_choice)(x)
         dyn_gflops = clip_gflops(dyn).mean().item()
         with fixed_policy(dyn, 0, 0):
             dyn(x[:1])
             base_gflops = clip_gflops(dyn).item()
+        untrack_flops(dyn)
         rows.append(
             dict(
                 batch=batch,
                 base_clips_per_s=batch / med['base'],
+                base_same_clips_per_s=batch / med['base_same'],
                 dynamic_clips_per_s=batch / med['dynamic'],
                 speedup=med['base'] / med['dynamic'],
+                speedup_same_execution=med['base_same'] / med['dynamic'],
                 base_gflops_per_clip=base_gflops,
                 dynamic_gflops_per_clip=dyn_gflops,
                 flops_ratio=dyn_gflops / base_gflops))
     print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
           f'device {device}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {args.repeats}')
-    print('| batch | base clip/s | dynamic clip/s | speed-up | base GFLOPs '
-          '| dynamic GFLOPs | FLOPs ratio |')
-    print('|---|---|---|---|---|---|---|')
+    fused = 'BN unfused' if args.no_fuse else 'BN fused'
+    if args.channels_last:
+        fused += ', channels-last'
+    print(f'| batch | base clip/s | base clip/s, same execution | VA-RED2 '
+          f'clip/s ({fused}) | speed-up vs base | vs same execution | base '
+          'GFLOPs | VA-RED2 GFLOPs | FLOPs ratio |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         print(f"| {r['batch']} | {r['base_clips_per_s']:.2f} | "
+              f"{r['base_same_clips_per_s']:.2f} | "
               f"{r['dynamic_clips_per_s']:.2f} | {r['speedup']:.2f}x | "
+              f"{r['speedup_same_execution']:.2f}x | "
               f"{r['base_gflops_per_clip']:.2f} | "
               f"{r['dynamic_gflops_per_clip']:.2f} | "
               f"{r['flops_ratio']:.3f} |")
@@ -181,6 +240,8 @@ def main():
                 config=args.config,
                 base_config=args.base_config,
                 mode=mode,
+                bn_fused=not args.no_fuse,
+                channels_last=args.channels_last,
                 shape=args.shape,
                 device=str(device),
                 torch=torch.__version__,

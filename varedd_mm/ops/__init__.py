@@ -14,6 +14,7 @@ from .dynamic_base import DynamicConvMixin
 from .dynamic_conv import VARED2Conv2d, VARED2Conv3d
 from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops
+from .fuse import fuse_conv_bn, to_channels_last
 from .gate import SoftModulationGate
 from .policy import dynamic_layers, fixed_policy
 
@@ -21,7 +22,7 @@ __all__ = [
     'ChannelCheapOp', 'DYNAMIC_CFG_DEFAULTS', 'DynamicConvMixin',
     'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS', 'SoftModulationGate',
     'TemporalCheapOp', 'VARED2Conv2d', 'VARED2Conv2plus1d', 'VARED2Conv3d',
-    'clip_gflops', 'dynamic_layers', 'fixed_policy', 'parse_dynamic_cfg',
-    'recalibrate_bn', 'track_flops', 'untrack_flops', 'convert_convs',
-    'to_dynamic'
+    'clip_gflops', 'dynamic_layers', 'fixed_policy', 'fuse_conv_bn',
+    'to_channels_last', 'parse_dynamic_cfg', 'recalibrate_bn', 'track_flops',
+    'untrack_flops', 'convert_convs', 'to_dynamic'
 ]

@@ -12,6 +12,29 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int,
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4D/5D tensor (or a strided view of one) keeps its channels
+    innermost in memory (``torch.channels_last`` / ``channels_last_3d``)."""
+    return x.dim() in (4, 5) and x.shape[1] > 1 and x.stride(1) == 1
+
+
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """The memory format new tensors shaped like ``x`` should take."""
+    if not is_channels_last(x):
+        return torch.contiguous_format
+    return torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+
+
+def empty_like_layout(ref: torch.Tensor, shape) -> torch.Tensor:
+    """An uninitialised tensor of ``shape`` with ``ref``'s dtype, device and
+    memory format (the rebuilds keep a channels-last model channels-last)."""
+    return torch.empty(
+        tuple(shape),
+        dtype=ref.dtype,
+        device=ref.device,
+        memory_format=memory_format_of(ref))
+
+
 def _cpu_autocast() -> bool:
     try:
         return torch.is_autocast_enabled('cpu')
@@ -40,7 +63,8 @@ def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
     docs/engine.md), and the reduced choices, with fewer channels and
     frames, fall under that limit far more often than the base convs.
     Training, tracing (FLOPs counters), CPU autocast and every other device
-    (CUDA included) use ``F.conv*d``.
+    (CUDA included) use ``F.conv*d``. A channels-last input keeps its layout
+    (oneDNN then needs no reorder of input and output).
     """
     dims = x.dim() - 2
     if _onednn_applies(x, weight):
@@ -48,10 +72,10 @@ def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
         def as_list(v):
             return list(v) if isinstance(v, (tuple, list)) else [v] * dims
 
-        return torch.ops.aten.mkldnn_convolution(x.contiguous(),
-                                                 weight.contiguous(), bias,
-                                                 as_list(padding),
-                                                 as_list(stride),
-                                                 as_list(dilation), groups)
+        fmt = memory_format_of(x)
+        return torch.ops.aten.mkldnn_convolution(
+            x.contiguous(memory_format=fmt),
+            weight.contiguous(memory_format=fmt), bias, as_list(padding),
+            as_list(stride), as_list(dilation), groups)
     conv = F.conv3d if dims == 3 else F.conv2d
     return conv(x, weight, bias, stride, padding, dilation, groups)

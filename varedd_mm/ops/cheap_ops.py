@@ -5,11 +5,13 @@ Both ops are linear and per channel, written with plain tensor slicing and a
 depthwise ``conv2d`` (no trilinear interpolation, no depthwise 3D conv on the
 inference path). Their cost is measured in docs/engine.md.
 """
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .backend import empty_like_layout, is_channels_last
 
 
 def num_computed_frames(t_out: int, ratio: int) -> int:
@@ -62,8 +64,12 @@ class TemporalCheapOp(nn.Module):
         """Coefficient on the last computed frame for the held frames."""
         return self.weight.sum(dim=1)
 
-    def forward(self, y: Union[torch.Tensor, Sequence[torch.Tensor]],
-                t_out: int) -> torch.Tensor:
+    def forward(self,
+                y: Union[torch.Tensor, Sequence[torch.Tensor]],
+                t_out: int,
+                first_affine: Optional[Tuple[torch.Tensor,
+                                             torch.Tensor]] = None,
+                shift: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Rebuild the full-rate output.
 
         Args:
@@ -72,6 +78,15 @@ class TemporalCheapOp(nn.Module):
                 channel blocks of it (concatenated along dim 1 by writing
                 each into the output, without an extra copy).
             t_out (int): Frames of the full output.
+            first_affine (tuple, optional): Inference with a fused BN
+                (``fuse.py``): per-channel ``(scale, shift)`` applied to the
+                first block as it is written.
+            shift (Tensor, optional): Inference with a fused BN: the BN's
+                per-channel shift, already in the computed frames; the
+                rebuilt frames carry it through the interpolation (a frame
+                ``a * y[k] + b * y[k + 1]`` of BN'd frames gets ``shift *
+                (1 - a - b)``), so the output equals the BN of the unfused
+                rebuild.
 
         Returns:
             torch.Tensor: ``(N, C, t_out, *spatial)``.
@@ -86,12 +101,14 @@ class TemporalCheapOp(nn.Module):
         shape = (1, self.channels) + (1, ) * (blocks[0].dim() - 2)
         coef = self.coefficients()
         tail = self.tail_coefficient().view(shape)
-        if torch.is_grad_enabled() and (self.weight.requires_grad
-                                        or any(b.requires_grad
-                                               for b in blocks)):
+        fused = first_affine is not None or shift is not None
+        if not fused and torch.is_grad_enabled() and (self.weight.requires_grad
+                                                      or any(b.requires_grad
+                                                             for b in blocks)):
             y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
             return self._forward_autograd(y, t_out, coef, tail, shape)
-        return self._forward_inplace(blocks, t_out, coef, tail, shape)
+        return self._forward_inplace(blocks, t_out, coef, tail, shape,
+                                     first_affine, shift)
 
     def _forward_autograd(self, y, t_out, coef, tail, shape):
         r = self.ratio
@@ -106,15 +123,31 @@ class TemporalCheapOp(nn.Module):
         out = out.flatten(2, 3)
         return out[:, :, :t_out]
 
-    def _forward_inplace(self, blocks, t_out, coef, tail, shape):
+    def _forward_inplace(self,
+                         blocks,
+                         t_out,
+                         coef,
+                         tail,
+                         shape,
+                         first_affine=None,
+                         shift=None):
         r = self.ratio
         first = blocks[0]
         t_c = first.shape[2]
-        out = first.new_empty((first.shape[0], self.channels, t_out) +
-                              first.shape[3:])
+        out = empty_like_layout(first, (first.shape[0], self.channels, t_out) +
+                                first.shape[3:])
         c0 = 0
-        for b in blocks:
-            out[:, c0:c0 + b.shape[1], ::r] = b
+        for k, b in enumerate(blocks):
+            dst = out[:, c0:c0 + b.shape[1], ::r]
+            if k == 0 and first_affine is not None:
+                view = (1, -1) + (1, ) * (b.dim() - 2)
+                torch.addcmul(
+                    first_affine[1].view(view),
+                    b,
+                    first_affine[0].view(view),
+                    out=dst)
+            else:
+                dst.copy_(b)
             c0 += b.shape[1]
         if c0 != self.channels:
             raise ValueError(f'TemporalCheapOp: blocks hold {c0} channels, '
@@ -122,14 +155,29 @@ class TemporalCheapOp(nn.Module):
         y = out[:, :, ::r]
         left, right = y[:, :, :-1], y[:, :, 1:]
         last = y[:, :, -1]
+        if shift is not None:
+            shift = shift.view(shape)
         for q in range(1, r):
+            alpha = coef[q - 1, 0].view(shape)
+            beta = coef[q - 1, 1].view(shape)
             if t_c > 1:
                 dst = out[:, :, q:r * (t_c - 1):r]
-                torch.mul(left, coef[q - 1, 0].view(shape), out=dst)
-                dst.addcmul_(right, coef[q - 1, 1].view(shape))
+                if shift is None:
+                    torch.mul(left, alpha, out=dst)
+                else:
+                    torch.addcmul(
+                        shift * (1 - alpha - beta), left, alpha, out=dst)
+                dst.addcmul_(right, beta)
             pos = r * (t_c - 1) + q
             if pos < t_out:
-                torch.mul(last, tail[:, :, 0], out=out[:, :, pos])
+                if shift is None:
+                    torch.mul(last, tail[:, :, 0], out=out[:, :, pos])
+                else:
+                    torch.addcmul(
+                        (shift * (1 - tail))[:, :, 0],
+                        last,
+                        tail[:, :, 0],
+                        out=out[:, :, pos])
         return out
 
     def macs(self, rebuilt_numel_per_clip: int) -> int:
@@ -160,22 +208,47 @@ class ChannelCheapOp(nn.Module):
         weight[:, :, 1, 1] = 1.0
         self.weight = nn.Parameter(weight)
 
-    def blocks(self, y: torch.Tensor) -> List[torch.Tensor]:
+    def blocks(self,
+               y: torch.Tensor,
+               scale: Optional[torch.Tensor] = None,
+               shift: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
         """Generate the ``m`` blocks of ``C'`` channels from ``y``.
 
         Args:
             y (torch.Tensor): ``(N, C', T, H, W)`` or ``(N, C', H, W)``.
+            scale, shift (Tensor, optional): Inference with a fused BN
+                (``fuse.py``): the per-channel affine of the ``C' * m``
+                generated channels, folded into the depthwise filters (the
+                zero padding applies to ``y`` as without fusion, so the
+                borders are exact).
 
         Returns:
             list[Tensor]: ``m`` tensors shaped like ``y``.
         """
         c = self.channels
+        weights = self.weight.split(c)
+        biases = [None] * len(weights)
+        if scale is not None:
+            weights = [
+                w * s.view(-1, 1, 1, 1)
+                for w, s in zip(weights, scale.split(c))
+            ]
+            biases = list(shift.split(c))
         if y.dim() == 4:
             return [
-                F.conv2d(y, w, padding=1, groups=c)
-                for w in self.weight.split(c)
+                F.conv2d(y, w, b, padding=1, groups=c)
+                for w, b in zip(weights, biases)
             ]
         n, _, t, h, w = y.shape
+        if is_channels_last(y):
+            # channels-last (N, C', T, H, W) is the channels-last image
+            # batch (N * T, C', H, W) in memory: a view, no copy
+            y2 = y.transpose(1, 2).reshape(n * t, c, h, w)
+            return [
+                F.conv2d(y2, wq, bq, padding=1,
+                         groups=c).reshape(n, t, c, h, w).transpose(1, 2)
+                for wq, bq in zip(weights, biases)
+            ]
         # (N, C', T, H, W) is (N, C' * T, H, W) in memory: one depthwise 2D
         # conv over the C' * T planes (filters repeated over T) needs no
         # transpose copy and is ~10x faster on CPU than folding T into the
@@ -183,9 +256,12 @@ class ChannelCheapOp(nn.Module):
         y2 = y.reshape(n, c * t, h, w)
         return [
             F.conv2d(
-                y2, wq.repeat_interleave(t, dim=0), padding=1,
+                y2,
+                wq.repeat_interleave(t, dim=0),
+                None if bq is None else bq.repeat_interleave(t),
+                padding=1,
                 groups=c * t).view(n, c, t, h, w)
-            for wq in self.weight.split(c)
+            for wq, bq in zip(weights, biases)
         ]
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

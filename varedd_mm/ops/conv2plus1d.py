@@ -14,6 +14,7 @@ from .bn import record_bn_input
 from .cheap_ops import num_computed_frames
 from .config import parse_dynamic_cfg
 from .dynamic_base import Choice, DynamicConvMixin
+from .fuse import bn_affine, fold_affine
 
 
 class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
@@ -114,6 +115,9 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
                 f'padding={padding}; use dynamic_cfg.dims=("channel",) to '
                 'keep this conv\'s time axis static')
         self._init_dynamic(spec, in_channels, out_channels)
+        # conv_s with bn_s folded in (inference only, see fuse_bn)
+        self.register_buffer('fused_s_weight', None, persistent=False)
+        self.register_buffer('fused_s_bias', None, persistent=False)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -183,34 +187,60 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             None if bn.bias is None else bn.bias[:m], use_batch,
             0.0 if momentum is None else momentum, bn.eps)
 
+    def _output_conv(self) -> nn.Module:
+        return self.conv_t
+
+    def fuse_bn(self, bn: Optional[nn.Module]) -> None:
+        """Fold ``bn_s`` into ``conv_s`` and ``bn`` (the BN after this
+        conv, if any) into the output, for inference (see
+        :meth:`DynamicConvMixin.fuse_bn`)."""
+        if not isinstance(self.bn_s, nn.modules.batchnorm._BatchNorm):
+            raise TypeError(f'{type(self).__name__}: fusing needs a '
+                            f'BatchNorm as bn_s, got {type(self.bn_s)}')
+        self.fused_s_weight, self.fused_s_bias = fold_affine(
+            self.conv_s.weight, self.conv_s.bias, *bn_affine(self.bn_s))
+        super().fuse_bn(bn)
+
     def _conv_t(self, s: torch.Tensor, j: int) -> torch.Tensor:
         c, m = self.out_channels >> j, self.mid_width(j)
         conv = self.conv_t
+        if self.fused_weight is not None and j == 0:
+            # no channel rebuild: the BN after this conv folds in
+            return reduced_conv(s, self.fused_weight, self.fused_bias,
+                                conv.stride, conv.padding, 1, 1)
         if j == 0:
             return conv(s)
         bias = None if conv.bias is None else conv.bias[:c]
         return reduced_conv(s, conv.weight[:c, :m], bias, conv.stride,
                             conv.padding, 1, 1)
 
-    def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
-        if i == 0 and j == 0:
-            s = self._bn_s(self.conv_s(x), self.mid_channels)
-            return self.conv_t(self.relu(s))
-        r = 2**i
-        t_out = self._sizes(x.shape)[1]
-        if r > 1:
-            x = x[:, :, ::r]
-        m = self.mid_width(j)
+    def _spatial(self, x: torch.Tensor, m: int) -> torch.Tensor:
+        """``relu(bn_s(conv_s(x)))`` on the first ``m`` mid channels."""
         conv = self.conv_s
-        if j:
+        if self.fused_s_weight is not None:
+            s = reduced_conv(x, self.fused_s_weight[:m], self.fused_s_bias[:m],
+                             conv.stride, conv.padding, 1, 1)
+            return self.relu(s)
+        if m < self.mid_channels:
             bias = None if conv.bias is None else conv.bias[:m]
             s = reduced_conv(x, conv.weight[:m], bias, conv.stride,
                              conv.padding, 1, 1)
         else:
             s = reduced_conv(x, conv.weight, conv.bias, conv.stride,
                              conv.padding, 1, 1)
-        s = self.relu(self._bn_s(s, m))
-        y = self._conv_t(s, j)
+        return self.relu(self._bn_s(s, m))
+
+    def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        if i == 0 and j == 0:
+            if self.fused_s_weight is not None:
+                return self._conv_t(self._spatial(x, self.mid_channels), 0)
+            s = self._bn_s(self.conv_s(x), self.mid_channels)
+            return self.conv_t(self.relu(s))
+        r = 2**i
+        t_out = self._sizes(x.shape)[1]
+        if r > 1:
+            x = x[:, :, ::r]
+        y = self._conv_t(self._spatial(x, self.mid_width(j)), j)
         return self._rebuild(y, i, j, t_out)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:

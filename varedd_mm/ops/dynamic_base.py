@@ -44,8 +44,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
+from .backend import empty_like_layout
 from .cheap_ops import ChannelCheapOp, TemporalCheapOp
 from .config import DynamicSpec
+from .fuse import bn_affine, fold_affine
 from .gate import SoftModulationGate
 
 Choice = Tuple[int, int]
@@ -71,6 +73,13 @@ class DynamicConvMixin:
       for an input of ``shape``, as a dict ``{(i, j): int}``; the rebuild
       part comes from :meth:`_rebuild_macs`.
     * ``_input_dim``: 4 (2D convs) or 5 (3D convs).
+    * ``_output_conv()``: the conv module whose weights produce the layer's
+      computed output (the layer itself, or the (2+1)D conv's ``conv_t``),
+      for BN folding (:meth:`fuse_bn`).
+
+    After :meth:`fuse_bn` (called by :func:`varedd_mm.ops.fuse_conv_bn`)
+    the ``fused_*`` buffers hold the folded BN; ``_compute`` then runs the
+    choices with the BN applied (see ``fuse.py``).
     """
 
     _input_dim = 5
@@ -96,7 +105,34 @@ class DynamicConvMixin:
         self._macs_cache: Dict[tuple, Dict[Choice, int]] = {}
         self._cost_cache: Dict[tuple, torch.Tensor] = {}
         self._forced_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor]] = {}
+        # the folded BN after this layer (inference only, see fuse_bn)
+        for name in ('fused_scale', 'fused_shift', 'fused_weight',
+                     'fused_bias'):
+            self.register_buffer(name, None, persistent=False)
+        self.fused_for_inference = False
         self.reset_records()
+
+    def fuse_bn(self, bn: Optional[nn.Module]) -> None:
+        """Apply ``bn`` (the eval-mode BN that follows this layer) inside
+        the layer from now on, for inference: the reduced conv of a choice
+        without channel rebuild runs with the BN folded into its weights;
+        with a channel rebuild the computed channels get the affine as they
+        are written into the output and the ghost filters carry the
+        generated channels' affine; the temporal rebuild carries the shift.
+        ``bn=None`` only folds what the layer holds inside (the (2+1)D
+        conv's ``bn_s``). The caller replaces ``bn`` by an identity."""
+        self.fused_for_inference = True
+        if bn is None:
+            return
+        scale, shift = bn_affine(bn)
+        conv = self._output_conv()
+        if scale.numel() != conv.out_channels:
+            raise ValueError(f'{type(self).__name__}: cannot fuse a BN of '
+                             f'{scale.numel()} channels after a conv of '
+                             f'{conv.out_channels} output channels')
+        self.fused_scale, self.fused_shift = scale, shift
+        self.fused_weight, self.fused_bias = fold_affine(
+            conv.weight, conv.bias, scale, shift)
 
     # ------------------------------------------------------------------
     # cost tables and records (read by clip_gflops / EfficiencyLoss / tools)
@@ -189,15 +225,45 @@ class DynamicConvMixin:
     def _rebuild(self, y: torch.Tensor, i: int, j: int,
                  t_out: Optional[int]) -> torch.Tensor:
         """Cheap rebuild: channels first (on the computed frames), then
-        time (on all channels)."""
+        time (on all channels).
+
+        With a fused BN (:meth:`fuse_bn`), ``y`` is the BN'd conv output
+        when ``j == 0`` and the raw one when ``j > 0`` (the ghost filters
+        read raw values, so their zero-padded borders stay exact); the
+        output is BN'd either way.
+        """
+        scale, shift = self.fused_scale, self.fused_shift
+        first = None  # affine the computed channels still need
         blocks = [y]
         if j > 0:
-            blocks += self.channel_ops[j - 1].blocks(y)
+            c = y.shape[1]
+            if scale is None:
+                blocks += self.channel_ops[j - 1].blocks(y)
+            else:
+                blocks += self.channel_ops[j - 1].blocks(
+                    y, scale[c:], shift[c:])
+                first = (scale[:c], shift[:c])
         if i > 0:
             # the temporal op writes the channel blocks straight into the
             # full-rate output: no concatenated intermediate
-            return self.temporal_ops[i - 1](blocks, t_out)
-        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+            return self.temporal_ops[i - 1](
+                blocks, t_out, first_affine=first, shift=shift)
+        if len(blocks) == 1:
+            return y
+        if first is None:
+            return torch.cat(blocks, dim=1)
+        # the affine of the computed channels is applied as they are
+        # copied into the output (the copy the concatenation makes anyway)
+        out = empty_like_layout(y,
+                                (y.shape[0], self.out_channels) + y.shape[2:])
+        view = (1, -1) + (1, ) * (y.dim() - 2)
+        c = y.shape[1]
+        torch.addcmul(
+            first[1].view(view), y, first[0].view(view), out=out[:, :c])
+        for b in blocks[1:]:
+            out[:, c:c + b.shape[1]] = b
+            c += b.shape[1]
+        return out
 
     # ------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,6 +277,10 @@ class DynamicConvMixin:
             torch.Tensor: Same shape as the base conv's output.
         """
         self._check_input(x)
+        if self.training and self.fused_for_inference:
+            raise RuntimeError(
+                f'{type(self).__name__} has a BN fused in for inference '
+                '(fuse_conv_bn); build the model again to train it')
         costs = self.cost_tensor(x.shape, x.device)
         self.full_macs = self.macs_table(x.shape)[(0, 0)]
         if self.forced_choice is not None:
@@ -296,7 +366,7 @@ class DynamicConvMixin:
             start += count
             y = self._compute(x.index_select(0, idx), k // kc, k % kc)
             if out is None:
-                out = y.new_empty((x.shape[0], ) + y.shape[1:])
+                out = empty_like_layout(y, (x.shape[0], ) + y.shape[1:])
             out.index_copy_(0, idx, y)
         return out
 

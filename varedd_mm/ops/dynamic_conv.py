@@ -87,17 +87,28 @@ class _PlainDynamicConv(DynamicConvMixin):
             table[(i, j)] = macs + self._rebuild_macs(i, j, t_c, t_out, plane)
         return table
 
+    def _output_conv(self) -> nn.Module:
+        return self
+
     def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        fused = self.fused_weight is not None
         if i == 0 and j == 0:
+            if fused:  # what the fused base conv runs (fuse.py)
+                return reduced_conv(x, self.fused_weight, self.fused_bias,
+                                    self.stride, self.padding, self.dilation,
+                                    self.groups)
             return self._conv_forward(x, self.weight, self.bias)
         c = self.out_channels >> j
-        weight = self.weight[:c]
-        bias = None if self.bias is None else self.bias[:c]
+        if fused and j == 0:  # no channel rebuild: the BN folds in
+            weight, bias = self.fused_weight, self.fused_bias
+        else:
+            weight = self.weight[:c]
+            bias = None if self.bias is None else self.bias[:c]
         groups = self.groups
         if groups > 1 and j > 0:
             # whole groups: the first groups / 2**j read only their inputs
             groups >>= j
-            x = x[:, :self.in_channels >> j].contiguous()
+            x = x[:, :self.in_channels >> j]
         t_out, stride = None, self.stride
         if self._input_dim == 5:
             t_out = self._out_size(x.shape)[0]

@@ -1,0 +1,206 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Inference-time BN folding (``fuse_conv_bn``) and channels-last execution
+(``to_channels_last``): every choice gives the unfused output, (0, 0) is
+the fused base bit for bit, training refuses a fused model."""
+import copy
+import itertools
+
+import pytest
+import torch
+import torch.nn as nn
+from mmaction.models.common import Conv2plus1d
+from mmaction.registry import MODELS
+from mmengine.registry import DefaultScope
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
+                       fixed_policy, fuse_conv_bn)
+from varedd_mm.ops import to_channels_last
+from varedd_mm.ops.fuse import FusedConv2d, FusedConv3d
+
+
+def _randomise(model):
+    """BN statistics and cheap ops away from their identity init, so that
+    folding and the rebuild's shift terms matter."""
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+        if hasattr(m, 'temporal_ops'):
+            for op in list(m.temporal_ops) + list(m.channel_ops):
+                op.weight.data.add_(0.2 * torch.randn_like(op.weight))
+    return model
+
+
+def _block(conv, bn_cls=nn.BatchNorm3d):
+    return _randomise(
+        nn.Sequential(conv, bn_cls(conv.out_channels), nn.ReLU())).eval()
+
+
+def _choices(layer):
+    spec = layer.dynamic_spec
+    return list(
+        itertools.product(range(spec.num_temporal), range(spec.num_channel)))
+
+
+DYNAMIC_CASES = [
+    # 3x3x3, T not a multiple of R (held tail frames), search space 3
+    (lambda: VARED2Conv3d(
+        8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)), (5, 7, 7)),
+    # 1x1x1 with spatial stride
+    (lambda: VARED2Conv3d(8, 16, 1, stride=(1, 2, 2)), (4, 9, 9)),
+    # depthwise (X3D)
+    (lambda: VARED2Conv3d(16, 16, 3, padding=1, groups=16), (4, 6, 6)),
+    (lambda: VARED2Conv2plus1d(8, 16, 3, padding=1), (6, 7, 7)),
+]
+
+
+@pytest.mark.parametrize('make,size', DYNAMIC_CASES)
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fused_dynamic_conv_equals_unfused_at_every_choice(
+        make, size, channels_last):
+    block = _block(make())
+    x = torch.randn((3, block[0].in_channels) + size)
+    layer = block[0]
+    with torch.no_grad():
+        ref = {}
+        for c in _choices(layer):
+            with fixed_policy(block, *c):
+                ref[c] = block(x)
+        learned = block(x)
+        fused = fuse_conv_bn(copy.deepcopy(block))
+        assert isinstance(fused[1], nn.Identity)
+        if channels_last:
+            to_channels_last(fused)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        for c, expected in ref.items():
+            with fixed_policy(fused, *c):
+                out = fused(x)
+            torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+            if channels_last:
+                assert out.is_contiguous(memory_format=torch.channels_last_3d)
+        # learned gates: per-clip choices, grouped execution
+        torch.testing.assert_close(fused(x), learned, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fused_conv2d_ghost_borders_exact(channels_last):
+    # 5x5 maps: most pixels touch a zero-padded border of the ghost filter,
+    # where folding the BN into the conv before the ghost op would be wrong
+    block = _block(
+        VARED2Conv2d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)),
+        nn.BatchNorm2d)
+    x = torch.randn(2, 8, 5, 5)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    if channels_last:
+        to_channels_last(fused)
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        for c in _choices(block[0]):
+            with fixed_policy(block, *c):
+                expected = block(x)
+            with fixed_policy(fused, *c):
+                torch.testing.assert_close(
+                    fused(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fused_choice00_is_fused_base_bit_for_bit(channels_last):
+    dyn = _block(VARED2Conv3d(8, 16, (3, 3, 3), padding=1))
+    base = nn.Sequential(
+        nn.Conv3d(8, 16, 3, padding=1), nn.BatchNorm3d(16), nn.ReLU()).eval()
+    base.load_state_dict(dyn.state_dict(), strict=False)
+    dyn2 = _block(VARED2Conv2plus1d(8, 16, 3, padding=1))
+    base2 = nn.Sequential(
+        Conv2plus1d(8, 16, 3, padding=1), nn.BatchNorm3d(16),
+        nn.ReLU()).eval()
+    base2.load_state_dict(dyn2.state_dict(), strict=False)
+    x = torch.randn(2, 8, 4, 8, 8)
+    with torch.no_grad():
+        for d, b in ((dyn, base), (dyn2, base2)):
+            fd, fb = fuse_conv_bn(d), fuse_conv_bn(b)
+            # the base conv (and the (2+1)D convs) became fused convs
+            assert not any(isinstance(m, _BatchNorm) for m in fb.modules())
+            assert any(isinstance(m, FusedConv3d) for m in fb.modules())
+            xx = x
+            if channels_last:
+                to_channels_last(fd)
+                to_channels_last(fb)
+                xx = x.contiguous(memory_format=torch.channels_last_3d)
+            with fixed_policy(fd, 0, 0):
+                assert torch.equal(fd(xx), fb(xx))
+
+
+def test_fuse_refuses_training():
+    block = _block(VARED2Conv3d(8, 16, 1))
+    block.train()
+    with pytest.raises(RuntimeError, match='model.eval'):
+        fuse_conv_bn(block)
+    block.eval()
+    fuse_conv_bn(block)
+    block.train()
+    with pytest.raises(RuntimeError, match='fuse_conv_bn'):
+        block(torch.randn(2, 8, 2, 4, 4))
+
+
+def test_fuse_plain_convs_and_skips_unfollowed_bn():
+    model = nn.Sequential(
+        nn.BatchNorm2d(3),  # no conv before it: kept
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8))).eval()
+    _randomise(model)
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        ref = model(x)
+        fuse_conv_bn(model)
+        torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
+    assert isinstance(model[0], nn.BatchNorm2d)
+    assert isinstance(model[1], FusedConv2d)
+    assert isinstance(model[2], nn.Identity)
+    assert isinstance(model[4][1], nn.Identity)
+
+
+def test_fused_recognizer_backbone_matches_unfused():
+    """A whole VA-RED² R(2+1)D-18 (ConvModules with (2+1)D convs, outer
+    BNs folded into conv_t) against its unfused self at every choice."""
+    cfg = dict(
+        type='VARED2ResNet2Plus1d',
+        depth=18,
+        pretrained=None,
+        pretrained2d=False,
+        norm_eval=False,
+        conv_cfg=dict(type='Conv2plus1d'),
+        norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
+        conv1_kernel=(3, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(1, 1, 1, 1),
+        spatial_strides=(1, 2, 2, 2),
+        temporal_strides=(1, 2, 2, 2),
+        zero_init_residual=False)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    _randomise(model).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        ref = {}
+        for c in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            with fixed_policy(model, *c):
+                ref[c] = model(x)
+        fuse_conv_bn(model)
+        # every BN is gone except the dynamic convs' own bn_s (folded into
+        # their fused spatial weights)
+        left = [
+            n for n, m in model.named_modules()
+            if isinstance(m, _BatchNorm) and not n.endswith('.bn_s')
+        ]
+        assert not left
+        for c, expected in ref.items():
+            with fixed_policy(model, *c):
+                out = model(x)
+            assert (out - expected).norm() / expected.norm() < 1e-5

@@ -1,0 +1,186 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Inference-time folding of BatchNorm into the conv before it.
+
+:func:`fuse_conv_bn` walks a model in eval mode and folds every BN that
+directly follows a conv (in registration order, as OpenMMLab's modules
+register them: ``ConvModule``'s conv then norm, ResNet blocks' ``conv1``
+then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
+``nn.Identity``:
+
+* a plain ``nn.Conv1d/2d/3d`` gets the folded weight and bias
+  (``w * s``, ``(b - mean) * s + beta`` with ``s = gamma / sqrt(var +
+  eps)``) and becomes a :class:`FusedConv2d` / :class:`FusedConv3d`, which
+  runs through the same backend dispatch as the reduced convs
+  (:func:`~varedd_mm.ops.backend.reduced_conv`): the "same execution" of a
+  base model that a VA-RED² model is compared with;
+* a VA-RED² dynamic conv keeps its weights (every choice shares them) and
+  takes the BN's affine as a post-op: each choice's reduced conv runs with
+  the folded weights where its output needs no rebuild from raw values, the
+  ghost op gets the generated channels' affine folded into its depthwise
+  filters (exact at the zero-padded borders, where folding the BN into the
+  conv before the ghost op would not be), and the temporal rebuild carries
+  the BN's shift through its interpolation. Every choice gives the BN'd
+  output of the unfused model (to float rounding); choice (0, 0) runs
+  exactly what the fused base model runs, bit for bit;
+* the inner ``bn_s`` of a (2+1)D conv (``conv_s``, ``bn_s``, ``conv_t``:
+  mmaction's ``Conv2plus1d`` and ``VARED2Conv2plus1d``) is folded into
+  ``conv_s``, and a BN after such a module into its ``conv_t``.
+
+What it removes is a full-resolution memory pass per BN; on memory-bound
+CPU inference that is a large share of a VA-RED² model's time, because the
+reduced convs shrink the compute but not the output that BN reads and
+writes (docs/engine.md has the measurements). The fused model is for
+inference only: its BNs are gone, a fused dynamic conv refuses training.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .backend import reduced_conv
+
+
+def bn_affine(bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` of an eval-mode BN: ``bn(x) = x * scale +
+    shift`` per channel."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError(f'{type(bn).__name__} without running statistics '
+                         '(track_running_stats=False) cannot be folded')
+    inv = torch.rsqrt(bn.running_var + bn.eps)
+    scale = inv if bn.weight is None else bn.weight * inv
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale.detach(), shift.detach()
+
+
+def fold_affine(weight: torch.Tensor, bias: Optional[torch.Tensor],
+                scale: torch.Tensor,
+                shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``affine(conv(x))`` as one conv (the one formula
+    base and dynamic convs share, so their (0, 0) outputs agree bit for
+    bit)."""
+    view = (-1, ) + (1, ) * (weight.dim() - 1)
+    w = weight.detach() * scale.view(view)
+    b = shift if bias is None else bias.detach() * scale + shift
+    return w.contiguous(), b.contiguous()
+
+
+class _FusedConvMixin:
+    """A conv that runs through :func:`reduced_conv` (oneDNN directly at
+    CPU inference, ``F.conv*d`` elsewhere)."""
+
+    def _conv_forward(self, x, weight, bias):
+        if self.padding_mode != 'zeros':
+            return super()._conv_forward(x, weight, bias)
+        return reduced_conv(x, weight, bias, self.stride, self.padding,
+                            self.dilation, self.groups)
+
+
+class FusedConv2d(_FusedConvMixin, nn.Conv2d):
+    """``nn.Conv2d`` with a BN folded in (made by :func:`fuse_conv_bn`)."""
+
+
+class FusedConv3d(_FusedConvMixin, nn.Conv3d):
+    """``nn.Conv3d`` with a BN folded in (made by :func:`fuse_conv_bn`)."""
+
+
+_FUSED_CLASSES = {nn.Conv2d: FusedConv2d, nn.Conv3d: FusedConv3d}
+
+
+def _fused_plain(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
+    weight, bias = fold_affine(conv.weight, conv.bias, *bn_affine(bn))
+    cls = _FUSED_CLASSES.get(type(conv))
+    if cls is None:  # Conv1d or a subclass: fold in place, keep the class
+        fused = conv
+    else:
+        fused = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=True,
+            padding_mode=conv.padding_mode,
+            device=conv.weight.device,
+            dtype=conv.weight.dtype)
+        fused.train(conv.training)
+    fused.weight = nn.Parameter(weight, requires_grad=False)
+    fused.bias = nn.Parameter(bias, requires_grad=False)
+    return fused
+
+
+def _is_dynamic(module: nn.Module) -> bool:
+    return hasattr(module, 'fuse_bn') and hasattr(module, 'dynamic_spec')
+
+
+def _is_2plus1d(module: nn.Module) -> bool:
+    return all(
+        isinstance(getattr(module, name, None), m)
+        for name, m in (('conv_s', nn.Conv3d), ('bn_s', nn.Module),
+                        ('conv_t', nn.Conv3d)))
+
+
+def _fuse_children(module: nn.Module) -> None:
+    # (parent, child name) of the conv whose output the next child reads
+    last = None
+    for name, child in list(module.named_children()):
+        if isinstance(child, _BatchNorm):
+            if last is None:
+                continue
+            owner, conv_name = last
+            conv = getattr(owner, conv_name)
+            if _is_dynamic(conv):
+                conv.fuse_bn(child)
+            else:
+                setattr(owner, conv_name, _fused_plain(conv, child))
+            setattr(module, name, nn.Identity())
+            last = None
+        elif _is_dynamic(child):
+            child.fuse_bn(None)  # inner BNs ((2+1)D bn_s)
+            last = (module, name)
+        elif isinstance(child, nn.modules.conv._ConvNd):
+            last = None if child.transposed else (module, name)
+        else:
+            _fuse_children(child)
+            last = (child, 'conv_t') if _is_2plus1d(child) else None
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """Fold every BN that follows a conv into it, for inference (see the
+    module docstring). In place; returns ``model``.
+
+    Raises:
+        RuntimeError: if ``model`` is in training mode (BN folding uses the
+            running statistics an eval-mode model normalises with).
+    """
+    if model.training:
+        raise RuntimeError('fuse_conv_bn folds the running statistics of '
+                           'eval-mode BNs: call model.eval() first')
+    with torch.no_grad():
+        if _is_dynamic(model):
+            model.fuse_bn(None)
+        else:
+            _fuse_children(model)
+    return model
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Lay every 4D / 5D parameter and buffer of ``model`` out channels-last
+    (``torch.channels_last`` / ``channels_last_3d`` by rank; ``Module.to
+    (memory_format=...)`` takes one format, and a video model holds both
+    ranks). Feed the model channels-last inputs: convs, BNs, ReLUs and the
+    VA-RED² rebuilds keep the layout, and oneDNN / cuDNN then run without
+    reordering activations. In place; returns ``model``."""
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() == 5:
+            return t.contiguous(memory_format=torch.channels_last_3d)
+        if t.dim() == 4:
+            return t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    return model._apply(convert)
