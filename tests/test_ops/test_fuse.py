@@ -204,3 +204,26 @@ def test_fused_recognizer_backbone_matches_unfused():
             with fixed_policy(model, *c):
                 out = model(x)
             assert (out - expected).norm() / expected.norm() < 1e-5
+
+
+def test_mmcv_wrapper_convs_become_fused_convs():
+    """mmcv registers its own ``Conv3d`` (empty-tensor handling only): the
+    base models' convs are of that class and must take the same execution
+    path as the reduced convs after fusion."""
+    from mmcv.cnn import ConvModule
+    module = ConvModule(
+        4,
+        8,
+        3,
+        padding=1,
+        conv_cfg=dict(type='Conv3d'),
+        norm_cfg=dict(type='BN3d')).eval()
+    assert type(module.conv) is not nn.Conv3d
+    _randomise(module)
+    x = torch.randn(2, 4, 3, 5, 5)
+    with torch.no_grad():
+        ref = module(x)
+        fuse_conv_bn(module)
+        torch.testing.assert_close(module(x), ref, rtol=1e-5, atol=1e-5)
+    assert isinstance(module.conv, FusedConv3d)
+    assert isinstance(module.bn, nn.Identity)

@@ -88,11 +88,24 @@ class FusedConv3d(_FusedConvMixin, nn.Conv3d):
 
 _FUSED_CLASSES = {nn.Conv2d: FusedConv2d, nn.Conv3d: FusedConv3d}
 
+# conv subclasses whose forward is the torch conv's (mmcv's wrappers only
+# add empty-tensor handling): they become fused convs too
+_PLAIN_CONV_MODULES = ('torch.nn.modules.conv', 'mmcv.cnn.bricks.wrappers')
+
+
+def _fused_class(conv: nn.Module):
+    if type(conv).__module__ not in _PLAIN_CONV_MODULES:
+        return None
+    for base, fused in _FUSED_CLASSES.items():
+        if isinstance(conv, base):
+            return fused
+    return None
+
 
 def _fused_plain(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
     weight, bias = fold_affine(conv.weight, conv.bias, *bn_affine(bn))
-    cls = _FUSED_CLASSES.get(type(conv))
-    if cls is None:  # Conv1d or a subclass: fold in place, keep the class
+    cls = _fused_class(conv)
+    if cls is None:  # Conv1d or a custom conv: fold in place, keep it
         fused = conv
     else:
         fused = cls(
