@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Speed of every VA-RED² backbone against its base, the README's speed
+# table: tools/analysis/benchmark.py on each model (every gate forced to a
+# choice), once as upstream runs the base (BN folded in the VA-RED² model
+# and the same-execution base) and once channels-last.
+#
+#   bash tools/analysis/benchmark_zoo.sh [BATCH_SIZE ...]   # default: 1 8
+#
+# Environment: PYTHON (default python), OUT (default
+# work_dirs/benchmark_zoo), MODELS (default: all, e.g. "r2plus1d i3d"),
+# REPEATS (default 5). Writes OUT/<model>_b<batch>[_cl].json and prints one
+# table row per run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-python}
+OUT=${OUT:-work_dirs/benchmark_zoo}
+REPEATS=${REPEATS:-5}
+BATCHES=("$@")
+[ ${#BATCHES[@]} -eq 0 ] && BATCHES=(1 8)
+MODELS=${MODELS:-"r2plus1d i3d x3d tpn detector pspnet"}
+R=configs/recognition/vared2
+D=configs/detection/vared2
+S=configs/segmentation/vared2
+mkdir -p "$OUT"
+
+args_of() {
+  case $1 in
+  r2plus1d)
+    echo "$R/vared2-k2_r2plus1d_r18_8xb16-16x2x1-30e_kinetics400-rgb.py" \
+      "--base-config $R/r2plus1d_r18_8xb16-16x2x1-100e_kinetics400-rgb.py" \
+      "--shape 16 112 112 --choice 1 1" ;;
+  i3d)
+    echo "$R/vared2-k2_i3d_r50_8xb8-16x5x1-30e_kinetics400-rgb.py" \
+      "--base-config $R/i3d_imagenet-pretrained-r50_8xb8-16x5x1-100e_kinetics400-rgb.py" \
+      "--shape 16 224 224 --choice 1 1" ;;
+  x3d)
+    echo "$R/vared2-k2_x3d_m_8xb8-16x5x1-30e_kinetics400-rgb.py" \
+      "--base-config $R/x3d_m_8xb8-16x5x1-120e_kinetics400-rgb.py" \
+      "--shape 16 224 224 --choice 1 1" ;;
+  tpn)
+    echo "$R/vared2-k2_tpn-slowonly_r50_8xb8-8x8x1-30e_minik200-rgb.py" \
+      "--base-config $R/tpn-slowonly_imagenet-pretrained-r50_8xb8-8x8x1-150e_minik200-rgb.py" \
+      "--shape 8 224 224 --choice 1 1" ;;
+  detector)
+    echo "$D/vared2-k2_slowonly_r50_8xb8-8x2x1-10e_jhmdb-split1-rgb.py" \
+      "--base-config $D/slowonly_kinetics400-pretrained-r50_8xb8-8x2x1-20e_jhmdb-split1-rgb.py" \
+      "--shape 8 240 320 --choice 1 1" ;;
+  pspnet)
+    echo "$S/vared2-k2_pspnet_r18-d8_4xb2-100k_ade20k-512x512.py" \
+      "--base-config $S/pspnet_r18-d8_4xb2-100k_ade20k-512x512.py" \
+      "--shape 512 512 --choice 0 1" ;;
+  *)
+    echo "unknown model '$1'; allowed: r2plus1d i3d x3d tpn detector pspnet" >&2
+    exit 1 ;;
+  esac
+}
+
+for model in $MODELS; do
+  read -r -a args <<<"$(args_of "$model")"
+  for batch in "${BATCHES[@]}"; do
+    for layout in "" "--channels-last"; do
+      out="$OUT/${model}_b${batch}${layout:+_cl}.json"
+      $PYTHON tools/analysis/benchmark.py "${args[@]}" --batch-sizes "$batch" \
+        --warmup 2 --repeats "$REPEATS" $layout --out "$out" |
+        grep '^| [0-9]' | sed "s/^/| $model${layout:+ (channels-last)} /"
+    done
+  done
+done
