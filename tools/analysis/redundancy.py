@@ -1,5 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Redundancy analysis of a trained video model (seed table 12).
+"""Redundancy analysis of a trained video model (Table 12 of the paper).
 
 Runs the model over the config's test set and reports, per layer and along
 the temporal and the channel dimension, the correlation coefficient (CC),
@@ -12,11 +12,12 @@ over all clips (and per class)::
         [--out work_dirs/redundancy.json]
 
 Definitions: ``varedd_mm/analysis/redundancy.py``. The default RP reading
-is the seed caption read literally (``CC > 0.85`` and ``RMSE > 0.001``);
-``--rmse-rule below`` is the other reading. Layers: the outputs of the
-backbone's ``ConvModule`` blocks (conv + BN + activation) by default,
-``--types`` / ``--layers`` choose others. A VA-RED2 (dynamic) config is
-analysed as its base model (every gate forced to the full choice).
+is the caption of Table 12 of the paper read literally (``CC > 0.85`` and
+``RMSE > 0.001``); ``--rmse-rule below`` is the other reading. Layers: the
+outputs of the backbone's ``ConvModule`` blocks (conv + BN + activation) by
+default, ``--types`` / ``--layers`` choose others. A VA-RED2 (dynamic)
+config is analysed as its base model (every gate forced to the full
+choice).
 Compare Moments-in-Time and Kinetics-400 models by running it on both.
 """
 import argparse
@@ -51,8 +52,9 @@ def parse_args():
         '--rmse-rule',
         choices=RMSE_RULES,
         default='above',
-        help="'above': CC and RMSE both above their thresholds (the seed "
-        "caption read literally); 'below': CC above, RMSE below")
+        help="'above': CC and RMSE both above their thresholds (the caption "
+        "of Table 12 of the paper read literally); 'below': CC above, RMSE "
+        'below')
     parser.add_argument(
         '--types',
         nargs='+',
