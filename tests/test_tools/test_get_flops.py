@@ -33,7 +33,17 @@ def test_default_shape_is_the_validation_input(config, dims, shape):
     cfg = Config.fromfile(osp.join(ROOT, config))
     got, source = default_input_shape(cfg, dims)
     assert got == shape, source
-    assert 'fallback' not in source
+
+
+def test_no_fixed_frame_size_asks_for_the_shape():
+    """The synthetic J-HMDB demo keeps the videos' frame size: no default
+    is made up."""
+    cfg = Config.fromfile(
+        osp.join(
+            ROOT, 'configs/detection/vared2/demo/'
+            'slowonly_r18_1xb8-8x2x1-8e_synthetic-jhmdb-rgb.py'))
+    with pytest.raises(ValueError, match='give the shape'):
+        default_input_shape(cfg, 3)
 
 
 def test_i3d_default_is_its_224_input_and_prints_only_the_answer():
@@ -49,6 +59,7 @@ def test_i3d_default_is_its_224_input_and_prints_only_the_answer():
     lines = done.stdout.splitlines()
     assert len(lines) == 2, lines
     assert lines[0].startswith('input 1x3x16x224x224 (val pipeline')
+    assert lines[0].endswith('M parameters')
     gflops = float(re.search(r': ([\d.]+) GFLOPs per clip', lines[1])[1])
     assert gflops == pytest.approx(16.64, abs=0.01)
 
@@ -61,7 +72,8 @@ def test_shape_option_overrides_the_config(run_tool, tmp_path):
         '--shape', '4', '32', '32', '--choice', '1', '1', '--out',
         str(out_file)
     ])
-    assert 'input 1x3x4x32x32 (--shape)' in out
+    assert 'input 1x3x4x32x32 (--shape); ' in out
     result = json.loads(out_file.read_text())
     assert result['shape'] == [4, 32, 32]
     assert 0 < result['gflops'] < result['base_gflops']
+    assert result['params_m'] > 30  # R(2+1)D-18 + gates and cheap ops

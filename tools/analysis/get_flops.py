@@ -128,7 +128,11 @@ def main():
     model.eval()
     source = '--shape'
     if args.shape is None:
-        args.shape, source = default_input_shape(cfg, dims)
+        try:
+            args.shape, source = default_input_shape(cfg, dims)
+        except ValueError as e:
+            raise SystemExit(f'{args.config}: {e} with --shape '
+                             f'{"T H W" if dims == 3 else "H W"}')
     if len(args.shape) != dims:
         raise SystemExit(f'--shape must be {"T H W" if dims == 3 else "H W"} '
                          f'for this model, got {args.shape}')
@@ -146,8 +150,16 @@ def main():
         shape_source=source,
         unit='GMACs')
     per = 'clip' if dims == 3 else 'image'
-    print(f'input {shape_text(args.shape)} ({source})')
+    # every parameter of the model, training-only heads included (the
+    # convention of mmaction's model zoo)
+    result['params_m'] = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f'input {shape_text(args.shape)} ({source}); '
+          f"{result['params_m']:.2f} M parameters")
     if not dynamic:
+        # one forward first: some heads build modules in their first forward
+        # (TPN's average pooling), which the tracing counter cannot follow
+        with torch.no_grad():
+            model(clip)
         result['gflops'] = mmengine_gflops(model, clip)
         print(f"{args.config}: {result['gflops']:.3f} GFLOPs per {per} "
               '(mmengine counter)')

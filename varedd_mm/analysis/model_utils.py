@@ -251,6 +251,10 @@ def default_input_shape(cfg: Config, dims: int) -> Tuple[list, str]:
     Returns:
         tuple: ``([T, H, W] or [H, W], description of where it came
         from)``.
+
+    Raises:
+        ValueError: If the config does not fix the input size (e.g. a
+            pipeline that keeps the videos' own frame size).
     """
     if dims == 2:
         size = cfg.model.get('data_preprocessor', {}).get('size')
@@ -258,7 +262,8 @@ def default_input_shape(cfg: Config, dims: int) -> Tuple[list, str]:
             return [int(size[0]), int(size[1])], 'data_preprocessor.size'
         if cfg.get('crop_size'):
             return [int(s) for s in cfg.crop_size], 'crop_size'
-        return [512, 512], 'fallback (no size in the config)'
+        raise ValueError('the config fixes no image size (no '
+                         'data_preprocessor.size or crop_size): give one')
     for loader in ('val_dataloader', 'test_dataloader'):
         pipeline = _pipeline(cfg, loader)
         if not pipeline:
@@ -285,4 +290,6 @@ def default_input_shape(cfg: Config, dims: int) -> Tuple[list, str]:
             name = loader.replace('_dataloader', '')
             return ([clip_len, hw[0],
                      hw[1]], f"{name} pipeline: {', '.join(steps)}")
-    return [16, 112, 112], 'fallback (no clip_len / crop in the pipelines)'
+    raise ValueError('the validation / test pipeline fixes no clip length '
+                     'and frame size (a frame sampler with clip_len and a '
+                     'crop or fixed-size resize): give the shape')
