@@ -2,6 +2,8 @@
 # Distributed training with mmengine's pytorch launcher (torchrun):
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
 # On CPU-only machines the processes use gloo (varedd_mm.compat).
+# Interpreter: $PYTHON, default the `python` on PATH: activate the
+# environment first (source .venv/bin/activate) or set PYTHON=.venv/bin/python.
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -35,6 +35,11 @@ SEG_BASE_CFG = osp.join(SEG_DEMO,
                         'pspnet_r18-d8_1xb8-1k_synthetic-seg-64x64.py')
 SEG_DYN_CFG = osp.join(SEG_DEMO,
                        'vared2_pspnet_r18-d8_1xb8-500_synthetic-seg-64x64.py')
+# default work dirs; the base model is trained in <work dir>/base, which is
+# where the demo VA-RED2 configs' load_from points
+WORK_DIRS = dict(
+    recognition='work_dirs/demo', segmentation='work_dirs/demo_seg')
+BASE_SUBDIR = 'base'
 
 
 def run(cmd):
@@ -84,7 +89,7 @@ def main():
     sys.path.insert(0, ROOT)
     if args.task == 'segmentation':
         return segmentation_demo(args)
-    args.work_dir = args.work_dir or 'work_dirs/demo'
+    args.work_dir = args.work_dir or WORK_DIRS['recognition']
     args.data_root = args.data_root or 'data/synthetic_motion'
     from varedd_mm.datasets import CLASSES, STATIC_CLASSES, generate
 
@@ -95,7 +100,7 @@ def main():
         generate(data_root)
     py = sys.executable
     wd = osp.join(ROOT, args.work_dir)
-    wd_base, wd_dyn = osp.join(wd, 'base'), osp.join(wd, 'vared2')
+    wd_base, wd_dyn = osp.join(wd, BASE_SUBDIR), osp.join(wd, 'vared2')
     data_opts = [
         f'train_dataloader.dataset.ann_file={data_root}/'
         'train_list_videos.txt',
@@ -202,13 +207,13 @@ def segmentation_demo(args):
     PSPNet-R18-d8 and its VA-RED² version, print mIoU and GFLOPs/image."""
     from varedd_mm.datasets.synthetic_segmentation import SEG_CLASSES, generate
     t_start = time.time()
-    wd = osp.join(ROOT, args.work_dir or 'work_dirs/demo_seg')
+    wd = osp.join(ROOT, args.work_dir or WORK_DIRS['segmentation'])
     data_root = osp.join(ROOT, args.data_root or 'data/synthetic_seg')
     if not osp.isdir(osp.join(data_root, 'annotations', 'validation')):
         print(f'generating the synthetic segmentation dataset in {data_root}')
         generate(data_root)
     py = sys.executable
-    wd_base, wd_dyn = osp.join(wd, 'base'), osp.join(wd, 'vared2')
+    wd_base, wd_dyn = osp.join(wd, BASE_SUBDIR), osp.join(wd, 'vared2')
     data_opts = [
         f'{split}_dataloader.dataset.data_root={data_root}'
         for split in ('train', 'val', 'test')

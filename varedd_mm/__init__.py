@@ -17,7 +17,7 @@ from .version import __version__
 
 register_root_components()
 
-from . import engine, evaluation, models  # noqa: E402, F401, I001
+from . import datasets, engine, evaluation, models  # noqa: E402, F401, I001
 
 __all__ = [
     '__version__', 'EfficiencyLoss', 'VARED2Conv2d', 'VARED2Conv2plus1d',

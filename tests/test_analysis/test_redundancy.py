@@ -1,5 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""CC / RMSE / RP of feature maps (seed table 12)."""
+"""CC / RMSE / RP of feature maps (Table 12 of the paper)."""
 import numpy as np
 import pytest
 import torch

@@ -112,3 +112,50 @@ def test_bad_list_line(tmp_path):
             ValueError, match=r'bad.txt:1: expected "<path> '
             r'<label>"'):
         build(str(ids), str(ids), str(bad), str(bad), str(tmp_path / 'o'))
+
+
+MINIK_CONFIGS = [
+    'configs/recognition/vared2/r2plus1d_r18_8xb16-16x2x1-100e_minik200-'
+    'rgb.py',
+    'configs/recognition/vared2/vared2-k2_tpn-slowonly_r50_8xb8-8x8x1-30e_'
+    'minik200-rgb.py'
+]
+
+
+@pytest.mark.parametrize('config', MINIK_CONFIGS)
+def test_missing_lists_point_to_the_build_tool(config, tmp_path):
+    """A Mini-Kinetics-200 config whose lists were not built says how to
+    build them (not only mmengine's bare FileNotFoundError)."""
+    from mmaction.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    root = osp.join(osp.dirname(__file__), '..', '..')
+    cfg = Config.fromfile(osp.join(root, config))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = cfg[loader].dataset
+        assert dataset.type == 'MiniKinetics200Dataset'
+        dataset.ann_file = str(tmp_path / 'not_built.txt')
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            with pytest.raises(FileNotFoundError) as err:
+                DATASETS.build(dataset)
+        msg = str(err.value)
+        assert 'not_built.txt' in msg
+        assert 'tools/data/mini_kinetics200/build_annotations.py' in msg
+        assert 'github.com/s9xie/Mini-Kinetics-200' in msg
+
+
+def test_built_lists_load_as_a_video_dataset(tmp_path):
+    from mmaction.registry import DATASETS
+    ann = tmp_path / 'minik200_val_list_videos.txt'
+    ann.write_text('abc/aaaaaaaaaaa_000001_000011.mp4 3\n'
+                   'xyz/bbbbbbbbbbb_000002_000012.mp4 0\n')
+    dataset = DATASETS.build(
+        dict(
+            type='MiniKinetics200Dataset',
+            ann_file=str(ann),
+            data_prefix=dict(video='videos'),
+            pipeline=[]))
+    assert len(dataset) == 2
+    assert dataset.get_data_info(0)['filename'] == osp.join(
+        'videos', 'abc/aaaaaaaaaaa_000001_000011.mp4')
+    assert dataset.get_data_info(0)['label'] == 3

@@ -116,3 +116,19 @@ def test_max_testing_views_counts_every_view():
     preds = model.test_step(_batch(n=1, views=5))
     assert preds[0].vared2_gflops.shape == (5, )
     assert preds[0].vared2_choices.shape[1] == 5
+
+
+def test_clip_without_views_axis_names_the_expected_layout():
+    model = _model('r2plus1d').eval()
+    clip = torch.randn(2, 3, 8, 32, 32)  # (N, C, T, H, W): no views axis
+    for mode in ('tensor', 'predict'):
+        samples = [ActionDataSample() for _ in range(2)]
+        with pytest.raises(ValueError) as err:
+            with torch.no_grad():
+                model(clip, samples, mode=mode)
+        msg = str(err.value)
+        assert '(N, views, C, T, H, W)' in msg and 'x[:, None]' in msg
+        assert '(2, 3, 8, 32, 32)' in msg and 'Conv2plus1d' not in msg
+    with torch.no_grad():  # the layout it names works
+        feats = model(clip[:, None], mode='tensor')
+    assert feats.shape[0] == 2

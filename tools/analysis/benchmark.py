@@ -57,26 +57,66 @@ from varedd_mm.ops import to_channels_last
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help='dynamic model config')
-    parser.add_argument('--base-config', default=None)
-    parser.add_argument('--checkpoint', default=None)
-    parser.add_argument('--base-checkpoint', default=None)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('config', help='dynamic (VA-RED2) model config')
+    parser.add_argument(
+        '--base-config',
+        default=None,
+        help='static base model config; None: the dynamic model forced to '
+        '(0, 0), which runs the base ops and nothing else')
+    parser.add_argument(
+        '--checkpoint',
+        default=None,
+        help='weights of the dynamic model (required by --learned); None: '
+        'random initialisation, nothing downloaded')
+    parser.add_argument(
+        '--base-checkpoint',
+        default=None,
+        help='weights of --base-config; None: random initialisation')
     parser.add_argument(
         '--shape',
         type=int,
         nargs='+',
         default=None,
-        help='T H W of a clip (recognizers, default 16 112 112) or H W of an '
-        'image (segmentors, default 512 512)')
+        help='T H W of a clip (recognizers, detectors; None: 16 112 112) or '
+        'H W of an image (segmentors; None: 512 512)')
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        '--choice', type=int, nargs=2, default=None, metavar=('P_T', 'P_C'))
-    group.add_argument('--learned', action='store_true')
-    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8])
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--device', default=None)
+        '--choice',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('P_T', 'P_C'),
+        help='force every gate to this choice (no gate runs); 1 1 when '
+        'neither --choice nor --learned is given')
+    group.add_argument(
+        '--learned',
+        action='store_true',
+        help="use the learned gates of --checkpoint (on random inputs: it "
+        "measures the policy's cost, not its decisions on real clips)")
+    parser.add_argument(
+        '--batch-sizes',
+        type=int,
+        nargs='+',
+        default=[1, 8],
+        help='batch sizes to time, one row each')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=3,
+        help='untimed forwards of each model before timing')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=10,
+        help='timed forwards of each model (base and dynamic take turns); '
+        'the median is reported')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help="torch device; None: 'cuda' if available, else 'cpu'")
     parser.add_argument(
         '--no-fuse',
         action='store_true',
@@ -86,15 +126,20 @@ def parse_args():
         action='store_true',
         help='run the VA-RED2 model and the same-execution base '
         'channels-last')
-    parser.add_argument('--out', default='work_dirs/benchmark.json')
+    parser.add_argument(
+        '--out', default='work_dirs/benchmark.json', help='JSON output file')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='overrides applied to both configs, e.g. '
-        'model.backbone.pretrained=None (ImageNet-inflated configs would '
-        'otherwise fetch torchvision weights; speed does not need them)')
+        help='key=value overrides applied to both configs (pretrained '
+        'weights are never fetched: the models are built without them)')
     args = parser.parse_args()
+    if args.learned and not args.checkpoint:
+        parser.error('--learned times the gates of a trained model: give '
+                     'its --checkpoint (without one the gates are untrained '
+                     'and the dynamic model runs the full choice, FLOPs '
+                     'ratio 1.000)')
     if args.choice is None and not args.learned:
         args.choice = [1, 1]
     if args.repeats < 1 or args.warmup < 0:

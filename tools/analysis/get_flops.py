@@ -20,44 +20,64 @@ the choices its learned gates take::
 For a static (base) config it prints mmengine's count. For a dynamic
 config it also prints the base model's GFLOPs (every gate forced to (0, 0),
 no gate: the same ops as the base) and checks it against mmengine's
-counter.
+counter. Without ``--shape`` the input is the one the config validates at
+(``clip_len`` and crop size of its validation pipeline; a segmentor's
+``data_preprocessor.size``). Nothing is downloaded: ImageNet / Kinetics
+initialisations in the config are dropped (``--checkpoint`` gives trained
+weights), and only the answer is printed.
 """
 import argparse
 import json
+import logging
 
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import DictAction
 
 from varedd_mm import clip_gflops, dynamic_layers, fixed_policy, track_flops
-from varedd_mm.analysis import as_network, build_test_loader, load_model
+from varedd_mm.analysis import (as_network, build_test_loader,
+                                default_input_shape, load_model,
+                                quiet_mmengine)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('config', help='model config file')
     parser.add_argument(
         '--shape',
         type=int,
         nargs='+',
         default=None,
-        help='T H W of a clip (recognizers, default 16 112 112) or H W of an '
-        'image (segmentors, default 512 512) for fixed-choice counting')
+        help='T H W of a clip (recognizers, detectors) or H W of an image '
+        '(segmentors); None: the input the config validates at (clip_len '
+        'and last crop of its validation pipeline; data_preprocessor.size '
+        'of a segmentor)')
     parser.add_argument(
         '--choice',
         type=int,
         nargs=2,
         default=None,
         metavar=('P_T', 'P_C'),
-        help='force every dynamic layer to this choice')
-    parser.add_argument('--checkpoint', default=None)
+        help='force every dynamic layer to this choice (dynamic configs)')
+    parser.add_argument(
+        '--checkpoint',
+        default=None,
+        help='weights to load (needed for --num-clips: the learned gates); '
+        'None: random initialisation, nothing downloaded')
     parser.add_argument(
         '--num-clips',
         type=int,
         default=0,
-        help='realised GFLOPs averaged over this many test clips')
+        help='realised GFLOPs averaged over this many test clips of the '
+        "config's test set (dynamic recognizers; 0: off)")
     parser.add_argument('--out', default=None, help='JSON output file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='key=value overrides of the config')
     args = parser.parse_args()
     if args.num_clips < 0:
         parser.error('--num-clips must be >= 0')
@@ -68,9 +88,16 @@ def parse_args():
 
 def mmengine_gflops(model, clip):
     # gates, cheap ops and training-only heads are never called under a
-    # forced choice at test time: no warning listing each of them
+    # forced choice at test time: no warning listing each of them; pooling
+    # and additions are not counted (mmengine's convention), no warning
+    # listing those operators either
     counter = FlopAnalyzer(model, (clip, )).uncalled_modules_warnings(False)
-    return counter.total() / 1e9
+    with quiet_mmengine(logging.ERROR):
+        return counter.total() / 1e9
+
+
+def shape_text(shape):
+    return 'x'.join(str(s) for s in [1, 3] + list(shape))
 
 
 @torch.no_grad()
@@ -99,8 +126,13 @@ def main():
                                  args.cfg_options)
     model, dims = as_network(task_model)
     model.eval()
+    source = '--shape'
     if args.shape is None:
-        args.shape = [16, 112, 112] if dims == 3 else [512, 512]
+        try:
+            args.shape, source = default_input_shape(cfg, dims)
+        except ValueError as e:
+            raise SystemExit(f'{args.config}: {e} with --shape '
+                             f'{"T H W" if dims == 3 else "H W"}')
     if len(args.shape) != dims:
         raise SystemExit(f'--shape must be {"T H W" if dims == 3 else "H W"} '
                          f'for this model, got {args.shape}')
@@ -112,25 +144,39 @@ def main():
     track_flops(model)
     clip = torch.randn((1, 3) + tuple(args.shape))
     dynamic = bool(dynamic_layers(model))
-    result = dict(config=args.config, shape=args.shape, unit='GMACs')
+    result = dict(
+        config=args.config,
+        shape=args.shape,
+        shape_source=source,
+        unit='GMACs')
+    per = 'clip' if dims == 3 else 'image'
+    # every parameter of the model, training-only heads included (the
+    # convention of mmaction's model zoo)
+    result['params_m'] = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f'input {shape_text(args.shape)} ({source}); '
+          f"{result['params_m']:.2f} M parameters")
     if not dynamic:
+        # one forward first: some heads build modules in their first forward
+        # (TPN's average pooling), which the tracing counter cannot follow
+        with torch.no_grad():
+            model(clip)
         result['gflops'] = mmengine_gflops(model, clip)
-        print(f"{args.config}: {result['gflops']:.3f} GFLOPs per clip "
-              f'(mmengine counter, input 1x3x{args.shape})')
+        print(f"{args.config}: {result['gflops']:.3f} GFLOPs per {per} "
+              '(mmengine counter)')
     else:
         with fixed_policy(model, 0, 0):
             model(clip)
             base = clip_gflops(model).item()
             ref = mmengine_gflops(model, clip)
         result.update(base_gflops=base, base_gflops_mmengine=ref)
-        print(f'base model: {base:.3f} GFLOPs per clip (mmengine counter: '
-              f'{ref:.3f}), input 1x3x{args.shape}')
+        print(f'base model: {base:.3f} GFLOPs per {per} (mmengine counter: '
+              f'{ref:.3f})')
         if args.choice is not None:
             with fixed_policy(model, *args.choice):
                 model(clip)
                 val = clip_gflops(model).item()
             result.update(choice=args.choice, gflops=val)
-            print(f'choice {tuple(args.choice)}: {val:.3f} GFLOPs per clip '
+            print(f'choice {tuple(args.choice)}: {val:.3f} GFLOPs per {per} '
                   f'({val / base:.3f} of base)')
         if args.num_clips:
             values = realised(model, cfg, args.num_clips)

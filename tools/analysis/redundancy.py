@@ -1,5 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Redundancy analysis of a trained video model (seed table 12).
+"""Redundancy analysis of a trained video model (Table 12 of the paper).
 
 Runs the model over the config's test set and reports, per layer and along
 the temporal and the channel dimension, the correlation coefficient (CC),
@@ -12,11 +12,12 @@ over all clips (and per class)::
         [--out work_dirs/redundancy.json]
 
 Definitions: ``varedd_mm/analysis/redundancy.py``. The default RP reading
-is the seed caption read literally (``CC > 0.85`` and ``RMSE > 0.001``);
-``--rmse-rule below`` is the other reading. Layers: the outputs of the
-backbone's ``ConvModule`` blocks (conv + BN + activation) by default,
-``--types`` / ``--layers`` choose others. A VA-RED2 (dynamic) config is
-analysed as its base model (every gate forced to the full choice).
+is the caption of Table 12 of the paper read literally (``CC > 0.85`` and
+``RMSE > 0.001``); ``--rmse-rule below`` is the other reading. Layers: the
+outputs of the backbone's ``ConvModule`` blocks (conv + BN + activation) by
+default, ``--types`` / ``--layers`` choose others. A VA-RED2 (dynamic)
+config is analysed as its base model (every gate forced to the full
+choice).
 Compare Moments-in-Time and Kinetics-400 models by running it on both.
 """
 import argparse
@@ -35,24 +36,45 @@ from varedd_mm.analysis.redundancy import (DIMS, PAIRINGS, RMSE_RULES,
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('config', help='config of the trained model')
+    parser.add_argument('checkpoint', help='checkpoint of the trained model')
     parser.add_argument(
         '--num-videos',
         type=int,
         default=0,
         help='analyse this many test videos (0: all of them)')
-    parser.add_argument('--dims', nargs='+', choices=DIMS, default=list(DIMS))
-    parser.add_argument('--pairing', choices=PAIRINGS, default='adjacent')
-    parser.add_argument('--cc-thr', type=float, default=0.85)
-    parser.add_argument('--rmse-thr', type=float, default=1e-3)
+    parser.add_argument(
+        '--dims',
+        nargs='+',
+        choices=DIMS,
+        default=list(DIMS),
+        help='dimensions along which feature maps are split into tensors')
+    parser.add_argument(
+        '--pairing',
+        choices=PAIRINGS,
+        default='adjacent',
+        help="'adjacent': tensor i vs i+1; 'nearest': vs its most "
+        'correlated other tensor')
+    parser.add_argument(
+        '--cc-thr',
+        type=float,
+        default=0.85,
+        help='correlation threshold of a redundant tensor')
+    parser.add_argument(
+        '--rmse-thr',
+        type=float,
+        default=1e-3,
+        help='RMSE threshold of a redundant tensor (direction: --rmse-rule)')
     parser.add_argument(
         '--rmse-rule',
         choices=RMSE_RULES,
         default='above',
-        help="'above': CC and RMSE both above their thresholds (the seed "
-        "caption read literally); 'below': CC above, RMSE below")
+        help="'above': CC and RMSE both above their thresholds (the caption "
+        "of Table 12 of the paper read literally); 'below': CC above, RMSE "
+        'below')
     parser.add_argument(
         '--types',
         nargs='+',
@@ -69,7 +91,11 @@ def parse_args():
         help='text file, one class name a line (line i: label i), for the '
         'per-class table')
     parser.add_argument('--out', default=None, help='JSON output file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='key=value overrides of the config')
     args = parser.parse_args()
     if args.num_videos < 0:
         parser.error('--num-videos must be >= 0 (0: all)')

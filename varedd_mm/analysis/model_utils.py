@@ -2,13 +2,88 @@
 """Helpers the analysis tools share: build a model from a config and run it
 on plain tensors (the network only, no data pipeline): clips for
 recognizers and detectors, images for segmentors."""
-from typing import Optional, Tuple
+import contextlib
+import logging
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
+
+
+def _is_pretrained_init(init_cfg) -> bool:
+    """Whether one ``init_cfg`` dict loads weights from a checkpoint."""
+    return isinstance(init_cfg, dict) and (init_cfg.get('type') == 'Pretrained'
+                                           or 'checkpoint' in init_cfg)
+
+
+def without_pretrained(cfg: Config) -> List[str]:
+    """Remove, in place, every weight download a config asks for, so that
+    its model builds and initialises without network or torchvision.
+
+    Analysis (FLOPs, speed, redundancy) needs the architecture, not the
+    ImageNet or Kinetics weights a base config starts training from:
+    ``pretrained`` becomes None and ``pretrained2d`` False wherever they
+    appear in ``cfg.model`` (mmaction's I3D / TPN backbones, mmseg's
+    ``EncoderDecoder``), ``init_cfg`` entries that load a checkpoint are
+    dropped (mmdet/mmengine ``type='Pretrained'``), and ``load_from`` is
+    cleared.
+
+    Args:
+        cfg (Config): The config; changed in place.
+
+    Returns:
+        list[str]: The dotted keys that were changed (empty if none).
+    """
+    changed = []
+
+    def visit(node, path):
+        if isinstance(node, dict):
+            for key in list(node):
+                value, where = node[key], f'{path}.{key}'
+                if key == 'pretrained' and value is not None:
+                    node[key] = None
+                    changed.append(where)
+                elif key == 'pretrained2d' and value:
+                    node[key] = False
+                    changed.append(where)
+                elif key == 'init_cfg' and _is_pretrained_init(value):
+                    node[key] = None
+                    changed.append(where)
+                elif key == 'init_cfg' and isinstance(value, list) and any(
+                        _is_pretrained_init(v) for v in value):
+                    node[key] = [
+                        v for v in value if not _is_pretrained_init(v)
+                    ]
+                    changed.append(where)
+                else:
+                    visit(value, where)
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                visit(value, f'{path}.{i}')
+
+    visit(cfg.model, 'model')
+    if cfg.get('load_from'):
+        cfg.load_from = None
+        changed.append('load_from')
+    return changed
+
+
+@contextlib.contextmanager
+def quiet_mmengine(level: int = logging.WARNING) -> Iterator[None]:
+    """Raise the level of mmengine's current logger for a block: building
+    and initialising a model logs one INFO entry per parameter (hundreds of
+    lines) that an analysis tool's user does not need."""
+    logger = MMLogger.get_current_instance()
+    old = logger.level
+    logger.setLevel(max(level, old))
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 def build_model_from_cfg(cfg: Config) -> nn.Module:
@@ -31,15 +106,32 @@ def load_weights(model: nn.Module, checkpoint: Optional[str]) -> None:
 
 def load_model(config: str,
                checkpoint: Optional[str] = None,
-               cfg_options: Optional[dict] = None) -> Tuple[Config, nn.Module]:
-    """Config file (+ ``--cfg-options``) -> ``(cfg, recognizer)`` with the
-    checkpoint's weights (or initialised ones), in eval mode."""
+               cfg_options: Optional[dict] = None,
+               quiet: bool = True) -> Tuple[Config, nn.Module]:
+    """Config file (+ ``--cfg-options``) -> ``(cfg, model)`` with the
+    checkpoint's weights (or initialised ones), in eval mode.
+
+    The one way the analysis tools build models: nothing is downloaded
+    (:func:`without_pretrained`: a config's ImageNet / Kinetics
+    initialisation is dropped; give ``checkpoint`` for trained weights).
+
+    Args:
+        config (str): Config file.
+        checkpoint (str, optional): Checkpoint to load; None initialises
+            the weights (randomly, without pretrained downloads).
+        cfg_options (dict, optional): Overrides merged into the config.
+        quiet (bool): Keep mmengine's INFO log (one entry per initialised
+            parameter) out of the output. Defaults to True.
+    """
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    model = build_model_from_cfg(cfg)
-    load_weights(model, checkpoint)
-    return cfg, model.eval()
+    without_pretrained(cfg)
+    with quiet_mmengine() if quiet else contextlib.nullcontext():
+        model = build_model_from_cfg(cfg)
+        load_weights(model, checkpoint)
+    model.eval()
+    return cfg, model
 
 
 def build_test_loader(cfg: Config):
@@ -116,3 +208,88 @@ def as_network(model: nn.Module) -> Tuple[nn.Module, int]:
     raise TypeError(f'{type(model).__name__} is neither a recognizer '
                     '(cls_head), a segmentor (decode_head) nor a detector '
                     '(roi_head)')
+
+
+def _pipeline(cfg: Config, loader: str) -> Optional[list]:
+    """The pipeline of ``cfg.<loader>``'s dataset (through dataset
+    wrappers), or None."""
+    dataset = (cfg.get(loader) or {}).get('dataset')
+    while isinstance(dataset, dict):
+        if 'pipeline' in dataset:
+            return list(dataset['pipeline'])
+        dataset = dataset.get('dataset')
+    return None
+
+
+def _hw(size) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` of an mmaction size: an int (square) or ``(W, H)``."""
+    if isinstance(size, int):
+        return size, size
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        w, h = size
+        if w > 0 and h > 0:
+            return int(h), int(w)
+        if max(w, h) > 0:  # (-1, S): short side S, aspect unknown
+            return int(max(w, h)), int(max(w, h))
+    return None
+
+
+def default_input_shape(cfg: Config, dims: int) -> Tuple[list, str]:
+    """The input a config's model is validated at, for FLOPs counting.
+
+    Clips (``dims == 3``): ``clip_len`` of the validation pipeline's frame
+    sampler and the size of its last crop or fixed-size resize
+    (``CenterCrop``, ``ThreeCrop``, ``RandomCrop``, ``Resize``; a
+    keep-ratio resize to short side ``S`` counts as ``S x S``); the test
+    pipeline when there is no validation one. Images (``dims == 2``): the
+    data preprocessor's ``size``, else ``crop_size``.
+
+    Args:
+        cfg (Config): The model's config.
+        dims (int): 3 for clips ``T H W``, 2 for images ``H W``.
+
+    Returns:
+        tuple: ``([T, H, W] or [H, W], description of where it came
+        from)``.
+
+    Raises:
+        ValueError: If the config does not fix the input size (e.g. a
+            pipeline that keeps the videos' own frame size).
+    """
+    if dims == 2:
+        size = cfg.model.get('data_preprocessor', {}).get('size')
+        if size:
+            return [int(size[0]), int(size[1])], 'data_preprocessor.size'
+        if cfg.get('crop_size'):
+            return [int(s) for s in cfg.crop_size], 'crop_size'
+        raise ValueError('the config fixes no image size (no '
+                         'data_preprocessor.size or crop_size): give one')
+    for loader in ('val_dataloader', 'test_dataloader'):
+        pipeline = _pipeline(cfg, loader)
+        if not pipeline:
+            continue
+        clip_len, hw, steps = None, None, []
+        for step in pipeline:
+            kind = step.get('type', '')
+            if clip_len is None and 'clip_len' in step:
+                clip_len = int(step['clip_len'])
+                steps.append(f'{kind} clip_len={clip_len}')
+            size = None
+            if kind in ('CenterCrop', 'ThreeCrop', 'TenCrop'):
+                size = _hw(step.get('crop_size'))
+            elif kind == 'RandomCrop':
+                size = _hw(step.get('size'))
+            elif kind == 'Resize':
+                size = _hw(step.get('scale'))
+            if size is not None:
+                hw = size
+                keep_ratio = kind == 'Resize' and min(step['scale']) < 0
+                steps.append(f'{kind} to short side {hw[0]}'
+                             if keep_ratio else f'{kind} {hw[0]}x{hw[1]}')
+        if clip_len is not None and hw is not None:
+            name = loader.replace('_dataloader', '')
+            return ([clip_len, hw[0],
+                     hw[1]], f"{name} pipeline: {', '.join(steps)}")
+    raise ValueError('the validation / test pipeline fixes no clip length '
+                     'and frame size (a frame sampler with clip_len and a '
+                     'crop or fixed-size resize): give the shape')

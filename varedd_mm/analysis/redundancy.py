@@ -1,5 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Redundancy of video feature maps (seed table 12).
+"""Redundancy of video feature maps (Table 12 of the paper).
 
 For one clip's feature map ``(C, T, H, W)`` of a layer, the *tensors* along
 a dimension are its slices: along ``temporal`` the ``T`` frame maps of shape
@@ -15,10 +15,11 @@ a dimension are its slices: along ``temporal`` the ``T`` frame maps of shape
 Per comparison: the Pearson correlation coefficient (CC) of the two
 flattened tensors and the root mean square error (RMSE) between them. A
 tensor is *redundant* when ``CC > cc_thr`` and the RMSE passes
-``rmse_thr`` in the direction ``rmse_rule``: ``'above'`` is the seed
-caption read literally ("both CC and RMSE above 0.85 and 0.001"), ``'below'``
-the other plausible reading (alike *and* close). The redundancy proportion
-(RP) is the share of redundant tensors among the compared ones.
+``rmse_thr`` in the direction ``rmse_rule``: ``'above'`` is the caption of
+Table 12 of the paper read literally ("both CC and RMSE above 0.85 and
+0.001"), ``'below'`` the other plausible reading (alike *and* close). The
+redundancy proportion (RP) is the share of redundant tensors among the
+compared ones.
 
 A tensor with zero variance (e.g. a channel that ReLU zeroed everywhere)
 has no correlation coefficient; its comparisons are left out of CC and RP

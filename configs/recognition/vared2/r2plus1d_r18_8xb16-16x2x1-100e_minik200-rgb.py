@@ -1,4 +1,5 @@
-# T1/T2 base: R(2+1)D-18 on Mini-Kinetics-200, 16x2x1 clips at 112x112
+# Base of Tables 1 and 2 of the paper: R(2+1)D-18 on Mini-Kinetics-200,
+# 16x2x1 clips at 112x112
 _base_ = [
     '../../_base_/models/r2plus1d_r18.py',
     '../../_base_/datasets/minik200_112px.py',

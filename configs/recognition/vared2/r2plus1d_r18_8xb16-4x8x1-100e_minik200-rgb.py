@@ -1,4 +1,4 @@
-# T1 base: 4-frame clips (4x8x1)
+# Table 1 of the paper base: 4-frame clips (4x8x1)
 _base_ = ['./r2plus1d_r18_8xb16-16x2x1-100e_minik200-rgb.py']
 
 train_pipeline = _base_.train_pipeline

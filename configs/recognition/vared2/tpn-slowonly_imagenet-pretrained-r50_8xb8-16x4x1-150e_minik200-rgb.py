@@ -1,4 +1,5 @@
-# T3 base: TPN-16f (SlowOnly-R50, 16x4x1 clips at 224x224) on minik200
+# Base of Table 3 of the paper: TPN-16f (SlowOnly-R50, 16x4x1 clips at
+# 224x224) on minik200
 _base_ = [
     '../../_base_/models/tpn_slowonly_r50.py',
     '../../_base_/datasets/minik200_224px_16x4x1.py',

@@ -1,4 +1,5 @@
-# T3 base: TPN-8f (SlowOnly-R50, 8x8x1 clips at 224x224) on minik200
+# Base of Table 3 of the paper: TPN-8f (SlowOnly-R50, 8x8x1 clips at
+# 224x224) on minik200
 _base_ = [
     '../../_base_/models/tpn_slowonly_r50.py',
     '../../_base_/datasets/minik200_224px_8x8x1.py',

@@ -1,4 +1,5 @@
-# T1/T2: dynamic R(2+1)D-18, search space 2, fine-tuned from the base
+# Tables 1 and 2 of the paper: dynamic R(2+1)D-18, search space 2,
+# fine-tuned from the base
 _base_ = [
     '../../_base_/models/vared2_r2plus1d_r18.py',
     '../../_base_/datasets/minik200_112px.py',

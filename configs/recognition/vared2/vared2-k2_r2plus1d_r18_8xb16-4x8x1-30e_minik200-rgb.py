@@ -1,4 +1,4 @@
-# T1: 4-frame clips, search space 2
+# Table 1 of the paper: 4-frame clips, search space 2
 _base_ = ['./vared2-k2_r2plus1d_r18_8xb16-16x2x1-30e_minik200-rgb.py']
 
 train_pipeline = _base_.train_pipeline

@@ -1,5 +1,5 @@
-# T3: dynamic TPN-16f (backbone and neck), search space 2, fine-tuned from
-# the base TPN-16f
+# Table 3 of the paper: dynamic TPN-16f (backbone and neck), search
+# space 2, fine-tuned from the base TPN-16f
 _base_ = [
     '../../_base_/models/vared2_tpn_slowonly_r50.py',
     '../../_base_/datasets/minik200_224px_16x4x1.py',

@@ -1,5 +1,5 @@
-# T3: dynamic TPN-8f (backbone and neck), search space 2, fine-tuned from
-# the base TPN-8f
+# Table 3 of the paper: dynamic TPN-8f (backbone and neck), search
+# space 2, fine-tuned from the base TPN-8f
 _base_ = [
     '../../_base_/models/vared2_tpn_slowonly_r50.py',
     '../../_base_/datasets/minik200_224px_8x8x1.py',

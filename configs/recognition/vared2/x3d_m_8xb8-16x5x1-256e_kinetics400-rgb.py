@@ -1,4 +1,4 @@
-# T13 base: X3D-M on Kinetics-400 trained for 256 epochs
+# Table 13 of the paper base: X3D-M on Kinetics-400 trained for 256 epochs
 _base_ = ['./x3d_m_8xb8-16x5x1-120e_kinetics400-rgb.py']
 
 train_cfg = dict(max_epochs=256)

@@ -10,7 +10,8 @@
         --out-dir data/mini_kinetics200
 
 The id lists are the public Mini-Kinetics-200 split files (Xie et al.,
-2018). Prints how many listed clips were found and missing per split; the
+2018), ``train_ytid_list.txt`` and ``val_ytid_list.txt`` of
+https://github.com/s9xie/Mini-Kinetics-200. Prints how many listed clips were found and missing per split; the
 missing ids are written next to the lists. Exit code 1 if a split misses
 more than ``--max-missing`` of its clips (default: any is allowed, all are
 reported).

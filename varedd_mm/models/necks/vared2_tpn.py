@@ -1,5 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""Dynamic Temporal Pyramid Network neck (seed table 3).
+"""Dynamic Temporal Pyramid Network neck (Table 3 of the paper).
 
 ``VARED2TPN`` is mmaction's ``TPN`` built with exactly its own arguments,
 whose selected convs then become VA-RED² dynamic twins (same parameter

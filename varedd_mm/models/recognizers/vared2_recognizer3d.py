@@ -8,6 +8,29 @@ from mmaction.registry import MODELS
 from varedd_mm.models.vared2_model import VARED2ModelMixin
 
 
+def check_clip_layout(inputs: torch.Tensor, owner: str) -> None:
+    """Raise a ``ValueError`` naming the expected layout unless ``inputs``
+    is a 6-d ``(N, views, C, T, H, W)`` tensor.
+
+    A 3D recognizer folds the views into the batch before its backbone; a
+    5-d ``(N, C, T, H, W)`` clip would be folded along its channels and
+    fail deep inside the first conv with a message about that conv.
+    """
+    if isinstance(inputs, torch.Tensor) and inputs.dim() == 6:
+        return
+    got = (f'a {inputs.dim()}-d tensor of shape {tuple(inputs.shape)}'
+           if isinstance(inputs, torch.Tensor) else type(inputs).__name__)
+    hint = (' A 5-d tensor is one view per sample without its views axis: '
+            'pass x[:, None].'
+            if isinstance(inputs, torch.Tensor) and inputs.dim() == 5 else '')
+    raise ValueError(
+        f'{owner} takes clips as a 6-d tensor (N, views, C, T, H, W): N '
+        'samples, views (clips x crops) per sample, C channels, T frames, '
+        f'H x W pixels; got {got}.{hint} The data preprocessor builds this '
+        'layout from a dataloader batch; varedd_mm.analysis.as_network('
+        'model) gives a network that takes (N, C, T, H, W) clips.')
+
+
 @MODELS.register_module()
 class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
     """``Recognizer3D`` + the efficiency loss + per-clip cost records
@@ -27,6 +50,16 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             trains without it (the cost ratios are still logged).
         Others: as ``Recognizer3D``.
     """
+
+    def extract_feat(self, inputs: torch.Tensor, *args, **kwargs) -> tuple:
+        """``Recognizer3D.extract_feat`` after checking the input layout.
+
+        Args:
+            inputs (torch.Tensor): ``(N, views, C, T, H, W)`` clips.
+            Others: as ``Recognizer3D.extract_feat``.
+        """
+        check_clip_layout(inputs, type(self).__name__)
+        return super().extract_feat(inputs, *args, **kwargs)
 
     def predict(self, inputs: torch.Tensor, data_samples, **kwargs):
         predictions = super().predict(inputs, data_samples, **kwargs)

@@ -24,8 +24,10 @@ model = dict(
                 init_bias_full=1.0,
                 normalize_grad=False))),
     cls_head=dict(num_classes=3, dropout_ratio=0.2))
-load_from = ('work_dirs/r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb/'
-             'epoch_20.pth')
+# where tools/run_default.py trains the demo base (README command 1); a base
+# trained with `tools/train.py BASE_CONFIG` is in
+# work_dirs/r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb/ instead
+load_from = 'work_dirs/demo/base/epoch_20.pth'
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=15, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')

@@ -18,8 +18,10 @@ model = dict(
                 straight_through=True,
                 init_bias_full=1.0,
                 normalize_grad=False))))
-load_from = ('work_dirs/pspnet_r18-d8_1xb8-1k_synthetic-seg-64x64/'
-             'iter_1000.pth')
+# where `tools/run_default.py --task segmentation` trains the demo base; a
+# base trained with `tools/train.py BASE_CONFIG` is in
+# work_dirs/pspnet_r18-d8_1xb8-1k_synthetic-seg-64x64/ instead
+load_from = 'work_dirs/demo_seg/base/iter_1000.pth'
 # shared weights move gently from the base; the fresh gates learn faster
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, weight_decay=1e-4),

@@ -1,0 +1,44 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The demo VA-RED2 configs start from the checkpoint where
+tools/run_default.py writes the demo base, so they can be trained directly
+after the demo."""
+import importlib.util
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+
+@pytest.fixture(scope='module')
+def run_default():
+    spec = importlib.util.spec_from_file_location(
+        'run_default', osp.join(ROOT, 'tools', 'run_default.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def last_checkpoint_name(cfg):
+    """The file name of the checkpoint a config's training ends with (and
+    that its CheckpointHook writes)."""
+    loop = cfg.train_cfg
+    interval = cfg.default_hooks.checkpoint.interval
+    if loop.get('type', 'EpochBasedTrainLoop') == 'IterBasedTrainLoop':
+        assert loop.max_iters % interval == 0, 'last iteration not saved'
+        return f'iter_{loop.max_iters}.pth'
+    assert loop.max_epochs % interval == 0, 'last epoch not saved'
+    return f'epoch_{loop.max_epochs}.pth'
+
+
+@pytest.mark.parametrize('task, base, dynamic',
+                         [('recognition', 'BASE_CFG', 'DYN_CFG'),
+                          ('segmentation', 'SEG_BASE_CFG', 'SEG_DYN_CFG')])
+def test_demo_load_from_is_where_run_default_writes_the_base(
+        run_default, task, base, dynamic):
+    base_cfg = Config.fromfile(getattr(run_default, base))
+    dyn_cfg = Config.fromfile(getattr(run_default, dynamic))
+    expected = osp.join(run_default.WORK_DIRS[task], run_default.BASE_SUBDIR,
+                        last_checkpoint_name(base_cfg))
+    assert dyn_cfg.load_from == expected
