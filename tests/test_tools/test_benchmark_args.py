@@ -55,3 +55,27 @@ def test_every_flag_has_help_with_its_default(tool, monkeypatch, capsys):
         assert len(words) > len(name) + 20, f'{name} has no help text'
         if name not in ('--learned', '--help'):
             assert '(default:' in words, f'{name} does not show its default'
+
+
+@pytest.mark.parametrize('layout', [[], ['--channels-last']])
+def test_benchmark_reports_upstream_and_same_execution_base(
+        tool, monkeypatch, tmp_path, layout):
+    import json
+    out = tmp_path / 'bench.json'
+    monkeypatch.setattr('sys.argv', [
+        'benchmark.py', CFG, '--shape', '4', '32', '32', '--batch-sizes', '2',
+        '--warmup', '0', '--repeats', '1', '--out',
+        str(out), *layout
+    ])
+    tool.main()
+    result = json.loads(out.read_text())
+    assert result['bn_fused'] is True
+    assert result['channels_last'] == bool(layout)
+    (row, ) = result['rows']
+    for key in ('base_clips_per_s', 'base_same_clips_per_s',
+                'dynamic_clips_per_s', 'speedup', 'speedup_same_execution'):
+        assert row[key] > 0
+    # GFLOPs come from the unfused model (BN counted), at (1, 1) by default
+    assert 0 < row['dynamic_gflops_per_clip'] < row['base_gflops_per_clip']
+    assert row['flops_ratio'] == pytest.approx(
+        row['dynamic_gflops_per_clip'] / row['base_gflops_per_clip'])
