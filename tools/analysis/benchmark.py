@@ -53,7 +53,7 @@ from tqdm import tqdm
 from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
                        track_flops, untrack_flops)
 from varedd_mm.analysis import as_network, load_model
-from varedd_mm.ops import to_channels_last
+from varedd_mm.ops import clip_policy, to_channels_last
 
 
 def parse_args():
@@ -91,6 +91,15 @@ def parse_args():
         metavar=('P_T', 'P_C'),
         help='force every gate to this choice (no gate runs); 1 1 when '
         'neither --choice nor --learned is given')
+    group.add_argument(
+        '--mixed',
+        type=int,
+        nargs='+',
+        default=None,
+        metavar='P',
+        help='pairs P_T P_C: clip i of a batch takes pair i mod (number of '
+        'pairs) in every layer, through the gates\' inference path (clips '
+        'grouped by choice, as with learned gates); e.g. 0 0 0 1 1 0 1 1')
     group.add_argument(
         '--learned',
         action='store_true',
@@ -140,7 +149,14 @@ def parse_args():
                      'its --checkpoint (without one the gates are untrained '
                      'and the dynamic model runs the full choice, FLOPs '
                      'ratio 1.000)')
-    if args.choice is None and not args.learned:
+    if args.mixed is not None:
+        if len(args.mixed) % 2 or any(c < 0 for c in args.mixed):
+            parser.error('--mixed takes pairs of non-negative choices '
+                         f'P_T P_C, got {args.mixed}')
+        args.mixed = [
+            tuple(args.mixed[k:k + 2]) for k in range(0, len(args.mixed), 2)
+        ]
+    elif args.choice is None and not args.learned:
         args.choice = [1, 1]
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
@@ -188,8 +204,9 @@ def main():
         if base_dims != dims:
             raise ValueError('--base-config is not the same kind of model '
                              f'as {args.config}')
-    mode = ('learned gates'
-            if args.learned else f'all gates forced to {tuple(args.choice)}')
+    mode = ('learned gates' if args.learned else
+            f'clip i takes {args.mixed}[i mod {len(args.mixed)}]'
+            if args.mixed else f'all gates forced to {tuple(args.choice)}')
 
     # timed copies; `dyn` (unfused, BN counted) gives the GFLOPs
     dyn_run = dyn if args.no_fuse else fuse_conv_bn(copy.deepcopy(dyn))
@@ -211,12 +228,16 @@ def main():
                 x = x.contiguous(memory_format=layout)
             if choice is None:
                 return model(x)
+            if choice == 'mixed':
+                with clip_policy(model, args.mixed):
+                    return model(x)
             with fixed_policy(model, *choice):
                 return model(x)
 
         return run
 
-    dyn_choice = None if args.learned else args.choice
+    dyn_choice = ('mixed'
+                  if args.mixed else None if args.learned else args.choice)
     runners = dict(
         base=(forced(base_up, None) if base is not None else forced(
             dyn, (0, 0))),

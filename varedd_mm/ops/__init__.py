@@ -16,13 +16,14 @@ from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops
 from .fuse import fuse_conv_bn, to_channels_last
 from .gate import SoftModulationGate
-from .policy import dynamic_layers, fixed_policy
+from .policy import clip_policy, dynamic_layers, fixed_policy
 
 __all__ = [
-    'ChannelCheapOp', 'DYNAMIC_CFG_DEFAULTS', 'DynamicConvMixin',
-    'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS', 'SoftModulationGate',
-    'TemporalCheapOp', 'VARED2Conv2d', 'VARED2Conv2plus1d', 'VARED2Conv3d',
-    'clip_gflops', 'dynamic_layers', 'fixed_policy', 'fuse_conv_bn',
-    'to_channels_last', 'parse_dynamic_cfg', 'recalibrate_bn', 'track_flops',
-    'untrack_flops', 'convert_convs', 'to_dynamic'
+    'ChannelCheapOp', 'clip_policy', 'DYNAMIC_CFG_DEFAULTS',
+    'DynamicConvMixin', 'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS',
+    'SoftModulationGate', 'TemporalCheapOp', 'VARED2Conv2d',
+    'VARED2Conv2plus1d', 'VARED2Conv3d', 'clip_gflops', 'dynamic_layers',
+    'fixed_policy', 'fuse_conv_bn', 'to_channels_last', 'parse_dynamic_cfg',
+    'recalibrate_bn', 'track_flops', 'untrack_flops', 'convert_convs',
+    'to_dynamic'
 ]

@@ -1,9 +1,11 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Model-level policy helpers: find dynamic layers, force choices."""
 from contextlib import contextmanager
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .dynamic_base import DynamicConvMixin
 
@@ -56,3 +58,52 @@ def fixed_policy(model: nn.Module,
     finally:
         for (_, m), old in zip(layers, saved):
             m.forced_choice = old
+
+
+@contextmanager
+def clip_policy(model: nn.Module,
+                choices: Sequence[Tuple[int, int]]) -> Iterator[nn.Module]:
+    """Give clip ``i`` of every batch the choice ``choices[i % len]`` in
+    every dynamic layer, through the layers' inference path: the gates run
+    (their cost is real) and their logits are replaced by ones whose
+    arg-max is the clip's choice, so clips are grouped by choice as with
+    learned gates. For benchmarks of mixed batches and tests; eval mode
+    only (training mixes every choice anyway).
+
+    A dimension a layer does not reduce is 0 for that layer; a choice
+    outside a layer's search space raises a ``ValueError``.
+    """
+    layers = dynamic_layers(model)
+    if not layers:
+        raise ValueError('clip_policy: the model has no VA-RED2 dynamic '
+                         'layers')
+    if not choices:
+        raise ValueError('clip_policy: choices must not be empty')
+    patched = []
+    try:
+        for name, m in layers:
+            own = [(i if 'temporal' in m.dims else 0,
+                    j if 'channel' in m.dims else 0) for i, j in choices]
+            for c in own:
+                try:
+                    m._validate_choice(c)
+                except ValueError as e:
+                    raise ValueError(f'clip_policy: layer {name}: {e}') \
+                        from None
+            gate = m.gate
+            original = gate.logits
+
+            def logits(x, _original=original, _own=own, _gate=gate):
+                lt, lc = _original(x)
+                idx = torch.arange(x.shape[0], device=x.device) % len(_own)
+                table = torch.tensor(_own, device=x.device)[idx]
+                lt = 10.0 * F.one_hot(table[:, 0], _gate.num_temporal).to(lt)
+                lc = 10.0 * F.one_hot(table[:, 1], _gate.num_channel).to(lc)
+                return lt, lc
+
+            gate.logits = logits
+            patched.append(gate)
+        yield model
+    finally:
+        for gate in patched:
+            del gate.logits

@@ -1,0 +1,46 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""``clip_policy``: per-clip choices through the grouped inference path."""
+import pytest
+import torch
+
+from varedd_mm import VARED2Conv2plus1d, VARED2Conv3d, fixed_policy
+from varedd_mm.ops import clip_policy
+
+CHOICES = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize('make', [
+    lambda: VARED2Conv3d(8, 16, 3, padding=1),
+    lambda: VARED2Conv2plus1d(8, 16, 3, padding=1),
+])
+def test_each_clip_gets_its_choice_and_the_forced_output(make):
+    layer = make().eval()
+    x = torch.randn(6, 8, 4, 6, 6)
+    with torch.no_grad():
+        with clip_policy(layer, CHOICES):
+            out = layer(x)
+            recorded = layer.last_choice.tolist()
+            macs = layer.last_macs
+        assert recorded == [list(CHOICES[k % 4]) for k in range(6)]
+        table = layer.macs_table(x.shape)
+        gate = layer.gate_macs(x.shape)
+        assert macs.tolist() == [
+            table[CHOICES[k % 4]] + gate for k in range(6)
+        ]
+        for k in range(6):
+            with fixed_policy(layer, *CHOICES[k % 4]):
+                torch.testing.assert_close(
+                    layer(x[k:k + 1]), out[k:k + 1], rtol=1e-5, atol=1e-5)
+    # the learned gate is back on exit
+    assert 'logits' not in vars(layer.gate)
+
+
+def test_clip_policy_errors():
+    layer = VARED2Conv3d(8, 16, 1).eval()
+    with pytest.raises(ValueError, match='outside this layer'):
+        with clip_policy(layer, [(2, 0)]):
+            pass
+    assert 'logits' not in vars(layer.gate)
+    with pytest.raises(ValueError, match='must not be empty'):
+        with clip_policy(layer, []):
+            pass
