@@ -44,3 +44,27 @@ def test_clip_policy_errors():
     with pytest.raises(ValueError, match='must not be empty'):
         with clip_policy(layer, []):
             pass
+
+
+def test_mixed_groups_keep_channels_last():
+    """Grouping clips by choice keeps a channels-last batch channels-last
+    (the gather would otherwise fall back to NCDHW and every conv of the
+    group would reorder)."""
+    layer = VARED2Conv3d(8, 16, 3, padding=1).eval()
+    x = torch.randn(4, 8, 4, 6, 6)
+    xc = x.contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad(), clip_policy(layer, CHOICES):
+        ref = layer(x)
+        seen = []
+        original = layer._compute
+
+        def spy(sub, i, j):
+            seen.append(
+                sub.is_contiguous(memory_format=torch.channels_last_3d))
+            return original(sub, i, j)
+
+        layer._compute = spy
+        out = layer(xc)
+    assert seen == [True] * 4
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)

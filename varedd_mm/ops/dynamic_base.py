@@ -44,7 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
-from .backend import empty_like_layout
+from .backend import empty_like_layout, memory_format_of
 from .cheap_ops import ChannelCheapOp, TemporalCheapOp
 from .config import DynamicSpec
 from .fuse import bn_affine, fold_affine
@@ -364,9 +364,18 @@ class DynamicConvMixin:
             count = keys.count(k)
             idx = order[start:start + count]
             start += count
-            y = self._compute(x.index_select(0, idx), k // kc, k % kc)
+            # the group keeps the batch's memory format (channels-last
+            # stays channels-last through the group's convs)
+            sub = empty_like_layout(x, (count, ) + x.shape[1:])
+            torch.index_select(x, 0, idx, out=sub)
+            y = self._compute(sub, k // kc, k % kc)
             if out is None:
-                out = empty_like_layout(y, (x.shape[0], ) + y.shape[1:])
+                # the batch's memory format, whatever a group's conv chose
+                out = torch.empty(
+                    (x.shape[0], ) + y.shape[1:],
+                    dtype=y.dtype,
+                    device=y.device,
+                    memory_format=memory_format_of(x))
             out.index_copy_(0, idx, y)
         return out
 
