@@ -4,12 +4,14 @@
 the fused base bit for bit, training refuses a fused model."""
 import copy
 import itertools
+import os.path as osp
 
 import pytest
 import torch
 import torch.nn as nn
 from mmaction.models.common import Conv2plus1d
 from mmaction.registry import MODELS
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -17,6 +19,8 @@ from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
                        fixed_policy, fuse_conv_bn)
 from varedd_mm.ops import to_channels_last
 from varedd_mm.ops.fuse import FusedConv2d, FusedConv3d
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
 def _randomise(model):
@@ -167,21 +171,9 @@ def test_fuse_plain_convs_and_skips_unfollowed_bn():
 def test_fused_recognizer_backbone_matches_unfused():
     """A whole VA-RED² R(2+1)D-18 (ConvModules with (2+1)D convs, outer
     BNs folded into conv_t) against its unfused self at every choice."""
-    cfg = dict(
-        type='VARED2ResNet2Plus1d',
-        depth=18,
-        pretrained=None,
-        pretrained2d=False,
-        norm_eval=False,
-        conv_cfg=dict(type='Conv2plus1d'),
-        norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
-        conv1_kernel=(3, 7, 7),
-        conv1_stride_t=1,
-        pool1_stride_t=1,
-        inflate=(1, 1, 1, 1),
-        spatial_strides=(1, 2, 2, 2),
-        temporal_strides=(1, 2, 2, 2),
-        zero_init_residual=False)
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', '_base_', 'models',
+                 'vared2_r2plus1d_r18.py')).model.backbone
     with DefaultScope.overwrite_default_scope('mmaction'):
         model = MODELS.build(cfg)
     model.init_weights()
