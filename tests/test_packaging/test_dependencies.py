@@ -21,6 +21,7 @@ PROVIDES = {
     'opencv-python': {'cv2'},
     'pillow': {'PIL'},
     'importlib-metadata': {'importlib_metadata'},
+    'torch-pruning': {'torch_pruning'},
 }
 FIRST_PARTY = {'varedd_mm'}
 
@@ -92,11 +93,12 @@ def test_declared_names_are_parsed():
 
 def test_package_and_tools_imports_are_declared():
     """Runtime code: install_requires, plus the codebase extras (mmseg,
-    mmdet, torchvision) whose adapters are imported only when installed."""
+    mmdet, torchvision, torch-pruning) whose users are imported only when
+    installed."""
     groups = declared()
     allowed = (
         groups['install_requires'] | groups['seg'] | groups['det']
-        | groups['pretrained'])
+        | groups['pretrained'] | groups['prune'])
     missing = {
         m: f
         for m, f in third_party(imported(files('varedd_mm', 'tools'))).items()

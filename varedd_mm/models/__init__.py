@@ -30,3 +30,11 @@ if importlib.util.find_spec('mmseg') is not None:
 if importlib.util.find_spec('mmdet') is not None:
     from .detectors import VARED2FastRCNN
     __all__ += ['VARED2FastRCNN']
+
+if importlib.util.find_spec('mmaction') is not None:
+    from mmaction.registry import MODELS as _ACTION_MODELS
+
+    from .pruned import build_pruned_model
+    if _ACTION_MODELS.get('VARED2PrunedModel') is None:
+        _ACTION_MODELS.register_module(
+            name='VARED2PrunedModel', module=build_pruned_model)
