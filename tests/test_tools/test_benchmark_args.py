@@ -77,5 +77,5 @@ def test_benchmark_reports_upstream_and_same_execution_base(
         assert row[key] > 0
     # GFLOPs come from the unfused model (BN counted), at (1, 1) by default
     assert 0 < row['dynamic_gflops_per_clip'] < row['base_gflops_per_clip']
-    assert row['flops_ratio'] == pytest.approx(
-        row['dynamic_gflops_per_clip'] / row['base_gflops_per_clip'])
+    assert row['flops_ratio'] == pytest.approx(row['dynamic_gflops_per_clip'] /
+                                               row['base_gflops_per_clip'])
