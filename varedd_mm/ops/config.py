@@ -55,8 +55,16 @@ GATE_CFG_DEFAULTS = dict(
     # pool_stride-th pixel in H and W is the same statistic at 1/stride**2
     # of the cost (pooling dominates the gate cost of 1x1 and 3x1x1 convs)
     pool_stride=2,
+    # what the gate reads: 'mean' = the global average of the layer input
+    # (the paper); 'mean_tdiff' = that plus the global average of the
+    # absolute differences between consecutive frames of the input, a
+    # cheap statistic of how much the clip changes in time (a texture that
+    # stays put and the same texture panning have the same mean, not the
+    # same differences). Clips only (no time axis: 'mean').
+    input='mean',
 )
 
+ALLOWED_GATE_INPUTS = ('mean', 'mean_tdiff')
 ALLOWED_DIMS = ('temporal', 'channel')
 ALLOWED_SEARCH_SPACES = (2, 3)
 ALLOWED_TEMPORAL_OPS = ('interp', )
@@ -74,6 +82,7 @@ class GateSpec:
     normalize_grad: bool
     init_bias_full: float
     pool_stride: int
+    input: str = 'mean'
 
     def hidden(self, in_channels: int) -> int:
         """Hidden width of the gate MLP for ``in_channels`` inputs."""
@@ -215,6 +224,13 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
     if not float(g['temperature']) > 0:
         raise ValueError('dynamic_cfg.gate.temperature must be > 0, got '
                          f"{g['temperature']!r}")
+    if g['input'] not in ALLOWED_GATE_INPUTS:
+        raise ValueError(f'dynamic_cfg.gate.input must be one of '
+                         f"{ALLOWED_GATE_INPUTS}, got {g['input']!r}")
+    if g['input'] == 'mean_tdiff' and not has_time:
+        raise ValueError(
+            f"{layer}: dynamic_cfg.gate.input='mean_tdiff' needs a time "
+            "axis; this layer has none (use input='mean')")
     gate = GateSpec(
         reduction=g['reduction'],
         min_hidden=g['min_hidden'],
@@ -224,7 +240,8 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         straight_through=bool(g['straight_through']),
         normalize_grad=bool(g['normalize_grad']),
         init_bias_full=float(g['init_bias_full']),
-        pool_stride=g['pool_stride'])
+        pool_stride=g['pool_stride'],
+        input=g['input'])
     return DynamicSpec(
         search_space=k,
         dims=dims,

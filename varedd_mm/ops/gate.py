@@ -36,7 +36,11 @@ class SoftModulationGate(nn.Module):
         self.straight_through = spec.straight_through
         self.normalize_grad = spec.normalize_grad
         self.hidden = spec.hidden(in_channels)
-        self.fc1 = nn.Linear(in_channels, self.hidden)
+        self.input = spec.input
+        # 'mean_tdiff' reads the pooled input and the pooled absolute
+        # frame differences side by side
+        features = in_channels * (2 if self.input == 'mean_tdiff' else 1)
+        self.fc1 = nn.Linear(features, self.hidden)
         self.fc2 = nn.Linear(self.hidden, num_temporal + num_channel)
         self.init_bias_full = spec.init_bias_full
         self.pool_stride = spec.pool_stride
@@ -66,6 +70,12 @@ class SoftModulationGate(nn.Module):
         if s > 1:
             x = x[..., ::s, ::s]
         pooled = x.flatten(2).mean(dim=2)
+        if self.input == 'mean_tdiff':
+            if x.shape[2] > 1:
+                diff = (x[:, :, 1:] - x[:, :, :-1]).abs().flatten(2).mean(2)
+            else:  # one frame: nothing changes
+                diff = torch.zeros_like(pooled)
+            pooled = torch.cat([pooled, diff], dim=1)
         out = self.fc2(F.relu(self.fc1(pooled)))
         return out[:, :self.num_temporal], out[:, self.num_temporal:]
 
@@ -96,9 +106,13 @@ class SoftModulationGate(nn.Module):
         """Cost per clip for an input of ``in_shape`` (batch first):
         pooling adds over the sampled pixels plus the two linear layers."""
         s = self.pool_stride
-        pooled = 1
+        plane = -(-int(in_shape[-2]) // s) * -(-int(in_shape[-1]) // s)
+        pooled = plane
         for size in in_shape[1:-2]:
             pooled *= int(size)
-        pooled *= -(-int(in_shape[-2]) // s) * -(-int(in_shape[-1]) // s)
-        return (pooled + self.in_channels * self.hidden + self.hidden *
-                (self.num_temporal + self.num_channel))
+        macs = pooled + self.fc1.in_features * self.hidden + self.hidden * (
+            self.num_temporal + self.num_channel)
+        if self.input == 'mean_tdiff' and len(in_shape) == 5:
+            # a subtraction and an add per sampled element of T - 1 frames
+            macs += 2 * int(in_shape[1]) * (int(in_shape[2]) - 1) * plane
+        return macs
