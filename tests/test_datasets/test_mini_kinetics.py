@@ -146,15 +146,19 @@ def test_missing_lists_point_to_the_build_tool(config, tmp_path):
 
 def test_built_lists_load_as_a_video_dataset(tmp_path):
     from mmaction.registry import DATASETS
+    from mmengine.registry import DefaultScope
     ann = tmp_path / 'minik200_val_list_videos.txt'
     ann.write_text('abc/aaaaaaaaaaa_000001_000011.mp4 3\n'
                    'xyz/bbbbbbbbbbb_000002_000012.mp4 0\n')
-    dataset = DATASETS.build(
-        dict(
-            type='MiniKinetics200Dataset',
-            ann_file=str(ann),
-            data_prefix=dict(video='videos'),
-            pipeline=[]))
+    # as a config builds it: in mmaction's scope, whatever scope an earlier
+    # test left current
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        dataset = DATASETS.build(
+            dict(
+                type='MiniKinetics200Dataset',
+                ann_file=str(ann),
+                data_prefix=dict(video='videos'),
+                pipeline=[]))
     assert len(dataset) == 2
     assert dataset.get_data_info(0)['filename'] == osp.join(
         'videos', 'abc/aaaaaaaaaaa_000001_000011.mp4')
