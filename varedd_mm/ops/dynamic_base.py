@@ -367,8 +367,8 @@ class DynamicConvMixin:
             # the group keeps the batch's memory format (channels-last
             # stays channels-last through the group's convs)
             if torch.is_grad_enabled() and x.requires_grad:
-                sub = x.index_select(0, idx).contiguous(
-                    memory_format=memory_format_of(x))
+                sub = x.index_select(
+                    0, idx).contiguous(memory_format=memory_format_of(x))
             else:  # gathered straight into the batch's format
                 sub = empty_like_layout(x, (count, ) + x.shape[1:])
                 torch.index_select(x, 0, idx, out=sub)
