@@ -14,7 +14,7 @@ policy of VA-RED² can exploit.
 """
 import os
 import os.path as osp
-from typing import Dict
+from typing import Callable, Dict, Sequence
 
 import numpy as np
 
@@ -106,12 +106,16 @@ def generate(out_dir: str,
              val_per_class: int = 20,
              frames: int = 32,
              size: int = 40,
-             seed: int = 0) -> Dict[str, str]:
+             seed: int = 0,
+             classes: Sequence[str] = CLASSES,
+             render: Callable = render_clip) -> Dict[str, str]:
     """Write the dataset; returns the paths of the annotation files.
 
     Layout: ``out_dir/videos/{train,val}/<class>_<idx>.mp4``,
     ``out_dir/{train,val}_list_videos.txt`` (``<path> <label>`` relative to
-    ``out_dir/videos``) and ``out_dir/label_map.txt``.
+    ``out_dir/videos``) and ``out_dir/label_map.txt``. ``classes`` and
+    ``render(label, rng, frames, size)`` make another dataset of the same
+    layout (``synthetic_motion_hard.py``).
     """
     for name, value in (('train_per_class', train_per_class), ('val_per_class',
                                                                val_per_class),
@@ -127,12 +131,12 @@ def generate(out_dir: str,
                                                           val_per_class)):
         os.makedirs(osp.join(out_dir, 'videos', split), exist_ok=True)
         lines = []
-        for label, cls in enumerate(CLASSES):
+        for label, cls in enumerate(classes):
             for idx in range(per_class):
                 rel = f'{split}/{cls}_{idx:04d}.mp4'
                 write_video(
                     osp.join(out_dir, 'videos', rel),
-                    render_clip(label, rng, frames, size))
+                    render(label, rng, frames, size))
                 lines.append(f'{rel} {label}')
         ann = osp.join(out_dir, f'{split}_list_videos.txt')
         with open(ann, 'w') as f:
@@ -140,6 +144,6 @@ def generate(out_dir: str,
         paths[split] = ann
     label_map = osp.join(out_dir, 'label_map.txt')
     with open(label_map, 'w') as f:
-        f.write('\n'.join(CLASSES) + '\n')
+        f.write('\n'.join(classes) + '\n')
     paths['label_map'] = label_map
     return paths

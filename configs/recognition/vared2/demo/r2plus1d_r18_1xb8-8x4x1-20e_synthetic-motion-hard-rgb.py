@@ -1,0 +1,21 @@
+# Base R(2+1)D-18 on the harder synthetic benchmark
+# (varedd_mm.datasets.synthetic_motion_hard, written by
+# tools/data/generate_synthetic_motion.py --variant hard): ten classes, four
+# by appearance only (static), six by motion direction and speed; the
+# schedule and pipelines of the basic demo, trained from scratch on the CPU.
+_base_ = ['./r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb.py']
+
+data_root = 'data/synthetic_motion_hard'
+model = dict(cls_head=dict(num_classes=10))
+train_dataloader = dict(
+    dataset=dict(
+        ann_file=f'{data_root}/train_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos')))
+val_dataloader = dict(
+    dataset=dict(
+        ann_file=f'{data_root}/val_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos')))
+test_dataloader = dict(
+    dataset=dict(
+        ann_file=f'{data_root}/val_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos')))

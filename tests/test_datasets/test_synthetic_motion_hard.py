@@ -1,0 +1,107 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The harder synthetic benchmark: static classes do not move, moving
+classes pan in their direction at their speed, and the generator writes the
+ten-class layout the configs read."""
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from varedd_mm.datasets import (HARD_CLASSES, HARD_STATIC_CLASSES, generate,
+                                render_hard_clip)
+from varedd_mm.datasets.synthetic_motion_hard import PANS, render_texture
+
+
+def _moved(clip, axis, limit=9):
+    """Integer displacement of the content between frames 0 and 4 along
+    ``axis`` (1: x, 0: y), by the least mean squared error over the
+    overlap."""
+    a, b = clip[0].astype(float).mean(-1), clip[4].astype(float).mean(-1)
+    if axis == 0:
+        a, b = a.T, b.T
+    n = a.shape[1]
+
+    def err(pa, pb):  # zero-mean: insensitive to the brightness flicker
+        return (((pa - pa.mean()) - (pb - pb.mean()))**2).mean()
+
+    errors = {
+        d: err(a[:, max(-d, 0):n + min(-d, 0)], b[:,
+                                                  max(d, 0):n + min(d, 0)])
+        for d in range(-limit, limit + 1)
+    }
+    return min(errors, key=errors.get)
+
+
+@pytest.mark.parametrize('cls', HARD_CLASSES[4:])
+def test_moving_classes_pan_in_their_direction_at_their_speed(cls):
+    label = HARD_CLASSES.index(cls)
+    (ux, uy), (low, high) = PANS[cls]
+    rng = np.random.default_rng(label)
+    for _ in range(3):
+        # a 2D texture, so the displacement is unambiguous
+        clip = render_hard_clip(label, rng, 8, 40, family='blocks')
+        assert clip.shape == (8, 40, 40, 3) and clip.dtype == np.uint8
+        axis, sign = (1, ux) if ux else (0, uy)
+        # the content moves against the pan of the window
+        moved = -sign * _moved(clip, axis)
+        assert 4 * low - 1 <= moved <= 4 * high + 1, (cls, moved)
+
+
+@pytest.mark.parametrize('cls', HARD_STATIC_CLASSES)
+def test_static_classes_change_far_less_than_pans(cls):
+    """Static clips change only by camera jitter, flicker and noise."""
+    family = cls[len('static_'):]
+    rng = np.random.default_rng(0)
+
+    def change(label, **kwargs):
+        clips = [
+            render_hard_clip(label, rng, 5, 40, **kwargs).astype(float)
+            for _ in range(4)
+        ]
+        # on 4x4 block means, where the sensor noise averages out
+        blocks = [
+            c.reshape(5, 10, 4, 10, 4, 3).mean(axis=(2, 4)) for c in clips
+        ]
+        return np.mean([np.abs(c[4] - c[0]).mean() for c in blocks])
+
+    still = change(HARD_CLASSES.index(cls))
+    panning = change(HARD_CLASSES.index('right_fast'), family=family)
+    assert still < 0.7 * panning, (cls, still, panning)
+
+
+def test_slow_and_fast_pans_differ_in_speed():
+    speeds = {}
+    for cls in ('right_slow', 'right_fast'):
+        rng = np.random.default_rng(0)
+        label = HARD_CLASSES.index(cls)
+        speeds[cls] = np.mean([
+            -_moved(render_hard_clip(label, rng, 5, 40, family='blocks'), 1)
+            for _ in range(4)
+        ])
+    assert speeds['right_fast'] > speeds['right_slow'] + 1.5
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match='label must be in'):
+        render_hard_clip(10, np.random.default_rng(0), 4, 40)
+    with pytest.raises(ValueError, match='texture family must be one of'):
+        render_texture('waves', np.random.default_rng(0), (8, 8))
+
+
+def test_generate_writes_the_ten_class_layout(tmp_path):
+    paths = generate(
+        str(tmp_path),
+        train_per_class=1,
+        val_per_class=1,
+        frames=8,
+        size=40,
+        classes=HARD_CLASSES,
+        render=render_hard_clip)
+    labels = open(paths['label_map']).read().split()
+    assert tuple(labels) == HARD_CLASSES
+    lines = open(paths['train']).read().split('\n')[:-1]
+    assert len(lines) == 10
+    for label, line in enumerate(lines):
+        rel, idx = line.split()
+        assert int(idx) == label and rel.startswith(f'train/{labels[label]}')
+        assert osp.isfile(osp.join(str(tmp_path), 'videos', rel))
