@@ -61,7 +61,10 @@ def render_texture(family: str,
     it, so that the pan is visible (stripes parallel to the motion would
     not change)."""
     h, w = shape
-    c1, c2 = rng.uniform(40, 215, size=(2, 3))
+    # two colours far apart (every channel differs by at least 60 levels)
+    c1 = rng.uniform(20, 235, size=3)
+    delta = rng.uniform(60, 120, size=3)
+    c2 = np.clip(np.where(c1 < 128, c1 + delta, c1 - delta), 0, 255)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     if family == 'blocks':
         cell = int(rng.integers(3, 7))
@@ -94,7 +97,7 @@ def render_texture(family: str,
         raise ValueError(f'texture family must be one of {TEXTURES}, got '
                          f'{family!r}')
     mix = (mix - mix.min()) / max(float(np.ptp(mix)), 1e-6)
-    contrast = rng.uniform(0.5, 1.0)
+    contrast = rng.uniform(0.7, 1.0)
     mix = 0.5 + contrast * (mix - 0.5)
     return c1 * (1 - mix) + c2 * mix
 
@@ -121,8 +124,8 @@ def render_hard_clip(label: int,
         speed = rng.uniform(low, high) * scale
     pad = int(np.ceil(speed * (frames - 1))) + 4
     tex = render_texture(family, rng, (size + pad, size + pad), (dx, dy))
-    flicker = rng.uniform(0.0, 0.08)
-    noise = rng.uniform(3, 8)
+    flicker = rng.uniform(0.0, 0.05)
+    noise = rng.uniform(2, 6)
     out = np.empty((frames, size, size, 3), dtype=np.uint8)
     for t in range(frames):
         shift = speed * t
