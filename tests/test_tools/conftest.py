@@ -24,3 +24,28 @@ def run_tool():
         return out.stdout + out.stderr
 
     return run
+
+
+@pytest.fixture
+def sample_clip_opts(shared_dir):
+    """``--cfg-options`` that train (one epoch), validate and test a demo
+    recognizer config on the real sample clips of ../shared, one clip per
+    batch in the main process."""
+    samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
+    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
+    opts = []
+    for split in ('train', 'val', 'test'):
+        opts += [
+            f'{split}_dataloader.dataset.ann_file={ann}',
+            f'{split}_dataloader.dataset.data_prefix.video={samples}',
+            f'{split}_dataloader.batch_size=1',
+            f'{split}_dataloader.num_workers=0',
+            f'{split}_dataloader.persistent_workers=False',
+        ]
+    return opts + [
+        # one training clip per batch: a 64x64 crop keeps more than one
+        # value per channel for the last BN of R(2+1)D-18 in train mode
+        'train_dataloader.dataset.pipeline.3.size=64',
+        'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1',
+    ]

@@ -70,27 +70,14 @@ def test_refuses_unreachable_targets(base_ckpt, tmp_path):
 
 
 def test_pruned_model_trains_and_tests_with_the_standard_tools(
-        base_ckpt, tmp_path, shared_dir, run_tool):
+        base_ckpt, tmp_path, sample_clip_opts, run_tool):
     wd = tmp_path / 'prune'
     run_tool([
         'tools/analysis/prune_static.py', BASE, base_ckpt, '--target-gflops',
         '0.3', '--method', 'l1', '--work-dir',
         str(wd)
     ])
-    samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
-    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
-    opts = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
-    for split in ('train', 'val', 'test'):
-        opts += [
-            f'{split}_dataloader.dataset.ann_file={ann}',
-            f'{split}_dataloader.dataset.data_prefix.video={samples}',
-            f'{split}_dataloader.batch_size=1',
-            f'{split}_dataloader.num_workers=0',
-            f'{split}_dataloader.persistent_workers=False',
-        ]
-    # one clip per batch: a 64x64 crop keeps more than one value per
-    # channel for the last BN in train mode
-    opts.append('train_dataloader.dataset.pipeline.3.size=64')
+    opts = sample_clip_opts
     cfg = str(wd / 'pruned_config.py')
     log = run_tool([
         'tools/train.py', cfg, '--work-dir',

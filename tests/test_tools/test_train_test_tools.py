@@ -12,31 +12,12 @@ DYN = osp.join(DEMO,
                'vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py')
 
 
-def _opts(samples):
-    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
-    opts = []
-    for split in ('train', 'val', 'test'):
-        opts += [
-            f'{split}_dataloader.dataset.ann_file={ann}',
-            f'{split}_dataloader.dataset.data_prefix.video={samples}',
-            f'{split}_dataloader.batch_size=1',
-            f'{split}_dataloader.num_workers=0',
-            f'{split}_dataloader.persistent_workers=False',
-        ]
-    return opts + [
-        # one training clip per batch: a 64x64 crop keeps more than one value
-        # per channel for the last BN of R(2+1)D-18 in train mode
-        'train_dataloader.dataset.pipeline.3.size=64',
-        'train_cfg.max_epochs=1',
-        'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1',
-        'model.cls_head.num_classes=2'
-    ]
-
-
-def test_train_then_test_base_and_vared2(tmp_path, shared_dir, run_tool):
+def test_train_then_test_base_and_vared2(tmp_path, shared_dir,
+                                         sample_clip_opts, run_tool):
     samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
-    opts = _opts(samples)
+    opts = sample_clip_opts + [
+        'default_hooks.checkpoint.interval=1', 'model.cls_head.num_classes=2'
+    ]
     wd_base = str(tmp_path / 'base')
     run_tool(['tools/train.py', BASE, '--work-dir', wd_base, '--cfg-options'] +
              opts)
