@@ -4,10 +4,13 @@ dataset, train a base R(2+1)D-18 and its VA-RED² version on CPU, test both
 with the standard tools, and print top-1 and realised GFLOPs per clip,
 overall and per class. With ``--task segmentation``: the same for
 PSPNet-R18-d8 on the synthetic segmentation dataset (mIoU and GFLOPs per
-image).
+image); with ``--task detection``: for a FastRCNN with a small SlowOnly on
+the synthetic J-HMDB-layout dataset (frame-mAP, video-mAP and GFLOPs per
+clip).
 
     python tools/run_default.py [--work-dir work_dirs/demo]
     python tools/run_default.py --task segmentation [--work-dir DIR]
+    python tools/run_default.py --task detection [--work-dir DIR]
 
 Every step is a plain ``tools/train.py`` / ``tools/test.py`` call (printed
 before it runs), so any of them can be re-run by hand.
@@ -35,10 +38,22 @@ SEG_BASE_CFG = osp.join(SEG_DEMO,
                         'pspnet_r18-d8_1xb8-1k_synthetic-seg-64x64.py')
 SEG_DYN_CFG = osp.join(SEG_DEMO,
                        'vared2_pspnet_r18-d8_1xb8-500_synthetic-seg-64x64.py')
+DET_DEMO = osp.join(ROOT, 'configs', 'detection', 'vared2', 'demo')
+DET_BASE_CFG = osp.join(DET_DEMO,
+                        'slowonly_r18_1xb8-8x2x1-5e_synthetic-jhmdb-rgb.py')
+DET_DYN_CFG = osp.join(
+    DET_DEMO, 'vared2_slowonly_r18_1xb8-8x2x1-1e_synthetic-jhmdb-rgb.py')
+# the detection demo's data: the synthetic J-HMDB-layout dataset as the
+# generator writes it by default, converted for split 1 with every 4th
+# annotated frame of each training tube (all frames of the test videos)
+DET_SPLIT = 1
+DET_TRAIN_STRIDE = 4
 # default work dirs; the base model is trained in <work dir>/base, which is
 # where the demo VA-RED2 configs' load_from points
 WORK_DIRS = dict(
-    recognition='work_dirs/demo', segmentation='work_dirs/demo_seg')
+    recognition='work_dirs/demo',
+    segmentation='work_dirs/demo_seg',
+    detection='work_dirs/demo_det')
 BASE_SUBDIR = 'base'
 
 
@@ -54,6 +69,57 @@ def last_checkpoint(work_dir):
         return f.read().strip()
 
 
+def train_and_test(base_cfg,
+                   dyn_cfg,
+                   wd,
+                   data_opts,
+                   vared2_opts=(),
+                   base_opts=(),
+                   base_test_opts=(),
+                   train_opts=(),
+                   dump=False):
+    """The four steps every demo runs, each a plain ``tools/`` call: train
+    the base in ``<wd>/base``, test it, fine-tune VA-RED² from its last
+    checkpoint in ``<wd>/vared2``, test that (``vared2_efficiency.json`` in
+    its ``test`` dir). ``data_opts`` go to every call, ``base_opts`` /
+    ``vared2_opts`` to one model's training and test, ``base_test_opts``
+    to the base's test and ``train_opts`` to both trainings. ``dump`` also
+    writes ``test/predictions.pkl``.
+
+    Returns:
+        tuple: seconds per step, the base work dir, the VA-RED² work dir.
+    """
+    py = sys.executable
+    wd_base, wd_dyn = osp.join(wd, BASE_SUBDIR), osp.join(wd, 'vared2')
+    data_opts, vared2_opts = list(data_opts), list(vared2_opts)
+    base_opts = list(base_opts)
+
+    def test_cmd(cfg, ckpt, work_dir, extra):
+        cmd = [
+            py, 'tools/test.py', cfg, ckpt, '--work-dir',
+            osp.join(work_dir, 'test')
+        ]
+        if dump:
+            cmd += ['--dump', osp.join(work_dir, 'test', 'predictions.pkl')]
+        return cmd + ['--cfg-options'] + data_opts + list(extra)
+
+    timing = {}
+    timing['train base'] = run([
+        py, 'tools/train.py', base_cfg, '--work-dir', wd_base, '--cfg-options'
+    ] + data_opts + base_opts + list(train_opts))
+    base_ckpt = last_checkpoint(wd_base)
+    timing['test base'] = run(
+        test_cmd(base_cfg, base_ckpt, wd_base,
+                 base_opts + list(base_test_opts)))
+    timing['train VA-RED2'] = run([
+        py, 'tools/train.py', dyn_cfg, '--work-dir', wd_dyn, '--cfg-options',
+        f'load_from={base_ckpt}'
+    ] + data_opts + list(train_opts) + vared2_opts)
+    timing['test VA-RED2'] = run(
+        test_cmd(dyn_cfg, last_checkpoint(wd_dyn), wd_dyn, vared2_opts))
+    return timing, wd_base, wd_dyn
+
+
 def load_predictions(path):
     with open(path, 'rb') as f:
         preds = pickle.load(f)
@@ -67,18 +133,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
         '--task',
-        choices=['recognition', 'segmentation'],
+        choices=['recognition', 'segmentation', 'detection'],
         default='recognition')
     parser.add_argument(
         '--work-dir',
         default=None,
         help='default: work_dirs/demo (recognition), work_dirs/demo_seg '
-        '(segmentation)')
+        '(segmentation), work_dirs/demo_det (detection)')
     parser.add_argument(
         '--data-root',
         default=None,
         help='default: data/synthetic_motion (recognition), '
-        'data/synthetic_seg (segmentation)')
+        'data/synthetic_seg (segmentation), data/synthetic_jhmdb '
+        '(detection)')
     parser.add_argument(
         '--vared2-cfg-options',
         nargs='+',
@@ -89,6 +156,8 @@ def main():
     sys.path.insert(0, ROOT)
     if args.task == 'segmentation':
         return segmentation_demo(args)
+    if args.task == 'detection':
+        return detection_demo(args)
     args.work_dir = args.work_dir or WORK_DIRS['recognition']
     args.data_root = args.data_root or 'data/synthetic_motion'
     from varedd_mm.datasets import CLASSES, STATIC_CLASSES, generate
@@ -98,9 +167,7 @@ def main():
     if not osp.isfile(osp.join(data_root, 'val_list_videos.txt')):
         print(f'generating the synthetic motion dataset in {data_root}')
         generate(data_root)
-    py = sys.executable
     wd = osp.join(ROOT, args.work_dir)
-    wd_base, wd_dyn = osp.join(wd, BASE_SUBDIR), osp.join(wd, 'vared2')
     data_opts = [
         f'train_dataloader.dataset.ann_file={data_root}/'
         'train_list_videos.txt',
@@ -110,28 +177,9 @@ def main():
         f'test_dataloader.dataset.ann_file={data_root}/val_list_videos.txt',
         f'test_dataloader.dataset.data_prefix.video={data_root}/videos',
     ]
-    timing = {}
-    timing['train base'] = run([
-        py, 'tools/train.py', BASE_CFG, '--work-dir', wd_base, '--cfg-options'
-    ] + data_opts)
-    base_ckpt = last_checkpoint(wd_base)
-    timing['test base'] = run([
-        py, 'tools/test.py', BASE_CFG, base_ckpt, '--work-dir',
-        osp.join(wd_base, 'test'), '--dump',
-        osp.join(wd_base, 'test', 'predictions.pkl'), '--cfg-options'
-    ] + data_opts)
-    timing['train VA-RED2'] = run([
-        py, 'tools/train.py', DYN_CFG, '--work-dir', wd_dyn, '--cfg-options',
-        f'load_from={base_ckpt}'
-    ] + data_opts + args.vared2_cfg_options)
-    dyn_ckpt = last_checkpoint(wd_dyn)
+    timing, wd_base, wd_dyn = train_and_test(
+        BASE_CFG, DYN_CFG, wd, data_opts, args.vared2_cfg_options, dump=True)
     report_file = osp.join(wd_dyn, 'test', 'vared2_efficiency.json')
-    timing['test VA-RED2'] = run([
-        py, 'tools/test.py', DYN_CFG, dyn_ckpt, '--work-dir',
-        osp.join(wd_dyn, 'test'), '--dump',
-        osp.join(wd_dyn, 'test', 'predictions.pkl'), '--cfg-options'
-    ] + data_opts + args.vared2_cfg_options)
-
     pred_b, labels = load_predictions(
         osp.join(wd_base, 'test', 'predictions.pkl'))
     pred_d, labels_d = load_predictions(
@@ -212,35 +260,21 @@ def segmentation_demo(args):
     if not osp.isdir(osp.join(data_root, 'annotations', 'validation')):
         print(f'generating the synthetic segmentation dataset in {data_root}')
         generate(data_root)
-    py = sys.executable
-    wd_base, wd_dyn = osp.join(wd, BASE_SUBDIR), osp.join(wd, 'vared2')
     data_opts = [
         f'{split}_dataloader.dataset.data_root={data_root}'
         for split in ('train', 'val', 'test')
     ]
-    timing = {}
-    timing['train base'] = run([
-        py, 'tools/train.py', SEG_BASE_CFG, '--work-dir', wd_base,
-        '--cfg-options'
-    ] + data_opts)
-    base_ckpt = last_checkpoint(wd_base)
-    timing['test base'] = run([
-        py, 'tools/test.py', SEG_BASE_CFG, base_ckpt, '--work-dir',
-        osp.join(wd_base, 'test'), '--cfg-options'
-    ] + data_opts + [
-        'test_evaluator.output_dir=' +
-        osp.join(wd_base, 'test', 'iou'), 'test_evaluator.keep_results=False'
-    ])
-    timing['train VA-RED2'] = run([
-        py, 'tools/train.py', SEG_DYN_CFG, '--work-dir', wd_dyn,
-        '--cfg-options', f'load_from={base_ckpt}'
-    ] + data_opts + args.vared2_cfg_options)
-    dyn_ckpt = last_checkpoint(wd_dyn)
-    timing['test VA-RED2'] = run([
-        py, 'tools/test.py', SEG_DYN_CFG, dyn_ckpt, '--work-dir',
-        osp.join(wd_dyn, 'test'), '--cfg-options'
-    ] + data_opts + args.vared2_cfg_options)
-
+    timing, wd_base, wd_dyn = train_and_test(
+        SEG_BASE_CFG,
+        SEG_DYN_CFG,
+        wd,
+        data_opts,
+        args.vared2_cfg_options,
+        base_test_opts=[
+            'test_evaluator.output_dir=' +
+            osp.join(wd, BASE_SUBDIR, 'test', 'iou'),
+            'test_evaluator.keep_results=False'
+        ])
     base_metrics = last_test_metrics(osp.join(wd_base, 'test'))
     dyn_metrics = last_test_metrics(osp.join(wd_dyn, 'test'))
     with open(osp.join(wd_dyn, 'test', 'vared2_efficiency.json')) as f:
@@ -274,6 +308,100 @@ def segmentation_demo(args):
           f"{summary['total_s'] / 60:.1f} min "
           f"({', '.join(f'{k} {v:.0f}s' for k, v in timing.items())}); "
           f"summary: {osp.join(wd, 'summary.json')}")
+
+
+def detection_demo(args):
+    """Generate the synthetic J-HMDB-layout dataset, convert it like the
+    release, train and test the base FastRCNN and its VA-RED² version,
+    print frame-mAP, video-mAP and GFLOPs per clip."""
+    from varedd_mm.datasets.jhmdb import convert_jhmdb
+    from varedd_mm.datasets.synthetic_jhmdb import generate_synthetic_jhmdb
+    t_start = time.time()
+    wd = osp.join(ROOT, args.work_dir or WORK_DIRS['detection'])
+    data_root = osp.join(ROOT, args.data_root or 'data/synthetic_jhmdb')
+    ann = osp.join(data_root, 'annotations', f'jhmdb_split{DET_SPLIT}')
+    if not osp.isfile(f'{ann}_GT.pkl'):
+        print('generating the synthetic J-HMDB-layout dataset in '
+              f'{data_root} and converting it (split {DET_SPLIT}, ground-'
+              'truth boxes as proposals)')
+        paths = generate_synthetic_jhmdb(data_root)
+        convert_jhmdb(
+            paths['gt_file'],
+            paths['frames_dir'],
+            data_root,
+            split=DET_SPLIT,
+            train_stride=DET_TRAIN_STRIDE)
+    data_opts = [
+        f'{split}_dataloader.dataset.data_prefix.img='
+        f'{data_root}/videos' for split in ('train', 'val', 'test')
+    ]
+    for split, subset in (('train', 'train'), ('val', 'val'), ('test', 'val')):
+        data_opts += [
+            f'{split}_dataloader.dataset.ann_file={ann}_{subset}.csv',
+            f'{split}_dataloader.dataset.proposal_file='
+            f'{ann}_proposals_{subset}.pkl'
+        ]
+    # the metric's GT file: the base has one evaluator, VA-RED2 a list
+    # (the metric, then the efficiency metric)
+    gt_opts = [(f'{ev}_evaluator', f'.ann_file={ann}_GT.pkl')
+               for ev in ('val', 'test')]
+    # each model is tested once, by tools/test.py, after its training
+    timing, wd_base, wd_dyn = train_and_test(
+        DET_BASE_CFG,
+        DET_DYN_CFG,
+        wd,
+        data_opts,
+        [k + '.0' + v for k, v in gt_opts] + args.vared2_cfg_options,
+        base_opts=[k + v for k, v in gt_opts],
+        train_opts=['train_cfg.val_begin=1000000'])
+    base_metrics = last_test_metrics(osp.join(wd_base, 'test'))
+    dyn_metrics = last_test_metrics(osp.join(wd_dyn, 'test'))
+    with open(osp.join(wd_dyn, 'test', 'vared2_efficiency.json')) as f:
+        eff = json.load(f)
+    summary = {}
+    for key, name in (('frame_map', 'mAP/frameAP'), ('video_map',
+                                                     'mAP/v_map@0.5')):
+        summary[f'{key}_base'] = base_metrics[name]
+        summary[f'{key}_vared2'] = dyn_metrics[name]
+    summary.update(
+        gflops_per_clip_base=eff['base_gflops_per_clip'],
+        gflops_per_clip_vared2=eff['gflops_per_clip'],
+        gflops_ratio=eff['gflops_ratio'],
+        frame_map_chance=chance_frame_map(f'{ann}_val.csv'),
+        proposals='ground-truth boxes',
+        timing_s=timing,
+        total_s=time.time() - t_start)
+    with open(osp.join(wd, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    print('\n== VA-RED2 detection demo: synthetic J-HMDB layout, FastRCNN '
+          'with a small SlowOnly, CPU ==')
+    print('proposals: the ground-truth boxes; GFLOPs = multiply-adds / 1e9 '
+          'per 8-frame clip (backbone + RoI head), realised with each '
+          "clip's own choices")
+    print('| model | frame-mAP@0.5 | video-mAP@0.5 | GFLOPs/clip |')
+    print('|---|---|---|---|')
+    print(f"| base | {summary['frame_map_base']:.2f} | "
+          f"{summary['video_map_base']:.2f} | "
+          f"{summary['gflops_per_clip_base']:.3f} |")
+    print(f"| VA-RED2 | {summary['frame_map_vared2']:.2f} | "
+          f"{summary['video_map_vared2']:.2f} | "
+          f"{summary['gflops_per_clip_vared2']:.3f} "
+          f"({summary['gflops_ratio']:.2f}x) |")
+    print(f"guessing a class per box scores about "
+          f"{summary['frame_map_chance']:.2f} frame-mAP; total time "
+          f"{summary['total_s'] / 60:.1f} min "
+          f"({', '.join(f'{k} {v:.0f}s' for k, v in timing.items())}); "
+          f"summary: {osp.join(wd, 'summary.json')}")
+
+
+def chance_frame_map(val_csv):
+    """Expected frame-mAP@0.5 (in %) of guessing: each ground-truth box
+    gets a class drawn uniformly at random. ``MultiSportsMetric`` keeps one
+    class per box, so class ``c`` gets ``1/K`` of its boxes at precision
+    ``share_c`` (its share of all boxes): AP ``share_c / K``."""
+    labels = np.loadtxt(val_csv, delimiter=',', usecols=6, dtype=int, ndmin=1)
+    shares = np.bincount(labels) / len(labels)
+    return 100.0 * float((shares / len(shares)).mean())
 
 
 def majority_miou(data_root, num_classes):

@@ -179,6 +179,12 @@ def test_render_clip_classes_move_as_named():
             assert np.ptp(top) > 3 and np.ptp(cx) == 0
         elif cls == 'wave':  # the body stays, the arm box changes
             assert np.ptp(box[:, 4]) == 0 and np.ptp(w) > 3
+        # the actor stands out from a low-contrast background
+        outside = np.ones(clip.shape[:3], bool)
+        for t, (_, x1, y1, x2, y2) in enumerate(box.astype(int)):
+            outside[t, y1:y2, x1:x2] = False
+        low, high = np.percentile(clip[outside], [1, 99])
+        assert high - low <= 60, cls  # 113-118 with the earlier 70-190
 
 
 @pytest.fixture(scope='module')

@@ -12,9 +12,9 @@ from varedd_mm.datasets.synthetic_jhmdb import generate_synthetic_jhmdb
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEMO = osp.join(ROOT, 'configs', 'detection', 'vared2', 'demo')
-BASE = osp.join(DEMO, 'slowonly_r18_1xb8-8x2x1-8e_synthetic-jhmdb-rgb.py')
+BASE = osp.join(DEMO, 'slowonly_r18_1xb8-8x2x1-5e_synthetic-jhmdb-rgb.py')
 DYN = osp.join(DEMO,
-               'vared2_slowonly_r18_1xb8-8x2x1-4e_synthetic-jhmdb-rgb.py')
+               'vared2_slowonly_r18_1xb8-8x2x1-1e_synthetic-jhmdb-rgb.py')
 
 
 def _opts(root):

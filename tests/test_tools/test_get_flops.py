@@ -41,7 +41,7 @@ def test_no_fixed_frame_size_asks_for_the_shape():
     cfg = Config.fromfile(
         osp.join(
             ROOT, 'configs/detection/vared2/demo/'
-            'slowonly_r18_1xb8-8x2x1-8e_synthetic-jhmdb-rgb.py'))
+            'slowonly_r18_1xb8-8x2x1-5e_synthetic-jhmdb-rgb.py'))
     with pytest.raises(ValueError, match='give the shape'):
         default_input_shape(cfg, 3)
 

@@ -1,9 +1,9 @@
 # The embedded synthetic J-HMDB-layout dataset
 # (varedd_mm.datasets.synthetic_jhmdb, converted by
-# tools/data/jhmdb/convert_jhmdb.py exactly as the real release): 120x160
-# clips of 24-40 frames, 1-2 actors whose action is how they move; the
-# ground-truth boxes serve as proposals. Clips 8x2, no augmentation (a
-# horizontal flip would swap walk_left and walk_right).
+# tools/data/jhmdb/convert_jhmdb.py exactly as the real release, with
+# --train-stride 4): 64x96 clips of 16-22 frames, 1-2 actors whose action
+# is how they move; the ground-truth boxes serve as proposals. Clips 8x2,
+# no augmentation (a horizontal flip would swap walk_left and walk_right).
 _base_ = ['./jhmdb_split1.py']
 
 data_root = 'data/synthetic_jhmdb/videos'

@@ -18,16 +18,16 @@ from varedd_mm.datasets.synthetic_jhmdb import (SYNTHETIC_JHMDB_CLASSES,
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out_dir')
-    parser.add_argument('--videos-per-class', type=int, default=12)
+    parser.add_argument('--videos-per-class', type=int, default=150)
     parser.add_argument(
         '--frames',
         type=int,
         nargs=2,
-        default=(24, 40),
+        default=(16, 22),
         metavar=('MIN', 'MAX'),
         help='frames per video, drawn in [MIN, MAX]')
     parser.add_argument(
-        '--size', type=int, nargs=2, default=(120, 160), metavar=('H', 'W'))
+        '--size', type=int, nargs=2, default=(64, 96), metavar=('H', 'W'))
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--two-actor-prob',
