@@ -69,9 +69,11 @@ import pickle
 import time
 import warnings
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from .video_io import write_video
 
 #: keys of the release's ``JHMDB-GT.pkl``
 GT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
@@ -137,26 +139,6 @@ def split_videos(gt: dict, split: int) -> Tuple[List[str], List[str]]:
     split = check_split(split)
     return (list(gt['train_videos'][split - 1]),
             list(gt['test_videos'][split - 1]))
-
-
-def write_video(path: str,
-                frames: Sequence[np.ndarray],
-                fps: int = FPS,
-                crf: int = 10) -> None:
-    """Write RGB uint8 frames ``(H, W, 3)`` (even H and W) as H.264 with
-    PyAV."""
-    import av
-    with av.open(path, 'w') as container:
-        stream = container.add_stream('libx264', rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = 'yuv420p'
-        stream.options = {'crf': str(crf), 'preset': 'veryfast'}
-        for frame in frames:
-            for packet in stream.encode(
-                    av.VideoFrame.from_ndarray(frame, format='rgb24')):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def decord_check(path: str) -> Tuple[int, Tuple[int, int]]:

@@ -219,12 +219,13 @@ def _check_decodable(out_dir: str, size: Tuple[int, int]) -> None:
     """decord mis-reads some frame widths written by PyAV (16, 24, 48 fail,
     64-320 tested fine): check one tiny video before writing the
     dataset."""
-    from .jhmdb import decord_check, write_video
+    from .jhmdb import FPS, decord_check
+    from .video_io import write_video
     os.makedirs(out_dir, exist_ok=True)
     probe = osp.join(out_dir, '.decord_probe.mp4')
     frames = [np.full(size + (3, ), 128, np.uint8)] * 3
     try:
-        write_video(probe, frames)
+        write_video(probe, frames, FPS, crf=10)
         n, shape = decord_check(probe)
     except ImportError:
         return

@@ -18,6 +18,11 @@ from typing import Callable, Dict, Sequence
 
 import numpy as np
 
+from .video_io import write_video
+
+#: frame rate and x264 quality of the written videos
+VIDEO_FPS, VIDEO_CRF = 10, 17
+
 CLASSES = ('static', 'horizontal', 'vertical')
 #: directions of motion of each class (one is drawn per clip)
 MOTION = {
@@ -63,22 +68,6 @@ def render_clip(label: int, rng: np.random.Generator, frames: int,
     return out
 
 
-def write_video(path: str, frames: np.ndarray, fps: int = 10) -> None:
-    """Write ``(T, H, W, 3)`` uint8 frames as an H.264 mp4 with PyAV."""
-    import av
-    with av.open(path, 'w') as container:
-        stream = container.add_stream('libx264', rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = 'yuv420p'
-        stream.options = {'crf': '17', 'preset': 'veryfast'}
-        for frame in frames:
-            for packet in stream.encode(
-                    av.VideoFrame.from_ndarray(frame, format='rgb24')):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 def _check_decodable(out_dir: str, size: int) -> None:
     """decord (mmaction's default reader) mis-reads some small frame widths
     written by PyAV (16, 24 and 48 fail here; 32 and 40 work): check one
@@ -89,7 +78,8 @@ def _check_decodable(out_dir: str, size: int) -> None:
         return
     os.makedirs(out_dir, exist_ok=True)
     probe = osp.join(out_dir, '.decord_probe.mp4')
-    write_video(probe, render_clip(0, np.random.default_rng(0), 4, size))
+    write_video(probe, render_clip(0, np.random.default_rng(0), 4, size),
+                VIDEO_FPS, VIDEO_CRF)
     try:
         decord.VideoReader(probe).get_batch([0]).asnumpy()
     except decord.DECORDError as e:
@@ -136,7 +126,7 @@ def generate(out_dir: str,
                 rel = f'{split}/{cls}_{idx:04d}.mp4'
                 write_video(
                     osp.join(out_dir, 'videos', rel),
-                    render(label, rng, frames, size))
+                    render(label, rng, frames, size), VIDEO_FPS, VIDEO_CRF)
                 lines.append(f'{rel} {label}')
         ann = osp.join(out_dir, f'{split}_list_videos.txt')
         with open(ann, 'w') as f:
