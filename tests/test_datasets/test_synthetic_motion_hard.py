@@ -81,6 +81,17 @@ def test_slow_and_fast_pans_differ_in_speed():
     assert speeds['right_fast'] > speeds['right_slow'] + 1.5
 
 
+@pytest.mark.parametrize('family', ('blocks', 'stripes', 'dots', 'blobs'))
+def test_textures_differ_in_brightness_not_only_in_hue(family):
+    """Fine textures of two colours of about the same luma would not survive
+    the half-resolution chroma of the yuv420 H.264 files."""
+    rng = np.random.default_rng(0)
+    luma = np.array([0.299, 0.587, 0.114])
+    for _ in range(50):
+        y = render_texture(family, rng, (40, 40)) @ luma
+        assert y.max() - y.min() >= 20, family
+
+
 def test_errors_name_the_argument():
     with pytest.raises(ValueError, match='label must be in'):
         render_hard_clip(10, np.random.default_rng(0), 4, 40)
