@@ -81,6 +81,35 @@ def test_slow_and_fast_pans_differ_in_speed():
     assert speeds['right_fast'] > speeds['right_slow'] + 1.5
 
 
+@pytest.mark.parametrize('family', ('blocks', 'stripes', 'dots', 'blobs'))
+def test_textures_differ_in_brightness_not_only_in_hue(family):
+    """Fine textures of two colours of about the same luma would not survive
+    the half-resolution chroma of the yuv420 H.264 files."""
+    rng = np.random.default_rng(0)
+    luma = np.array([0.299, 0.587, 0.114])
+    for _ in range(50):
+        y = render_texture(family, rng, (40, 40)) @ luma
+        assert y.max() - y.min() >= 20, family
+
+
+@pytest.mark.parametrize('family', ('blocks', 'stripes', 'dots', 'blobs'))
+def test_texture_colours_stay_near_mid_grey(family):
+    """The colour pair is a nuisance, not a cue: its centre (per channel,
+    halfway between the darkest and the brightest level) stays near mid-grey
+    with a mild tint, so it does not dominate the input (a pair drawn over
+    the whole 20-235 range did, and the network stalled)."""
+    rng = np.random.default_rng(0)
+    centres = []
+    for _ in range(50):
+        tex = render_texture(family, rng, (40, 40)).reshape(-1, 3)
+        centres.append((tex.min(0) + tex.max(0)) / 2)
+    centres = np.array(centres)
+    assert np.abs(centres - 128).max() <= 40, family
+    # mild tint: the channels of a pair's centre stay close
+    assert np.ptp(centres, axis=1).max() <= 30, family
+    assert centres.mean(1).std() <= 15, family
+
+
 def test_errors_name_the_argument():
     with pytest.raises(ValueError, match='label must be in'):
         render_hard_clip(10, np.random.default_rng(0), 4, 40)

@@ -15,7 +15,8 @@ render=render_hard_clip)``), ten classes:
   ``right_fast``, ``left_slow``, ``left_fast``, ``up``, ``down``. Their
   computation along time is not redundant.
 
-Nuisances, drawn the same way for every class: texture scale and colours,
+Nuisances, drawn the same way for every class: texture scale, colours (a
+pair apart in brightness, centred near mid-grey with a mild tint),
 contrast, a per-frame brightness flicker, sensor noise, and for static
 clips a sub-pixel camera jitter; slow and fast pans are close in speed
 (0.6-1.0 vs 1.2-1.7 pixels per frame at 40 px, scaled with the size), so
@@ -42,6 +43,11 @@ PANS = {
     'down': ((0, 1), (0.6, 1.7)),
 }
 
+#: grey level around which a texture's two colours are centred, and the
+#: largest per-channel tint added to both
+CENTRE_GREY = (108, 148)
+TINT = 15
+
 
 def _smooth(img: np.ndarray, passes: int) -> np.ndarray:
     for _ in range(passes):
@@ -61,13 +67,19 @@ def render_texture(family: str,
     it, so that the pan is visible (stripes parallel to the motion would
     not change)."""
     h, w = shape
-    # two colours far apart (every channel differs by at least 60 levels)
-    c1 = rng.uniform(20, 235, size=3)
-    delta = rng.uniform(60, 120, size=3)
-    c2 = np.clip(np.where(c1 < 128, c1 + delta, c1 - delta), 0, 255)
+    # two colours far apart in *brightness*: every channel moves the same
+    # way by 60-120 levels. (Channels moving opposite ways could give two
+    # colours of nearly the same luma, whose fine texture the half-resolution
+    # chroma of the yuv420 H.264 files wipes out.) The pair is centred near
+    # mid-grey with a mild tint: a per-clip colour drawn over the whole
+    # range dominated the input, and the network did not get to the
+    # texture or the motion.
+    centre = rng.uniform(*CENTRE_GREY) + rng.uniform(-TINT, TINT, size=3)
+    delta = rng.uniform(60, 120, size=3) * rng.choice((-1, 1))
+    c1, c2 = centre - delta / 2, centre + delta / 2
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     if family == 'blocks':
-        cell = int(rng.integers(3, 7))
+        cell = int(rng.integers(2, 6))
         coarse = rng.uniform(0, 1, size=(-(-h // cell), -(-w // cell), 1))
         mix = np.kron(coarse, np.ones((cell, cell, 1)))[:h, :w]
         mix = _smooth(mix, 1)
@@ -83,12 +95,13 @@ def render_texture(family: str,
     elif family == 'dots':
         mix = np.zeros((h, w, 1))
         radius = rng.uniform(1.5, 3.0)
-        count = int(h * w / (rng.uniform(5, 9) * radius)**2) + 1
+        # dense enough that every 32x32 crop holds several discs
+        count = int(h * w / (rng.uniform(3, 4.5) * radius)**2) + 1
         for cy, cx in zip(rng.uniform(0, h, count), rng.uniform(0, w, count)):
             mix[(ys - cy)**2 + (xs - cx)**2 <= radius**2] = 1.0
         mix = _smooth(mix, 1)
     elif family == 'blobs':
-        cell = int(rng.integers(8, 14))
+        cell = int(rng.integers(9, 15))
         coarse = rng.uniform(
             0, 1, size=(-(-h // cell) + 1, -(-w // cell) + 1, 1))
         mix = np.kron(coarse, np.ones((cell, cell, 1)))[:h, :w]
