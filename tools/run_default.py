@@ -120,6 +120,14 @@ def train_and_test(base_cfg,
     return timing, wd_base, wd_dyn
 
 
+def write_summary(wd, summary, timing, t_start):
+    """Add the step times and the total to a demo's ``summary`` and write
+    it to ``<wd>/summary.json``."""
+    summary.update(timing_s=timing, total_s=time.time() - t_start)
+    with open(osp.join(wd, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+
+
 def load_predictions(path):
     with open(path, 'rb') as f:
         preds = pickle.load(f)
@@ -202,9 +210,7 @@ def main():
                 top1_vared2=float((pred_d[labels == c] == c).mean()),
                 gflops_per_clip_vared2=by_class[str(c)])
             for c, name in enumerate(CLASSES)
-        },
-        timing_s=timing,
-        total_s=time.time() - t_start)
+        })
     static = [by_class[str(CLASSES.index(c))] for c in STATIC_CLASSES]
     moving = [
         by_class[str(c)] for c, n in enumerate(CLASSES)
@@ -213,8 +219,7 @@ def main():
     summary['static_vs_moving_gflops'] = [
         float(np.mean(static)), float(np.mean(moving))
     ]
-    with open(osp.join(wd, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+    write_summary(wd, summary, timing, t_start)
 
     print('\n== VA-RED2 demo: synthetic motion, R(2+1)D-18, CPU ==')
     print('GFLOPs = multiply-adds / 1e9 per clip (8x32x32), realised '
@@ -287,11 +292,8 @@ def segmentation_demo(args):
         gflops_per_image_vared2=eff['gflops_per_image'],
         gflops_ratio=eff['gflops_ratio'],
         miou_majority=majority_miou(data_root, len(SEG_CLASSES)),
-        classes=list(SEG_CLASSES),
-        timing_s=timing,
-        total_s=time.time() - t_start)
-    with open(osp.join(wd, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+        classes=list(SEG_CLASSES))
+    write_summary(wd, summary, timing, t_start)
     print('\n== VA-RED2 segmentation demo: synthetic textures, '
           'PSPNet-R18-d8, CPU ==')
     print('GFLOPs = multiply-adds / 1e9 per 64x64 image (whole-image '
@@ -368,11 +370,8 @@ def detection_demo(args):
         gflops_per_clip_vared2=eff['gflops_per_clip'],
         gflops_ratio=eff['gflops_ratio'],
         frame_map_chance=chance_frame_map(f'{ann}_val.csv'),
-        proposals='ground-truth boxes',
-        timing_s=timing,
-        total_s=time.time() - t_start)
-    with open(osp.join(wd, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+        proposals='ground-truth boxes')
+    write_summary(wd, summary, timing, t_start)
     print('\n== VA-RED2 detection demo: synthetic J-HMDB layout, FastRCNN '
           'with a small SlowOnly, CPU ==')
     print('proposals: the ground-truth boxes; GFLOPs = multiply-adds / 1e9 '
