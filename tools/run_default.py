@@ -137,6 +137,59 @@ def load_predictions(path):
     return scores.argmax(1), labels
 
 
+def video_data_options(data_root):
+    """``--cfg-options`` pointing every dataloader of a synthetic motion
+    config at ``data_root`` (validation and test on its val list)."""
+    opts = []
+    for split, subset in (('train', 'train'), ('val', 'val'), ('test', 'val')):
+        opts += [
+            f'{split}_dataloader.dataset.ann_file={data_root}/'
+            f'{subset}_list_videos.txt',
+            f'{split}_dataloader.dataset.data_prefix.video={data_root}/videos'
+        ]
+    return opts
+
+
+def recognition_summary(base_test_dir, dyn_test_dir, classes, static_classes):
+    """Top-1 of the base and the VA-RED² model, overall and per class, and
+    the VA-RED² model's realised GFLOPs per clip, overall, per class and
+    averaged over the static and the moving classes, from the two test
+    dirs (``predictions.pkl`` of ``--dump``; ``vared2_efficiency.json``)."""
+    pred_b, labels = load_predictions(
+        osp.join(base_test_dir, 'predictions.pkl'))
+    pred_d, labels_d = load_predictions(
+        osp.join(dyn_test_dir, 'predictions.pkl'))
+    if labels.shape != labels_d.shape or (labels != labels_d).any():
+        raise RuntimeError(f'{base_test_dir} and {dyn_test_dir} were not '
+                           'tested on the same clips')
+    with open(osp.join(dyn_test_dir, 'vared2_efficiency.json')) as f:
+        eff = json.load(f)
+    by_class = eff['gflops_per_view_by_class']
+    summary = dict(
+        top1_base=float((pred_b == labels).mean()),
+        top1_vared2=float((pred_d == labels).mean()),
+        gflops_per_clip_base=eff['base_gflops_per_view'],
+        gflops_per_clip_vared2=eff['gflops_per_view'],
+        gflops_ratio=eff['gflops_ratio'],
+        per_class={
+            name:
+            dict(
+                top1_base=float((pred_b[labels == c] == c).mean()),
+                top1_vared2=float((pred_d[labels == c] == c).mean()),
+                gflops_per_clip_vared2=by_class[str(c)])
+            for c, name in enumerate(classes)
+        })
+    static = [by_class[str(classes.index(c))] for c in static_classes]
+    moving = [
+        by_class[str(c)] for c, n in enumerate(classes)
+        if n not in static_classes
+    ]
+    summary['static_vs_moving_gflops'] = [
+        float(np.mean(static)), float(np.mean(moving))
+    ]
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
@@ -176,49 +229,13 @@ def main():
         print(f'generating the synthetic motion dataset in {data_root}')
         generate(data_root)
     wd = osp.join(ROOT, args.work_dir)
-    data_opts = [
-        f'train_dataloader.dataset.ann_file={data_root}/'
-        'train_list_videos.txt',
-        f'train_dataloader.dataset.data_prefix.video={data_root}/videos',
-        f'val_dataloader.dataset.ann_file={data_root}/val_list_videos.txt',
-        f'val_dataloader.dataset.data_prefix.video={data_root}/videos',
-        f'test_dataloader.dataset.ann_file={data_root}/val_list_videos.txt',
-        f'test_dataloader.dataset.data_prefix.video={data_root}/videos',
-    ]
+    data_opts = video_data_options(data_root)
     timing, wd_base, wd_dyn = train_and_test(
         BASE_CFG, DYN_CFG, wd, data_opts, args.vared2_cfg_options, dump=True)
-    report_file = osp.join(wd_dyn, 'test', 'vared2_efficiency.json')
-    pred_b, labels = load_predictions(
-        osp.join(wd_base, 'test', 'predictions.pkl'))
-    pred_d, labels_d = load_predictions(
-        osp.join(wd_dyn, 'test', 'predictions.pkl'))
-    assert (labels == labels_d).all()
-    with open(report_file) as f:
-        eff = json.load(f)
-    base_g = eff['base_gflops_per_view']
-    by_class = eff['gflops_per_view_by_class']
-    summary = dict(
-        top1_base=float((pred_b == labels).mean()),
-        top1_vared2=float((pred_d == labels).mean()),
-        gflops_per_clip_base=base_g,
-        gflops_per_clip_vared2=eff['gflops_per_view'],
-        gflops_ratio=eff['gflops_ratio'],
-        per_class={
-            name:
-            dict(
-                top1_base=float((pred_b[labels == c] == c).mean()),
-                top1_vared2=float((pred_d[labels == c] == c).mean()),
-                gflops_per_clip_vared2=by_class[str(c)])
-            for c, name in enumerate(CLASSES)
-        })
-    static = [by_class[str(CLASSES.index(c))] for c in STATIC_CLASSES]
-    moving = [
-        by_class[str(c)] for c, n in enumerate(CLASSES)
-        if n not in STATIC_CLASSES
-    ]
-    summary['static_vs_moving_gflops'] = [
-        float(np.mean(static)), float(np.mean(moving))
-    ]
+    summary = recognition_summary(
+        osp.join(wd_base, 'test'), osp.join(wd_dyn, 'test'), CLASSES,
+        STATIC_CLASSES)
+    base_g = summary['gflops_per_clip_base']
     write_summary(wd, summary, timing, t_start)
 
     print('\n== VA-RED2 demo: synthetic motion, R(2+1)D-18, CPU ==')
@@ -228,7 +245,8 @@ def main():
     print('|---|---|---|')
     print(f"| base | {100 * summary['top1_base']:.1f} | {base_g:.3f} |")
     print(f"| VA-RED2 | {100 * summary['top1_vared2']:.1f} | "
-          f"{eff['gflops_per_view']:.3f} ({eff['gflops_ratio']:.2f}x) |")
+          f"{summary['gflops_per_clip_vared2']:.3f} "
+          f"({summary['gflops_ratio']:.2f}x) |")
     print('\n| class | top-1 base | top-1 VA-RED2 | GFLOPs/clip VA-RED2 |')
     print('|---|---|---|---|')
     for name, r in summary['per_class'].items():
@@ -246,7 +264,7 @@ def main():
         verdict = f'{-100 * rel:.0f} % more on static clips'
     print(f'\nstatic clips: {s:.3f} GFLOPs/clip, moving clips: {m:.3f}: the '
           f'learned policy spends {verdict}')
-    ok_flops = eff['gflops_ratio'] <= 0.7
+    ok_flops = summary['gflops_ratio'] <= 0.7
     ok_acc = summary['top1_base'] - summary['top1_vared2'] <= 0.02
     print(f"target <= 0.7x base GFLOPs: {'met' if ok_flops else 'NOT met'}; "
           f"top-1 within 2 points of base: {'met' if ok_acc else 'NOT met'}")

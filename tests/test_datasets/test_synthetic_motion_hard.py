@@ -9,7 +9,9 @@ import pytest
 
 from varedd_mm.datasets import (HARD_CLASSES, HARD_STATIC_CLASSES, generate,
                                 render_hard_clip)
-from varedd_mm.datasets.synthetic_motion_hard import PANS, render_texture
+from varedd_mm.datasets.synthetic_motion_hard import (FRAME_INTERVAL, PANS,
+                                                      STRIPE_PERIOD,
+                                                      render_texture)
 
 
 def _moved(clip, axis, limit=9):
@@ -78,7 +80,26 @@ def test_slow_and_fast_pans_differ_in_speed():
             -_moved(render_hard_clip(label, rng, 5, 40, family='blocks'), 1)
             for _ in range(4)
         ])
-    assert speeds['right_fast'] > speeds['right_slow'] + 1.5
+    # 1.0-1.8 vs 2.6-3.6 pixels over the 4 frames
+    assert speeds['right_fast'] > speeds['right_slow'] + 0.8
+
+
+def test_no_pan_aliases_at_the_configs_frame_interval():
+    """Between two sampled frames every pan moves less than half the
+    shortest stripe period (else stripes could look slower or reversed)."""
+    fastest = max(high for _, (_, high) in PANS.values())
+    assert FRAME_INTERVAL * fastest < STRIPE_PERIOD[0] / 2
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(__file__), '..', '..', 'configs', 'recognition',
+            'vared2', 'demo',
+            'r2plus1d_r18_1xb8-8x4x1-12e_synthetic-motion-hard-rgb.py'))
+    sample = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] == 'SampleFrames'
+    ][0]
+    assert sample['frame_interval'] == FRAME_INTERVAL
 
 
 @pytest.mark.parametrize('family', ('blocks', 'stripes', 'dots', 'blobs'))

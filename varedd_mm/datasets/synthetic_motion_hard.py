@@ -35,13 +35,20 @@ HARD_STATIC_CLASSES = HARD_CLASSES[:4]
 TEXTURES = ('blocks', 'stripes', 'dots', 'blobs')
 #: pan direction (dx, dy) and speed range (pixels per frame at 40 px)
 PANS = {
-    'right_slow': ((1, 0), (0.6, 1.0)),
-    'right_fast': ((1, 0), (1.2, 1.7)),
-    'left_slow': ((-1, 0), (0.6, 1.0)),
-    'left_fast': ((-1, 0), (1.2, 1.7)),
-    'up': ((0, -1), (0.6, 1.7)),
-    'down': ((0, 1), (0.6, 1.7)),
+    'right_slow': ((1, 0), (0.25, 0.45)),
+    'right_fast': ((1, 0), (0.65, 0.9)),
+    'left_slow': ((-1, 0), (0.25, 0.45)),
+    'left_fast': ((-1, 0), (0.65, 0.9)),
+    'up': ((0, -1), (0.25, 0.9)),
+    'down': ((0, 1), (0.25, 0.9)),
 }
+
+#: period of the stripe texture (pixels): more than twice the largest pan
+#: between two frames the configs sample (frame interval 4), so a pan of
+#: stripes cannot alias into a slower or a reversed one
+STRIPE_PERIOD = (8, 12)
+#: frame interval of the benchmark's configs (8x4x1 clips)
+FRAME_INTERVAL = 4
 
 #: grey level around which a texture's two colours are centred, and the
 #: largest per-channel tint added to both
@@ -89,7 +96,7 @@ def render_texture(family: str,
         else:
             angle = np.arctan2(motion[1], motion[0]) + rng.uniform(
                 -np.pi / 4, np.pi / 4)
-        period = rng.uniform(4, 9)
+        period = rng.uniform(*STRIPE_PERIOD)
         phase = (xs * np.cos(angle) + ys * np.sin(angle)) / period
         mix = (0.5 + 0.5 * np.sin(2 * np.pi * phase))[..., None]
     elif family == 'dots':

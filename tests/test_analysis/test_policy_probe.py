@@ -1,0 +1,89 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""probe_policy (tools/analysis/policy_probe.py): the gate probabilities
+per group and the task cost of forced choices it reports are those of the
+model."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+
+from varedd_mm import fixed_policy
+from varedd_mm.analysis.model_utils import build_model_from_cfg
+from varedd_mm.analysis.policy_probe import probe_policy
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+CFG = osp.join(
+    ROOT, 'configs', 'recognition', 'vared2', 'demo',
+    'vared2_r2plus1d_r18_1xb8-8x4x1-4e_synthetic-motion-hard-rgb.py')
+
+
+@pytest.fixture(scope='module')
+def model_and_batches():
+    torch.manual_seed(0)
+    model = build_model_from_cfg(Config.fromfile(CFG))
+    model.eval()
+    gen = torch.Generator().manual_seed(1)
+    batches = []
+    for labels in ((0, 5, 1), (7, 2, 9)):
+        inputs = [
+            torch.randint(0, 256, (1, 3, 8, 32, 32),
+                          generator=gen).to(torch.uint8) for _ in labels
+        ]
+        samples = [
+            ActionDataSample().set_gt_label(torch.tensor([label]))
+            for label in labels
+        ]
+        batches.append(dict(inputs=inputs, data_samples=samples))
+    return model, batches
+
+
+def test_groups_and_forced_costs(model_and_batches):
+    model, batches = model_and_batches
+    out = probe_policy(
+        model, batches, static_labels=[0, 1, 2], choices=[(0, 0), (1, 1)])
+    assert out['num_clips'] == dict(static=3, other=3)
+    assert set(out['forced']) == {'0,0', '1,1'}
+    # the forced cost is the model's, recomputed here
+    with torch.no_grad(), fixed_policy(model, 1, 1):
+        samples = [s for b in batches for s in model.test_step(b)]
+    labels = np.array([int(s.gt_label[0]) for s in samples])
+    p = np.array(
+        [float(s.pred_score[label]) for s, label in zip(samples, labels)])
+    static = np.isin(labels, [0, 1, 2])
+    assert out['forced']['1,1']['ce']['static'] == pytest.approx(
+        -np.log(p[static]).mean(), rel=1e-5)
+    assert out['forced']['1,1']['ce']['other'] == pytest.approx(
+        -np.log(p[~static]).mean(), rel=1e-5)
+    for gate in out['gates'].values():
+        for dim in gate.values():
+            assert 0 <= dim['static'] <= 1 and 0 <= dim['other'] <= 1
+    # the gates are patched only while probing
+    assert all('logits' not in vars(m) for m in model.modules())
+
+
+def test_gate_probabilities_are_the_gates(model_and_batches):
+    model, batches = model_and_batches
+    gate = model.backbone.conv1.conv.gate
+    saved = gate.fc2.bias.detach().clone()
+    try:
+        with torch.no_grad():
+            gate.fc2.bias[0] = 50.0  # full temporal choice for every clip
+            gate.fc2.bias[gate.num_temporal] = -50.0  # never full channels
+        out = probe_policy(model, batches, static_labels=[0], choices=[])
+    finally:
+        with torch.no_grad():
+            gate.fc2.bias.copy_(saved)
+    stem = out['gates']['backbone.conv1.conv.gate']
+    assert stem['temporal_full'] == dict(static=1.0, other=1.0, std=0.0)
+    assert stem['channel_full']['static'] == pytest.approx(0.0, abs=1e-6)
+    assert out['forced'] == {}
+
+
+def test_needs_gates(model_and_batches):
+    model, batches = model_and_batches
+    with fixed_policy(model, 0, 0), pytest.raises(
+            ValueError, match='no gate ran'):
+        probe_policy(model, batches, static_labels=[0], choices=[])

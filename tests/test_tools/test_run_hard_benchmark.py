@@ -1,0 +1,175 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""tools/run_hard_benchmark.py (issue 12's experiment script): where its
+configs meet, the pruned models' schedule, the summary it reads from the
+test outputs, its tables and plot. The full run trains for about half an
+hour and is not part of the tests."""
+import importlib.util
+import json
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from varedd_mm.datasets.synthetic_motion_hard import (HARD_CLASSES,
+                                                      HARD_STATIC_CLASSES)
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        'run_hard_benchmark', osp.join(ROOT, 'tools', 'run_hard_benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_vared2_config_starts_from_where_the_script_trains_the_base(bench):
+    base = Config.fromfile(bench.HARD_BASE_CFG)
+    dyn = Config.fromfile(bench.HARD_DYN_CFG)
+    epochs = base.train_cfg.max_epochs
+    assert epochs % base.default_hooks.checkpoint.interval == 0
+    assert dyn.load_from == osp.join(bench.WORK_DIR, 'base',
+                                     f'epoch_{epochs}.pth')
+    assert base.model.cls_head.num_classes == len(HARD_CLASSES)
+    assert dyn.model.cls_head.num_classes == len(HARD_CLASSES)
+    assert dyn.model.backbone.dynamic_cfg.gate.input == 'mean_tdiff'
+    # the last fine-tuning epoch is saved and recalibrated
+    last = dyn.train_cfg.max_epochs
+    assert last % dyn.default_hooks.checkpoint.interval == 0
+    assert last % dyn.custom_hooks[0].interval == 0
+
+
+def test_pruned_models_get_the_vared2_schedule(bench, tmp_path):
+    pruned = Config.fromfile(bench.HARD_BASE_CFG)
+    pruned.model = dict(
+        type='VARED2PrunedModel',
+        model=pruned.model.to_dict(),
+        structure='pruned.pth')
+    pruned_path = tmp_path / 'pruned_config.py'
+    pruned.dump(str(pruned_path))
+    path = bench.finetune_config(str(pruned_path), bench.HARD_DYN_CFG)
+    assert path == str(tmp_path / 'finetune_config.py')
+    ft = Config.fromfile(path)
+    dyn = Config.fromfile(bench.HARD_DYN_CFG)
+    assert ft.model.type == 'VARED2PrunedModel'
+    assert ft.train_cfg.max_epochs == dyn.train_cfg.max_epochs
+    assert ft.param_scheduler == dyn.param_scheduler
+    assert ft.optim_wrapper.optimizer == dyn.optim_wrapper.optimizer
+    assert 'paramwise_cfg' not in ft.optim_wrapper
+    assert ft.default_hooks.checkpoint == dyn.default_hooks.checkpoint
+
+
+def _write_test_dir(path, preds, labels, gflops_by_class=None):
+    path.mkdir(parents=True)
+    samples = []
+    for p, label in zip(preds, labels):
+        score = np.zeros(len(HARD_CLASSES), np.float32)
+        score[p] = 1
+        samples.append(
+            dict(
+                pred_score=torch.from_numpy(score),
+                gt_label=torch.tensor([label])))
+    with open(path / 'predictions.pkl', 'wb') as f:
+        pickle.dump(samples, f)
+    if gflops_by_class is not None:
+        labels = np.asarray(labels)
+        per_view = float(np.mean([gflops_by_class[c] for c in labels]))
+        with open(path / 'vared2_efficiency.json', 'w') as f:
+            json.dump(
+                dict(
+                    base_gflops_per_view=0.5,
+                    gflops_per_view=per_view,
+                    gflops_ratio=per_view / 0.5,
+                    gflops_per_view_by_class={
+                        str(c): g
+                        for c, g in enumerate(gflops_by_class)
+                    }), f)
+
+
+def test_summary_per_class_and_static_vs_moving(bench, tmp_path):
+    labels = list(range(10)) * 2
+    base_preds = list(labels)
+    base_preds[0] = 1  # one static_blocks clip wrong
+    dyn_preds = list(labels)
+    dyn_preds[5] = dyn_preds[15] = 4  # both right_fast clips wrong
+    gflops = [0.2, 0.2, 0.2, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
+    _write_test_dir(tmp_path / 'b', base_preds, labels)
+    _write_test_dir(tmp_path / 'd', dyn_preds, labels, gflops)
+    s = bench.demo.recognition_summary(
+        str(tmp_path / 'b'), str(tmp_path / 'd'), HARD_CLASSES,
+        HARD_STATIC_CLASSES)
+    assert s['top1_base'] == pytest.approx(19 / 20)
+    assert s['top1_vared2'] == pytest.approx(18 / 20)
+    assert s['per_class']['static_blocks']['top1_base'] == 0.5
+    assert s['per_class']['right_fast']['top1_vared2'] == 0.0
+    assert s['per_class']['right_fast']['top1_base'] == 1.0
+    assert s['static_vs_moving_gflops'] == pytest.approx([0.2, 0.4])
+    assert s['gflops_ratio'] == pytest.approx(0.32 / 0.5)
+    # clips of another test set are refused, not compared
+    _write_test_dir(tmp_path / 'other', labels[:10], labels[:10], gflops)
+    with pytest.raises(RuntimeError, match='same clips'):
+        bench.demo.recognition_summary(
+            str(tmp_path / 'b'), str(tmp_path / 'other'), HARD_CLASSES,
+            HARD_STATIC_CLASSES)
+
+
+def _summary():
+    per_class = {n: dict(top1=0.9, gflops=0.3) for n in HARD_CLASSES}
+    return dict(
+        classes=list(HARD_CLASSES),
+        static_classes=list(HARD_STATIC_CLASSES),
+        base=dict(
+            top1=0.9,
+            gflops=0.5,
+            per_class_top1={n: 0.9
+                            for n in HARD_CLASSES}),
+        vared2=[
+            dict(
+                budget=b,
+                top1=0.85,
+                gflops=g,
+                gflops_ratio=g / 0.5,
+                static_gflops=g * 0.8,
+                moving_gflops=g * 1.1,
+                per_class=per_class) for b, g in ((0.45, 0.23), (0.6, 0.3))
+        ],
+        pruned=[
+            dict(
+                method=m,
+                matched_budget=0.6,
+                target_gflops=0.3,
+                gflops=0.3,
+                ratio=0.3,
+                top1=0.8) for m in ('l1', 'fpgm')
+        ])
+
+
+def test_tables_and_plot(bench, tmp_path):
+    summary = _summary()
+    tables = bench.format_tables(summary)
+    rows = [line for line in tables.splitlines() if line.startswith('| ')]
+    # 1 + 2 + 2 model rows, 2 static-vs-moving rows, 10 class rows, 3
+    # header rows
+    assert len(rows) == 5 + 2 + 10 + 3
+    assert '| l1 pruning, matched to budget 0.6 | 80.0 | 0.300 | 0.60 |' \
+        in tables
+    assert '| 0.45 | 0.184 | 0.253 | 0.73 |' in tables
+    assert '| static_blocks (static) | 90.0 | 90.0, 0.300 | 90.0, 0.300 |' \
+        in tables
+    png = tmp_path / 'plot.png'
+    bench.plot(summary, str(png))
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--budgets', '0'], '--budgets must be in'),
+    (['--budgets', '0.5', '--prune-budgets', '0.6'], 'among --budgets'),
+])
+def test_bad_arguments_are_refused(bench, argv, message, capsys):
+    with pytest.raises(SystemExit, match=message):
+        bench.parse_args(argv)

@@ -1,0 +1,346 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""VA-RED² against static filter pruning at matched GFLOPs (Table 7 of the
+paper at demo scale) on the harder synthetic benchmark, on the CPU.
+
+    python tools/run_hard_benchmark.py [--work-dir work_dirs/hard] \\
+        [--budgets 0.45 0.6 0.75] [--methods l1 fpgm slimming]
+
+Steps, each a plain ``tools/`` call printed before it runs (so any can be
+re-run by hand), in ``WORK_DIR``:
+
+1. generate the benchmark (``varedd_mm/datasets/synthetic_motion_hard.py``)
+   in ``--data-root`` unless it is there;
+2. ``base/``: train the base R(2+1)D-18 from scratch and test it;
+3. ``vared2_<budget>/``: for every budget, fine-tune VA-RED² from the base
+   with ``model.efficiency_loss.target=<budget>`` and test it (realised
+   GFLOPs per clip of each test clip's own choices);
+4. ``prune_<method>_<budget>/``: for every method and every budget in
+   ``--prune-budgets`` (default: all), prune the base with
+   ``tools/analysis/prune_static.py`` to the GFLOPs per clip the VA-RED²
+   model of that budget realised, fine-tune it with the VA-RED² config's
+   schedule (same epochs, optimiser and learning rate) and test it;
+5. write ``summary.json``, ``tables.md`` and ``accuracy_vs_gflops.png``.
+
+A step whose outputs exist is not run again (``--rerun`` runs all).
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, HERE)
+import run_default as demo  # noqa: E402
+
+HARD_BASE_CFG = osp.join(
+    demo.DEMO, 'r2plus1d_r18_1xb8-8x4x1-12e_synthetic-motion-hard-rgb.py')
+HARD_DYN_CFG = osp.join(
+    demo.DEMO,
+    'vared2_r2plus1d_r18_1xb8-8x4x1-4e_synthetic-motion-hard-rgb.py')
+#: default work dir; the base is trained in WORK_DIR/base, where the
+#: VA-RED² config's load_from points
+WORK_DIR = 'work_dirs/hard'
+#: keys of the VA-RED² config that make the pruned models' fine-tuning
+#: schedule the same as VA-RED²'s
+SCHEDULE_KEYS = ('train_cfg', 'optim_wrapper', 'param_scheduler')
+
+
+def parse_args(argv=None):
+    from varedd_mm.analysis.prune import METHODS
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--work-dir', default=WORK_DIR)
+    parser.add_argument('--data-root', default='data/synthetic_motion_hard')
+    parser.add_argument(
+        '--train-per-class',
+        type=int,
+        default=80,
+        help='training videos per class when the data is generated')
+    parser.add_argument(
+        '--budgets',
+        type=float,
+        nargs='+',
+        default=[0.45, 0.6, 0.75],
+        help='VA-RED2 efficiency-loss targets (fractions of the full cost)')
+    parser.add_argument(
+        '--methods',
+        nargs='*',
+        default=list(METHODS),
+        choices=METHODS,
+        help='static pruning criteria (none: no pruning baselines)')
+    parser.add_argument(
+        '--prune-budgets',
+        type=float,
+        nargs='*',
+        default=None,
+        help='budgets whose realised GFLOPs the pruned models match '
+        '(default: every budget)')
+    parser.add_argument(
+        '--base-checkpoint',
+        default=None,
+        help='use these base weights (trained with the base config) '
+        'instead of training the base in WORK_DIR/base')
+    parser.add_argument(
+        '--vared2-cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides of the VA-RED2 config (training '
+        'and testing), e.g. model.backbone.dynamic_cfg.gate.input=mean')
+    parser.add_argument(
+        '--rerun',
+        action='store_true',
+        help='run every step even where its outputs exist')
+    args = parser.parse_args(argv)
+    for b in args.budgets:
+        if not 0 < b <= 1:
+            raise SystemExit(f'--budgets must be in (0, 1], got {b}')
+    if args.prune_budgets is None:
+        args.prune_budgets = list(args.budgets)
+    unknown = set(args.prune_budgets) - set(args.budgets)
+    if unknown:
+        raise SystemExit(f'--prune-budgets must be among --budgets '
+                         f'{args.budgets}, got {sorted(unknown)}')
+    return args
+
+
+class Steps:
+    """Runs the train / test / prune calls, skipping those whose outputs
+    exist, and keeps their times."""
+
+    def __init__(self, data_opts, rerun):
+        self.data_opts = list(data_opts)
+        self.rerun = rerun
+        self.timing = {}
+
+    def train(self, name, cfg, wd, opts=()):
+        if self.rerun or not osp.isfile(osp.join(wd, 'last_checkpoint')):
+            self.timing[f'train {name}'] = demo.run([
+                sys.executable, 'tools/train.py', cfg, '--work-dir', wd,
+                '--cfg-options'
+            ] + self.data_opts + list(opts))
+        return demo.last_checkpoint(wd)
+
+    def test(self, name, cfg, ckpt, wd, opts=()):
+        test_dir = osp.join(wd, 'test')
+        preds = osp.join(test_dir, 'predictions.pkl')
+        if self.rerun or not osp.isfile(preds):
+            self.timing[f'test {name}'] = demo.run([
+                sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir',
+                test_dir, '--dump', preds, '--cfg-options'
+            ] + self.data_opts + list(opts))
+        return test_dir
+
+    def prune(self, name, ckpt, gflops, method, wd):
+        if self.rerun or not osp.isfile(osp.join(wd, 'pruned_config.py')):
+            self.timing[f'prune {name}'] = demo.run([
+                sys.executable, 'tools/analysis/prune_static.py',
+                HARD_BASE_CFG, ckpt, '--target-gflops', f'{gflops:.6f}',
+                '--method', method, '--work-dir', wd, '--cfg-options'
+            ] + self.data_opts)
+        return osp.join(wd, 'pruned_config.py')
+
+
+def finetune_config(pruned_cfg_path, dyn_cfg_path):
+    """Write ``finetune_config.py`` next to the pruned config: the pruned
+    model with the VA-RED² config's schedule (``SCHEDULE_KEYS``)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(pruned_cfg_path)
+    dyn = Config.fromfile(dyn_cfg_path)
+    for key in SCHEDULE_KEYS:
+        cfg[key] = dyn[key]
+    # the gates' learning-rate multiplier has nothing to match here
+    cfg.optim_wrapper.pop('paramwise_cfg', None)
+    cfg.default_hooks = dyn.default_hooks
+    path = osp.join(osp.dirname(pruned_cfg_path), 'finetune_config.py')
+    cfg.dump(path)
+    return path
+
+
+def top1(test_dir):
+    pred, labels = demo.load_predictions(osp.join(test_dir, 'predictions.pkl'))
+    return float((pred == labels).mean())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, demo.ROOT)
+    from varedd_mm.datasets import generate
+    from varedd_mm.datasets.synthetic_motion_hard import (HARD_CLASSES,
+                                                          HARD_STATIC_CLASSES,
+                                                          render_hard_clip)
+    t_start = time.time()
+    data_root = osp.join(demo.ROOT, args.data_root)
+    if not osp.isfile(osp.join(data_root, 'val_list_videos.txt')):
+        print(f'generating the harder synthetic benchmark in {data_root}')
+        generate(
+            data_root,
+            train_per_class=args.train_per_class,
+            classes=HARD_CLASSES,
+            render=render_hard_clip)
+    wd = osp.join(demo.ROOT, args.work_dir)
+    steps = Steps(demo.video_data_options(data_root), args.rerun)
+
+    wd_base = osp.join(wd, 'base')
+    base_ckpt = args.base_checkpoint or steps.train('base', HARD_BASE_CFG,
+                                                    wd_base)
+    base_test = steps.test('base', HARD_BASE_CFG, base_ckpt, wd_base)
+
+    summary = dict(
+        base_checkpoint=base_ckpt,
+        vared2_cfg_options=args.vared2_cfg_options,
+        classes=list(HARD_CLASSES),
+        static_classes=list(HARD_STATIC_CLASSES),
+        base=dict(top1=top1(base_test)),
+        vared2=[],
+        pruned=[])
+    for budget in args.budgets:
+        name = f'vared2_{budget:g}'
+        wd_dyn = osp.join(wd, name)
+        opts = [
+            f'load_from={base_ckpt}', f'model.efficiency_loss.target={budget}'
+        ] + args.vared2_cfg_options
+        ckpt = steps.train(name, HARD_DYN_CFG, wd_dyn, opts)
+        dyn_test = steps.test(name, HARD_DYN_CFG, ckpt, wd_dyn, opts)
+        rec = demo.recognition_summary(base_test, dyn_test, HARD_CLASSES,
+                                       HARD_STATIC_CLASSES)
+        summary['base']['gflops'] = rec['gflops_per_clip_base']
+        summary['base']['per_class_top1'] = {
+            n: r['top1_base']
+            for n, r in rec['per_class'].items()
+        }
+        s, m = rec['static_vs_moving_gflops']
+        summary['vared2'].append(
+            dict(
+                budget=budget,
+                top1=rec['top1_vared2'],
+                gflops=rec['gflops_per_clip_vared2'],
+                gflops_ratio=rec['gflops_ratio'],
+                static_gflops=s,
+                moving_gflops=m,
+                per_class={
+                    n:
+                    dict(
+                        top1=r['top1_vared2'],
+                        gflops=r['gflops_per_clip_vared2'])
+                    for n, r in rec['per_class'].items()
+                }))
+
+    import torch
+    realised = {r['budget']: r['gflops'] for r in summary['vared2']}
+    for budget in args.prune_budgets:
+        for method in args.methods:
+            name = f'prune_{method}_{budget:g}'
+            wd_p = osp.join(wd, name)
+            pruned_cfg = steps.prune(name, base_ckpt, realised[budget], method,
+                                     wd_p)
+            ft_cfg = finetune_config(pruned_cfg, HARD_DYN_CFG)
+            wd_ft = osp.join(wd_p, 'finetune')
+            ckpt = steps.train(name, ft_cfg, wd_ft)
+            test_dir = steps.test(name, ft_cfg, ckpt, wd_ft)
+            meta = torch.load(
+                osp.join(wd_p, 'pruned.pth'),
+                map_location='cpu')['meta']['pruning']
+            summary['pruned'].append(
+                dict(
+                    method=method,
+                    matched_budget=budget,
+                    target_gflops=realised[budget],
+                    gflops=meta['gflops'],
+                    ratio=meta['ratio'],
+                    top1=top1(test_dir)))
+
+    demo.write_summary(wd, summary, steps.timing, t_start)
+    tables = format_tables(summary)
+    with open(osp.join(wd, 'tables.md'), 'w') as f:
+        f.write(tables)
+    plot(summary, osp.join(wd, 'accuracy_vs_gflops.png'))
+    print('\n' + tables)
+    print(f"total time {summary['total_s'] / 60:.1f} min; written: "
+          f"{osp.join(wd, 'summary.json')}, tables.md, "
+          'accuracy_vs_gflops.png')
+
+
+def format_tables(summary):
+    """The experiment tables (markdown) of a ``summary``."""
+    base = summary['base']
+    lines = [
+        '| model | top-1 | GFLOPs/clip | × base |', '|---|---|---|---|',
+        f"| base R(2+1)D-18 | {100 * base['top1']:.1f} | "
+        f"{base['gflops']:.3f} | 1.00 |"
+    ]
+    for r in summary['vared2']:
+        lines.append(f"| VA-RED², budget {r['budget']:g} | "
+                     f"{100 * r['top1']:.1f} | {r['gflops']:.3f} | "
+                     f"{r['gflops'] / base['gflops']:.2f} |")
+    for r in summary['pruned']:
+        lines.append(f"| {r['method']} pruning, matched to budget "
+                     f"{r['matched_budget']:g} | {100 * r['top1']:.1f} | "
+                     f"{r['gflops']:.3f} | "
+                     f"{r['gflops'] / base['gflops']:.2f} |")
+    lines += [
+        '', '| VA-RED² budget | static GFLOPs/clip | moving GFLOPs/clip | '
+        'static / moving |', '|---|---|---|---|'
+    ]
+    for r in summary['vared2']:
+        lines.append(f"| {r['budget']:g} | {r['static_gflops']:.3f} | "
+                     f"{r['moving_gflops']:.3f} | "
+                     f"{r['static_gflops'] / r['moving_gflops']:.2f} |")
+    head = ' | '.join(f"budget {r['budget']:g}" for r in summary['vared2'])
+    lines += [
+        '', f'| class | top-1 base | {head} (top-1, GFLOPs/clip) |',
+        '|---|---|' + '---|' * len(summary['vared2'])
+    ]
+    for name in summary['classes']:
+        cells = ' | '.join(f"{100 * r['per_class'][name]['top1']:.1f}, "
+                           f"{r['per_class'][name]['gflops']:.3f}"
+                           for r in summary['vared2'])
+        kind = ' (static)' if name in summary['static_classes'] else ''
+        lines.append(f"| {name}{kind} | "
+                     f"{100 * base['per_class_top1'][name]:.1f} | {cells} |")
+    return '\n'.join(lines) + '\n'
+
+
+def plot(summary, path):
+    """Top-1 against GFLOPs per clip: the base, VA-RED² at each budget and
+    each pruning method."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    base = summary['base']
+    ax.scatter([base['gflops']], [100 * base['top1']],
+               marker='*',
+               s=150,
+               color='k',
+               label='base R(2+1)D-18',
+               zorder=3)
+    dyn = sorted(summary['vared2'], key=lambda r: r['gflops'])
+    ax.plot([r['gflops'] for r in dyn], [100 * r['top1'] for r in dyn],
+            'o-',
+            color='C3',
+            label='VA-RED²')
+    for r in dyn:
+        ax.annotate(
+            f"{r['budget']:g}", (r['gflops'], 100 * r['top1']),
+            textcoords='offset points',
+            xytext=(4, 4),
+            fontsize=7)
+    for i, method in enumerate(
+            sorted({r['method']
+                    for r in summary['pruned']})):
+        pts = sorted((r['gflops'], 100 * r['top1']) for r in summary['pruned']
+                     if r['method'] == method)
+        ax.plot(*zip(*pts), 's--', color=f'C{i}', label=f'{method} pruning')
+    ax.set_xlabel('GFLOPs per clip (8×32×32, realised)')
+    ax.set_ylabel('top-1 (%)')
+    ax.set_title('Harder synthetic benchmark (CPU)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,134 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Why a learned policy does or does not adapt to the clip.
+
+Two measurements on a recognizer and a test set split into two groups of
+classes (``static`` and the rest):
+
+* **gate probabilities**: per dynamic layer, the soft probability of the
+  full temporal and the full channel option, averaged per group, and their
+  standard deviation over all clips. A gate whose probabilities barely
+  vary over the clips has one pattern for every clip, whatever its input.
+* **forced choices**: top-1 and cross-entropy per group with every layer
+  forced to one choice (``fixed_policy``). This says what a reduction
+  costs each group in the task loss, which is the only thing that makes a
+  gate spend more on one clip than on another.
+"""
+from contextlib import contextmanager
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..ops.gate import SoftModulationGate
+from ..ops.policy import fixed_policy
+
+Choice = Tuple[int, int]
+
+
+@contextmanager
+def _record_gate_probs(model: nn.Module) -> Iterator[Dict[str, list]]:
+    """Record ``(P(temporal full), P(channel full))`` per clip of every
+    gate run inside the block, keyed by the gate's module name."""
+    records: Dict[str, list] = {}
+    patched = []
+    for name, gate in model.named_modules():
+        if not isinstance(gate, SoftModulationGate):
+            continue
+
+        def logits(x, _gate=gate, _name=name, _orig=gate.logits):
+            t, c = _orig(x)
+            records.setdefault(_name, []).append(
+                (torch.softmax(t / _gate.temperature, 1)[:, 0].detach().cpu(),
+                 torch.softmax(c / _gate.temperature, 1)[:, 0].detach().cpu()))
+            return t, c
+
+        gate.logits = logits  # instance attribute shadows the method
+        patched.append(gate)
+    try:
+        yield records
+    finally:
+        for gate in patched:
+            del gate.logits
+
+
+def _labels_and_scores(samples) -> Tuple[np.ndarray, np.ndarray]:
+    labels = np.array(
+        [int(np.asarray(s.gt_label).reshape(-1)[0]) for s in samples])
+    scores = np.stack([np.asarray(s.pred_score.cpu()) for s in samples])
+    return labels, scores
+
+
+def _group_stats(values: np.ndarray, static: np.ndarray) -> dict:
+    return dict(
+        static=float(values[static].mean()) if static.any() else None,
+        other=float(values[~static].mean()) if (~static).any() else None)
+
+
+def probe_policy(
+    model: nn.Module,
+    batches: Iterable[dict],
+    static_labels: Sequence[int],
+    choices: Sequence[Choice] = ((0, 0), (1, 0), (0, 1), (1, 1))
+) -> dict:
+    """Gate probabilities per group and the task cost of forced choices.
+
+    Args:
+        model (nn.Module): A VA-RED² recognizer with ``test_step``.
+        batches (Iterable[dict]): Test batches as a dataloader gives them
+            (iterated once per choice, plus once for the learned policy).
+        static_labels (Sequence[int]): Labels of the ``static`` group; the
+            other labels are the ``other`` group.
+        choices (Sequence[tuple]): Choices ``(temporal, channel)`` to force.
+
+    Returns:
+        dict: ``gates`` (per layer: ``temporal_full`` and ``channel_full``,
+        each ``{'static', 'other', 'std'}``), ``learned`` and ``forced``
+        (per choice ``'t,c'``) with ``top1`` and ``ce`` per group, and
+        ``num_clips`` per group.
+    """
+    batches = list(batches)
+    static_set = {int(v) for v in static_labels}
+    model.eval()
+
+    def run() -> Tuple[np.ndarray, np.ndarray]:
+        samples: List = []
+        with torch.no_grad():
+            for batch in batches:
+                samples += model.test_step(batch)
+        return _labels_and_scores(samples)
+
+    def task(labels, scores) -> dict:
+        static = np.isin(labels, list(static_set))
+        p = scores[np.arange(len(labels)), labels]
+        return dict(
+            top1=_group_stats((scores.argmax(1) == labels).astype(float),
+                              static),
+            ce=_group_stats(-np.log(np.clip(p, 1e-8, None)), static))
+
+    with _record_gate_probs(model) as records:
+        labels, scores = run()
+    if not records:
+        raise ValueError('probe_policy: no gate ran; is this a VA-RED2 '
+                         'model with learned gates?')
+    static = np.isin(labels, list(static_set))
+    gates = {}
+    for name, calls in records.items():
+        per_dim = {}
+        for i, dim in enumerate(('temporal_full', 'channel_full')):
+            values = torch.cat([c[i] for c in calls]).numpy()
+            if len(values) != len(labels):
+                # multi-view tests: one probability per view, in order
+                values = values.reshape(len(labels), -1).mean(1)
+            per_dim[dim] = dict(
+                _group_stats(values, static), std=float(values.std()))
+        gates[name] = per_dim
+    out = dict(
+        num_clips=dict(static=int(static.sum()), other=int((~static).sum())),
+        gates=gates,
+        learned=task(labels, scores),
+        forced={})
+    for choice in choices:
+        with fixed_policy(model, *choice):
+            out['forced'][f'{choice[0]},{choice[1]}'] = task(*run())
+    return out
