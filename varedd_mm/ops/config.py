@@ -62,6 +62,12 @@ GATE_CFG_DEFAULTS = dict(
     # stays put and the same texture panning have the same mean, not the
     # same differences). Clips only (no time axis: 'mean').
     input='mean',
+    # standardise the pooled statistics the gate reads per feature over the
+    # clips of the batch (a BatchNorm1d without affine, running statistics
+    # at inference): pooled activations vary little from clip to clip next
+    # to their mean, so an unnormalised gate's logits hardly depend on its
+    # input and the policy is one pattern for every clip (docs/policy.md)
+    norm_input=False,
 )
 
 ALLOWED_GATE_INPUTS = ('mean', 'mean_tdiff')
@@ -83,6 +89,7 @@ class GateSpec:
     init_bias_full: float
     pool_stride: int
     input: str = 'mean'
+    norm_input: bool = False
 
     def hidden(self, in_channels: int) -> int:
         """Hidden width of the gate MLP for ``in_channels`` inputs."""
@@ -224,6 +231,9 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
     if not float(g['temperature']) > 0:
         raise ValueError('dynamic_cfg.gate.temperature must be > 0, got '
                          f"{g['temperature']!r}")
+    if not isinstance(g['norm_input'], bool):
+        raise ValueError('dynamic_cfg.gate.norm_input must be a bool, got '
+                         f"{g['norm_input']!r}")
     if g['input'] not in ALLOWED_GATE_INPUTS:
         raise ValueError(f'dynamic_cfg.gate.input must be one of '
                          f"{ALLOWED_GATE_INPUTS}, got {g['input']!r}")
@@ -241,7 +251,8 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         normalize_grad=bool(g['normalize_grad']),
         init_bias_full=float(g['init_bias_full']),
         pool_stride=g['pool_stride'],
-        input=g['input'])
+        input=g['input'],
+        norm_input=bool(g['norm_input']))
     return DynamicSpec(
         search_space=k,
         dims=dims,

@@ -40,6 +40,10 @@ class SoftModulationGate(nn.Module):
         # 'mean_tdiff' reads the pooled input and the pooled absolute
         # frame differences side by side
         features = in_channels * (2 if self.input == 'mean_tdiff' else 1)
+        # per-feature standardisation over the clips of the batch
+        self.in_norm = (
+            nn.BatchNorm1d(features, affine=False)
+            if spec.norm_input else None)
         self.fc1 = nn.Linear(features, self.hidden)
         self.fc2 = nn.Linear(self.hidden, num_temporal + num_channel)
         self.init_bias_full = spec.init_bias_full
@@ -76,6 +80,14 @@ class SoftModulationGate(nn.Module):
             else:  # one frame: nothing changes
                 diff = torch.zeros_like(pooled)
             pooled = torch.cat([pooled, diff], dim=1)
+        if self.in_norm is not None:
+            if self.training and pooled.shape[0] == 1:
+                # one clip has no batch statistics: the running ones
+                pooled = F.batch_norm(pooled, self.in_norm.running_mean,
+                                      self.in_norm.running_var, None, None,
+                                      False, 0.0, self.in_norm.eps)
+            else:
+                pooled = self.in_norm(pooled)
         out = self.fc2(F.relu(self.fc1(pooled)))
         return out[:, :self.num_temporal], out[:, self.num_temporal:]
 
@@ -115,4 +127,7 @@ class SoftModulationGate(nn.Module):
         if self.input == 'mean_tdiff' and len(in_shape) == 5:
             # a subtraction and an add per sampled element of T - 1 frames
             macs += 2 * int(in_shape[1]) * (int(in_shape[2]) - 1) * plane
+        if self.in_norm is not None:
+            # a subtraction and a scale per gate input feature
+            macs += 2 * self.fc1.in_features
         return macs
