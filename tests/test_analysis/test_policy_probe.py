@@ -57,6 +57,12 @@ def test_groups_and_forced_costs(model_and_batches):
         -np.log(p[static]).mean(), rel=1e-5)
     assert out['forced']['1,1']['ce']['other'] == pytest.approx(
         -np.log(p[~static]).mean(), rel=1e-5)
+    confusion = np.array(out['forced']['1,1']['confusion'])
+    assert confusion.shape == (10, 10)
+    pred = np.array([int(s.pred_score.argmax()) for s in samples])
+    for label, guess in zip(labels, pred):
+        confusion[label, guess] -= 1
+    assert not confusion.any()  # every clip counted once, where it went
     for gate in out['gates'].values():
         for dim in gate.values():
             assert 0 <= dim['static'] <= 1 and 0 <= dim['other'] <= 1

@@ -1,4 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
+import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -6,6 +7,21 @@ import sys
 import pytest
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+
+@pytest.fixture(scope='session')
+def tool_module():
+    """Import ``tools/<name>.py`` (the tools are scripts, not a package)
+    as a module: ``tool_module('run_default')``."""
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(
+            name, osp.join(ROOT, 'tools', f'{name}.py'))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture

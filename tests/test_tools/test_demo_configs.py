@@ -2,7 +2,6 @@
 """The demo VA-RED2 configs start from the checkpoint where
 tools/run_default.py writes the demo base, so they can be trained directly
 after the demo."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -12,12 +11,8 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
 @pytest.fixture(scope='module')
-def run_default():
-    spec = importlib.util.spec_from_file_location(
-        'run_default', osp.join(ROOT, 'tools', 'run_default.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_default(tool_module):
+    return tool_module('run_default')
 
 
 def last_checkpoint_name(cfg):

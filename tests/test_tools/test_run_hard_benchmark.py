@@ -3,7 +3,6 @@
 configs meet, the pruned models' schedule, the summary it reads from the
 test outputs, its tables and plot. The full run trains for about half an
 hour and is not part of the tests."""
-import importlib.util
 import json
 import os.path as osp
 import pickle
@@ -20,12 +19,8 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        'run_hard_benchmark', osp.join(ROOT, 'tools', 'run_hard_benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(tool_module):
+    return tool_module('run_hard_benchmark')
 
 
 def test_vared2_config_starts_from_where_the_script_trains_the_base(bench):
@@ -38,6 +33,7 @@ def test_vared2_config_starts_from_where_the_script_trains_the_base(bench):
     assert base.model.cls_head.num_classes == len(HARD_CLASSES)
     assert dyn.model.cls_head.num_classes == len(HARD_CLASSES)
     assert dyn.model.backbone.dynamic_cfg.gate.input == 'mean_tdiff'
+    assert dyn.model.backbone.dynamic_cfg.gate.norm_input
     # the last fine-tuning epoch is saved and recalibrated
     last = dyn.train_cfg.max_epochs
     assert last % dyn.default_hooks.checkpoint.interval == 0

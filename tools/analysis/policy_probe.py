@@ -13,6 +13,8 @@ group in the task loss). See docs/policy.md for how to read it.
 import argparse
 import json
 
+from mmengine.config import DictAction
+
 from varedd_mm.analysis import load_model, quiet_mmengine
 from varedd_mm.analysis.policy_probe import probe_policy
 
@@ -35,6 +37,11 @@ def parse_args(argv=None):
         default='val',
         help='the config\'s val or test dataloader')
     parser.add_argument('--out', default=None, help='write the JSON here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='key=value overrides of CONFIG (as in training)')
     return parser.parse_args(argv)
 
 
@@ -47,7 +54,7 @@ def main(argv=None):
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     with quiet_mmengine():
-        cfg, model = load_model(args.config, args.checkpoint)
+        cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmaction')):
         loader = Runner.build_dataloader(cfg[f'{args.split}_dataloader'])

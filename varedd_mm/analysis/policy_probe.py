@@ -84,7 +84,8 @@ def probe_policy(
     Returns:
         dict: ``gates`` (per layer: ``temporal_full`` and ``channel_full``,
         each ``{'static', 'other', 'std'}``), ``learned`` and ``forced``
-        (per choice ``'t,c'``) with ``top1`` and ``ce`` per group, and
+        (per choice ``'t,c'``) with ``top1`` and ``ce`` per group and the
+        ``confusion`` matrix (rows: true labels, columns: predicted), and
         ``num_clips`` per group.
     """
     batches = list(batches)
@@ -101,10 +102,13 @@ def probe_policy(
     def task(labels, scores) -> dict:
         static = np.isin(labels, list(static_set))
         p = scores[np.arange(len(labels)), labels]
+        pred = scores.argmax(1)
+        confusion = np.zeros((scores.shape[1], scores.shape[1]), int)
+        np.add.at(confusion, (labels, pred), 1)
         return dict(
-            top1=_group_stats((scores.argmax(1) == labels).astype(float),
-                              static),
-            ce=_group_stats(-np.log(np.clip(p, 1e-8, None)), static))
+            top1=_group_stats((pred == labels).astype(float), static),
+            ce=_group_stats(-np.log(np.clip(p, 1e-8, None)), static),
+            confusion=confusion.tolist())
 
     with _record_gate_probs(model) as records:
         labels, scores = run()

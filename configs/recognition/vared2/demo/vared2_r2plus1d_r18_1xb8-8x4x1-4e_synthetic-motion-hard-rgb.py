@@ -1,7 +1,10 @@
 # Dynamic R(2+1)D-18 (search space 2) on the harder synthetic benchmark,
 # fine-tuned for 4 epochs from its base (r2plus1d_r18_1xb8-8x4x1-12e_
 # synthetic-motion-hard-rgb.py) with the basic demo's VA-RED2 recipe, the
-# gate reading the pooled frame differences too (gate.input='mean_tdiff').
+# gate reading the pooled frame differences too (gate.input='mean_tdiff'),
+# standardised over the clips of the batch (gate.norm_input=True: without
+# it the gates' probabilities hardly varied from clip to clip, see
+# docs/policy.md).
 # tools/run_hard_benchmark.py runs it at several budgets
 # (model.efficiency_loss.target) and prunes the base to the GFLOPs each
 # realises, fine-tuned with this schedule (Table 7 of the paper).
@@ -9,7 +12,8 @@ _base_ = ['./vared2_r2plus1d_r18_1xb8-8x4x1-15e_synthetic-motion-rgb.py']
 
 data_root = 'data/synthetic_motion_hard'
 model = dict(
-    backbone=dict(dynamic_cfg=dict(gate=dict(input='mean_tdiff'))),
+    backbone=dict(
+        dynamic_cfg=dict(gate=dict(input='mean_tdiff', norm_input=True))),
     cls_head=dict(num_classes=10))
 # where tools/run_hard_benchmark.py trains the base of this benchmark
 load_from = 'work_dirs/hard/base/epoch_12.pth'
