@@ -1,10 +1,14 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 import importlib.util
+import json
 import os.path as osp
+import pickle
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -65,3 +69,38 @@ def sample_clip_opts(shared_dir):
         'train_cfg.max_epochs=1',
         'train_cfg.val_interval=1',
     ]
+
+
+@pytest.fixture
+def write_test_dir():
+    """Write what ``tools/test.py --dump`` (and, with ``gflops_by_class``,
+    the VA-RED² efficiency metric) leaves in a recognizer's test dir:
+    ``predictions.pkl`` with one-hot scores of ``preds`` and
+    ``vared2_efficiency.json`` with those per-class GFLOPs (base 0.5)."""
+
+    def write(path, preds, labels, gflops_by_class=None, num_classes=10):
+        path.mkdir(parents=True)
+        samples = []
+        for p, label in zip(preds, labels):
+            score = np.zeros(num_classes, np.float32)
+            score[p] = 1
+            samples.append(
+                dict(
+                    pred_score=torch.from_numpy(score),
+                    gt_label=torch.tensor([label])))
+        with open(path / 'predictions.pkl', 'wb') as f:
+            pickle.dump(samples, f)
+        if gflops_by_class is not None:
+            per_view = float(np.mean([gflops_by_class[c] for c in labels]))
+            with open(path / 'vared2_efficiency.json', 'w') as f:
+                json.dump(
+                    dict(
+                        base_gflops_per_view=0.5,
+                        gflops_per_view=per_view,
+                        gflops_ratio=per_view / 0.5,
+                        gflops_per_view_by_class={
+                            str(c): g
+                            for c, g in enumerate(gflops_by_class)
+                        }), f)
+
+    return write

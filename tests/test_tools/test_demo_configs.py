@@ -2,6 +2,7 @@
 """The demo VA-RED2 configs start from the checkpoint where
 tools/run_default.py writes the demo base, so they can be trained directly
 after the demo."""
+import json
 import os.path as osp
 
 import pytest
@@ -51,3 +52,50 @@ def test_chance_frame_map(run_default, tmp_path):
     csv.write_text('\n'.join(rows) + '\n')
     expected = 100 * (0.5 + 0.25 + 0.25) / 3 / 3
     assert run_default.chance_frame_map(str(csv)) == pytest.approx(expected)
+
+
+def test_recognition_demo_summary_keys(run_default, tmp_path, monkeypatch,
+                                       write_test_dir):
+    """README command 1 writes summary.json with the keys users rely on
+    (top1_base, top1_vared2, gflops_ratio, per_class,
+    static_vs_moving_gflops), from what its train / test steps leave."""
+    from varedd_mm.datasets import CLASSES, STATIC_CLASSES
+    data_root = tmp_path / 'data'
+    data_root.mkdir()
+    (data_root / 'val_list_videos.txt').write_text('')
+    labels = [0, 1, 2, 0, 1, 2]
+    gflops = [0.2, 0.3, 0.4]
+
+    def fake_train_and_test(base_cfg, dyn_cfg, wd, data_opts, *args, **kwargs):
+        assert (base_cfg, dyn_cfg) == (run_default.BASE_CFG,
+                                       run_default.DYN_CFG)
+        assert any(str(data_root) in opt for opt in data_opts)
+        wd_base, wd_dyn = osp.join(wd, 'base'), osp.join(wd, 'vared2')
+        write_test_dir(
+            tmp_path / 'wd' / 'base' / 'test', labels, labels, num_classes=3)
+        write_test_dir(
+            tmp_path / 'wd' / 'vared2' / 'test', [0, 1, 2, 0, 1, 1],
+            labels,
+            gflops,
+            num_classes=3)
+        return {'train base': 1.0}, wd_base, wd_dyn
+
+    monkeypatch.setattr(run_default, 'train_and_test', fake_train_and_test)
+    monkeypatch.setattr('sys.argv', [
+        'run_default.py', '--work-dir',
+        str(tmp_path / 'wd'), '--data-root',
+        str(data_root)
+    ])
+    run_default.main()
+    with open(tmp_path / 'wd' / 'summary.json') as f:
+        summary = json.load(f)
+    assert summary['top1_base'] == 1.0
+    assert summary['top1_vared2'] == pytest.approx(5 / 6)
+    assert summary['gflops_ratio'] == pytest.approx(0.3 / 0.5)
+    assert set(summary['per_class']) == set(CLASSES)
+    assert summary['per_class'][CLASSES[2]]['top1_vared2'] == 0.5
+    static = [gflops[CLASSES.index(c)] for c in STATIC_CLASSES]
+    moving = [g for c, g in zip(CLASSES, gflops) if c not in STATIC_CLASSES]
+    assert summary['static_vs_moving_gflops'] == pytest.approx(
+        [sum(static) / len(static),
+         sum(moving) / len(moving)])

@@ -3,13 +3,9 @@
 configs meet, the pruned models' schedule, the summary it reads from the
 test outputs, its tables and plot. The full run trains for about half an
 hour and is not part of the tests."""
-import json
 import os.path as osp
-import pickle
 
-import numpy as np
 import pytest
-import torch
 from mmengine.config import Config
 
 from varedd_mm.datasets.synthetic_motion_hard import (HARD_CLASSES,
@@ -60,42 +56,16 @@ def test_pruned_models_get_the_vared2_schedule(bench, tmp_path):
     assert ft.default_hooks.checkpoint == dyn.default_hooks.checkpoint
 
 
-def _write_test_dir(path, preds, labels, gflops_by_class=None):
-    path.mkdir(parents=True)
-    samples = []
-    for p, label in zip(preds, labels):
-        score = np.zeros(len(HARD_CLASSES), np.float32)
-        score[p] = 1
-        samples.append(
-            dict(
-                pred_score=torch.from_numpy(score),
-                gt_label=torch.tensor([label])))
-    with open(path / 'predictions.pkl', 'wb') as f:
-        pickle.dump(samples, f)
-    if gflops_by_class is not None:
-        labels = np.asarray(labels)
-        per_view = float(np.mean([gflops_by_class[c] for c in labels]))
-        with open(path / 'vared2_efficiency.json', 'w') as f:
-            json.dump(
-                dict(
-                    base_gflops_per_view=0.5,
-                    gflops_per_view=per_view,
-                    gflops_ratio=per_view / 0.5,
-                    gflops_per_view_by_class={
-                        str(c): g
-                        for c, g in enumerate(gflops_by_class)
-                    }), f)
-
-
-def test_summary_per_class_and_static_vs_moving(bench, tmp_path):
+def test_summary_per_class_and_static_vs_moving(bench, tmp_path,
+                                                write_test_dir):
     labels = list(range(10)) * 2
     base_preds = list(labels)
     base_preds[0] = 1  # one static_blocks clip wrong
     dyn_preds = list(labels)
     dyn_preds[5] = dyn_preds[15] = 4  # both right_fast clips wrong
     gflops = [0.2, 0.2, 0.2, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
-    _write_test_dir(tmp_path / 'b', base_preds, labels)
-    _write_test_dir(tmp_path / 'd', dyn_preds, labels, gflops)
+    write_test_dir(tmp_path / 'b', base_preds, labels)
+    write_test_dir(tmp_path / 'd', dyn_preds, labels, gflops)
     s = bench.demo.recognition_summary(
         str(tmp_path / 'b'), str(tmp_path / 'd'), HARD_CLASSES,
         HARD_STATIC_CLASSES)
@@ -107,7 +77,7 @@ def test_summary_per_class_and_static_vs_moving(bench, tmp_path):
     assert s['static_vs_moving_gflops'] == pytest.approx([0.2, 0.4])
     assert s['gflops_ratio'] == pytest.approx(0.32 / 0.5)
     # clips of another test set are refused, not compared
-    _write_test_dir(tmp_path / 'other', labels[:10], labels[:10], gflops)
+    write_test_dir(tmp_path / 'other', labels[:10], labels[:10], gflops)
     with pytest.raises(RuntimeError, match='same clips'):
         bench.demo.recognition_summary(
             str(tmp_path / 'b'), str(tmp_path / 'other'), HARD_CLASSES,
