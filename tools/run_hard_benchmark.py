@@ -145,12 +145,18 @@ class Steps:
         return osp.join(wd, 'pruned_config.py')
 
 
-def finetune_config(pruned_cfg_path, dyn_cfg_path):
+def finetune_config(pruned_cfg_path, dyn_cfg_path, dyn_options=()):
     """Write ``finetune_config.py`` next to the pruned config: the pruned
-    model with the VA-RED² config's schedule (``SCHEDULE_KEYS``)."""
-    from mmengine.config import Config
+    model with the schedule (``SCHEDULE_KEYS``) of the VA-RED² config with
+    ``dyn_options`` (``key=value`` strings, as ``--vared2-cfg-options``)."""
+    from mmengine.config import Config, DictAction
     cfg = Config.fromfile(pruned_cfg_path)
     dyn = Config.fromfile(dyn_cfg_path)
+    if dyn_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--options', nargs='+', action=DictAction)
+        dyn.merge_from_dict(
+            parser.parse_args(['--options'] + list(dyn_options)).options)
     for key in SCHEDULE_KEYS:
         cfg[key] = dyn[key]
     # the gates' learning-rate multiplier has nothing to match here
@@ -238,7 +244,8 @@ def main(argv=None):
             wd_p = osp.join(wd, name)
             pruned_cfg = steps.prune(name, base_ckpt, realised[budget], method,
                                      wd_p)
-            ft_cfg = finetune_config(pruned_cfg, HARD_DYN_CFG)
+            ft_cfg = finetune_config(pruned_cfg, HARD_DYN_CFG,
+                                     args.vared2_cfg_options)
             wd_ft = osp.join(wd_p, 'finetune')
             ckpt = steps.train(name, ft_cfg, wd_ft)
             test_dir = steps.test(name, ft_cfg, ckpt, wd_ft)
