@@ -28,6 +28,7 @@ recipe (e.g. an ablation of a gate option in another ``--work-dir``).
 About 45 minutes on 2 CPU cores with the defaults.
 """
 import argparse
+import json
 import os.path as osp
 import sys
 import time
@@ -108,41 +109,112 @@ def parse_args(argv=None):
     return args
 
 
+#: what the script records about the data it generates
+DATA_RECORD = 'generator.json'
+
+
+def data_settings(train_per_class):
+    """The generator settings the benchmark's data is made with."""
+    from varedd_mm.datasets import synthetic_motion_hard as hard
+    return dict(
+        train_per_class=train_per_class,
+        classes=list(hard.HARD_CLASSES),
+        pans={
+            k: [list(d), list(r)]
+            for k, (d, r) in hard.PANS.items()
+        },
+        stripe_period=list(hard.STRIPE_PERIOD),
+        centre_grey=list(hard.CENTRE_GREY),
+        tint=hard.TINT)
+
+
+def prepare_data(data_root, train_per_class):
+    """Generate the benchmark in ``data_root`` unless it is there; data made
+    with other generator settings (an older calibration, another
+    ``--train-per-class``) is refused, not silently reused."""
+    from varedd_mm.datasets import generate
+    from varedd_mm.datasets.synthetic_motion_hard import (HARD_CLASSES,
+                                                          render_hard_clip)
+    record = osp.join(data_root, DATA_RECORD)
+    wanted = data_settings(train_per_class)
+    if osp.isfile(osp.join(data_root, 'val_list_videos.txt')):
+        if not osp.isfile(record):
+            print(f'reusing the data in {data_root} (no record of the '
+                  'generator settings)')
+            return
+        with open(record) as f:
+            if json.load(f) != wanted:
+                raise SystemExit(
+                    f'{data_root} was generated with other settings than '
+                    f'{wanted} (see {record}); delete it or pass another '
+                    '--data-root')
+        return
+    print(f'generating the harder synthetic benchmark in {data_root}')
+    generate(
+        data_root,
+        train_per_class=train_per_class,
+        classes=HARD_CLASSES,
+        render=render_hard_clip)
+    with open(record, 'w') as f:
+        json.dump(wanted, f, indent=1)
+
+
 class Steps:
-    """Runs the train / test / prune calls, skipping those whose outputs
-    exist, and keeps their times."""
+    """Runs the train / test / prune calls and keeps their times. A step
+    whose output exists is skipped if it was made by the same command
+    (recorded next to it in ``command.json``, the interpreter left out);
+    outputs of another command stop the run with an error, outputs without
+    a record are reused with a notice."""
+
+    RECORD = 'command.json'
 
     def __init__(self, data_opts, rerun):
         self.data_opts = list(data_opts)
         self.rerun = rerun
         self.timing = {}
 
+    def _step(self, key, cmd, out_dir, output):
+        record = osp.join(out_dir, self.RECORD)
+        if not self.rerun and osp.exists(output):
+            if not osp.isfile(record):
+                print(f'reusing {output} (no record of the command that '
+                      'made it)')
+                return
+            with open(record) as f:
+                if json.load(f) == cmd[1:]:
+                    return
+            raise SystemExit(
+                f'{output} was made by another command than\n  '
+                f"{' '.join(cmd[1:])}\n(see {record}); pass --rerun or "
+                'another --work-dir')
+        self.timing[key] = demo.run(cmd)
+        with open(record, 'w') as f:
+            json.dump(cmd[1:], f, indent=1)
+
     def train(self, name, cfg, wd, opts=()):
-        if self.rerun or not osp.isfile(osp.join(wd, 'last_checkpoint')):
-            self.timing[f'train {name}'] = demo.run([
-                sys.executable, 'tools/train.py', cfg, '--work-dir', wd,
-                '--cfg-options'
-            ] + self.data_opts + list(opts))
+        self._step(f'train {name}',
+                   [sys.executable, 'tools/train.py', cfg, '--work-dir', wd] +
+                   ['--cfg-options'] + self.data_opts + list(opts), wd,
+                   osp.join(wd, 'last_checkpoint'))
         return demo.last_checkpoint(wd)
 
     def test(self, name, cfg, ckpt, wd, opts=()):
         test_dir = osp.join(wd, 'test')
         preds = osp.join(test_dir, 'predictions.pkl')
-        if self.rerun or not osp.isfile(preds):
-            self.timing[f'test {name}'] = demo.run([
-                sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir',
-                test_dir, '--dump', preds, '--cfg-options'
-            ] + self.data_opts + list(opts))
+        self._step(f'test {name}',
+                   [sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir'] +
+                   [test_dir, '--dump', preds, '--cfg-options'] +
+                   self.data_opts + list(opts), test_dir, preds)
         return test_dir
 
     def prune(self, name, ckpt, gflops, method, wd):
-        if self.rerun or not osp.isfile(osp.join(wd, 'pruned_config.py')):
-            self.timing[f'prune {name}'] = demo.run([
-                sys.executable, 'tools/analysis/prune_static.py',
-                HARD_BASE_CFG, ckpt, '--target-gflops', f'{gflops:.6f}',
-                '--method', method, '--work-dir', wd, '--cfg-options'
-            ] + self.data_opts)
-        return osp.join(wd, 'pruned_config.py')
+        cfg = osp.join(wd, 'pruned_config.py')
+        self._step(f'prune {name}', [
+            sys.executable, 'tools/analysis/prune_static.py', HARD_BASE_CFG,
+            ckpt, '--target-gflops', f'{gflops:.6f}', '--method', method,
+            '--work-dir', wd, '--cfg-options'
+        ] + self.data_opts, wd, cfg)
+        return cfg
 
 
 def finetune_config(pruned_cfg_path, dyn_cfg_path, dyn_options=()):
@@ -175,25 +247,18 @@ def top1(test_dir):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, demo.ROOT)
-    from varedd_mm.datasets import generate
     from varedd_mm.datasets.synthetic_motion_hard import (HARD_CLASSES,
-                                                          HARD_STATIC_CLASSES,
-                                                          render_hard_clip)
+                                                          HARD_STATIC_CLASSES)
     t_start = time.time()
     data_root = osp.join(demo.ROOT, args.data_root)
-    if not osp.isfile(osp.join(data_root, 'val_list_videos.txt')):
-        print(f'generating the harder synthetic benchmark in {data_root}')
-        generate(
-            data_root,
-            train_per_class=args.train_per_class,
-            classes=HARD_CLASSES,
-            render=render_hard_clip)
+    prepare_data(data_root, args.train_per_class)
     wd = osp.join(demo.ROOT, args.work_dir)
     steps = Steps(demo.video_data_options(data_root), args.rerun)
 
     wd_base = osp.join(wd, 'base')
-    base_ckpt = args.base_checkpoint or steps.train('base', HARD_BASE_CFG,
-                                                    wd_base)
+    base_ckpt = (
+        osp.abspath(args.base_checkpoint) if args.base_checkpoint else
+        steps.train('base', HARD_BASE_CFG, wd_base))
     base_test = steps.test('base', HARD_BASE_CFG, base_ckpt, wd_base)
 
     summary = dict(

@@ -63,9 +63,6 @@ def test_groups_and_forced_costs(model_and_batches):
     for label, guess in zip(labels, pred):
         confusion[label, guess] -= 1
     assert not confusion.any()  # every clip counted once, where it went
-    for gate in out['gates'].values():
-        for dim in gate.values():
-            assert 0 <= dim['static'] <= 1 and 0 <= dim['other'] <= 1
     # the gates are patched only while probing
     assert all('logits' not in vars(m) for m in model.modules())
 
@@ -86,6 +83,37 @@ def test_gate_probabilities_are_the_gates(model_and_batches):
     assert stem['temporal_full'] == dict(static=1.0, other=1.0, std=0.0)
     assert stem['channel_full']['static'] == pytest.approx(0.0, abs=1e-6)
     assert out['forced'] == {}
+
+
+def test_views_are_averaged_per_video_and_empty_groups_are_none(
+        model_and_batches):
+    model, batches = model_and_batches
+    two_views = [
+        dict(
+            inputs=[torch.cat([x, x.flip(2)]) for x in b['inputs']],
+            data_samples=b['data_samples']) for b in batches
+    ]
+    out = probe_policy(model, two_views, static_labels=[], choices=[])
+    assert out['num_clips'] == dict(static=0, other=6)
+    stem = out['gates']['backbone.conv1.conv.gate']['temporal_full']
+    assert stem['static'] is None
+    # the mean over videos of the per-video mean of the two views
+    probs = []
+    gate = model.backbone.conv1.conv.gate
+    with torch.no_grad():
+        for b in two_views:
+            data = model.data_preprocessor(b, False)
+            clips = data['inputs'].flatten(0, 1)  # (videos * views, ...)
+            t, _ = gate.logits(clips)  # the stem gate reads the clips
+            probs.append(torch.softmax(t, 1)[:, 0].view(-1, 2).mean(1))
+    assert stem['other'] == pytest.approx(
+        float(torch.cat(probs).mean()), rel=1e-5)
+
+
+def test_unknown_static_labels_are_refused(model_and_batches):
+    model, batches = model_and_batches
+    with pytest.raises(ValueError, match=r'static_labels \[10\]'):
+        probe_policy(model, batches, static_labels=[0, 10], choices=[])
 
 
 def test_needs_gates(model_and_batches):

@@ -47,15 +47,20 @@ def test_cost_is_counted():
 
 
 def test_full_choice_is_the_base_conv():
-    layer = _layer().eval()
+    layer = _layer().train()
+    with torch.no_grad():
+        layer(torch.randn(4, 8, 6, 12, 12))  # non-trivial statistics
+    layer.eval()
     base = nn.Conv3d(8, 16, 3, padding=1)
     base.load_state_dict({
         k: v
         for k, v in layer.state_dict().items() if k in ('weight', 'bias')
     })
     with torch.no_grad():
-        layer.gate.fc2.weight.zero_()
-        layer.gate.fc2.bias.copy_(torch.tensor([5.0, 0.0, 5.0, 0.0]))
+        # the logits still read the standardised input; the bias makes the
+        # full choice win for any clip
+        layer.gate.fc2.weight.mul_(1e-3)
+        layer.gate.fc2.bias.copy_(torch.tensor([50.0, 0.0, 50.0, 0.0]))
         x = torch.randn(2, 8, 6, 12, 12)
         assert torch.equal(layer(x), base(x))
 
@@ -79,6 +84,21 @@ def test_one_clip_in_training_uses_the_running_statistics():
         layer.eval()
         eval_logits = torch.cat(layer.gate.logits(one), dim=1)
     assert torch.equal(train_logits, eval_logits)
+
+
+def test_backbones_freezing_their_bns_leave_it_training():
+    """mmaction / mmseg ``norm_eval`` switches every ``_BatchNorm`` to eval;
+    the gate's standardisation must keep estimating its statistics."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    layer = _layer().train()
+    for m in layer.modules():  # what norm_eval=True does in train()
+        if isinstance(m, _BatchNorm):
+            m.eval()
+    with torch.no_grad():
+        layer(torch.randn(3, 8, 6, 12, 12) + 5)
+    assert layer.gate.in_norm.training
+    assert layer.gate.in_norm.num_batches_tracked.item() == 1
+    assert (layer.gate.in_norm.running_mean > 0.1).any()
 
 
 def test_bad_value_is_refused():

@@ -3,6 +3,7 @@
 configs meet, the pruned models' schedule, the summary it reads from the
 test outputs, its tables and plot. The full run trains for about half an
 hour and is not part of the tests."""
+import json
 import os.path as osp
 
 import pytest
@@ -146,3 +147,44 @@ def test_tables_and_plot(bench, tmp_path):
 def test_bad_arguments_are_refused(bench, argv, message, capsys):
     with pytest.raises(SystemExit, match=message):
         bench.parse_args(argv)
+
+
+def test_steps_rerun_only_what_another_command_did_not_make(
+        bench, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run(cmd):
+        calls.append(cmd)
+        (tmp_path / 'wd').mkdir(exist_ok=True)
+        (tmp_path / 'wd' / 'pruned_config.py').write_text('')
+        return 1.0
+
+    monkeypatch.setattr(bench.demo, 'run', fake_run)
+    steps = bench.Steps(['a=1'], rerun=False)
+    wd = str(tmp_path / 'wd')
+    steps.prune('p', 'base.pth', 0.3, 'l1', wd)
+    assert len(calls) == 1 and steps.timing == {'prune p': 1.0}
+    steps.prune('p', 'base.pth', 0.3, 'l1', wd)  # same command: skipped
+    assert len(calls) == 1
+    with pytest.raises(SystemExit, match='made by another command'):
+        steps.prune('p', 'base.pth', 0.25, 'l1', wd)  # another target
+    assert len(calls) == 1
+    bench.Steps(['a=1'], rerun=True).prune('p', 'base.pth', 0.25, 'l1', wd)
+    assert len(calls) == 2
+    (tmp_path / 'wd' / 'command.json').unlink()
+    steps.prune('p', 'base.pth', 0.2, 'l1', wd)  # unrecorded: reused
+    assert len(calls) == 2
+    assert 'no record of the command' in capsys.readouterr().out
+
+
+def test_data_of_other_generator_settings_is_refused(bench, tmp_path):
+    root = tmp_path / 'data'
+    root.mkdir()
+    (root / 'val_list_videos.txt').write_text('')
+    bench.prepare_data(str(root), 80)  # unrecorded: reused, not generated
+    assert not (root / 'videos').exists()
+    with open(root / bench.DATA_RECORD, 'w') as f:
+        json.dump(bench.data_settings(60), f)
+    with pytest.raises(SystemExit, match='generated with other settings'):
+        bench.prepare_data(str(root), 80)
+    bench.prepare_data(str(root), 60)

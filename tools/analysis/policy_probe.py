@@ -8,14 +8,20 @@ Prints, per dynamic layer, the gates' soft probability of the full
 temporal and channel options for the static classes and the others, with
 the standard deviation over all clips, and top-1 / cross-entropy of each
 group with every layer forced to each choice (what a reduction costs each
-group in the task loss). See docs/policy.md for how to read it.
+group in the task loss). With a multi-view test split, the probabilities
+and their standard deviation are per video (views averaged). Forced
+choices run with the BN statistics the checkpoint has (recalibrated for
+its learned policy by VARED2RecalibrateBNHook): on a fine-tuned model they
+measure that model, not what fine-tuning at that choice would reach.
+Cross-entropy uses probabilities clipped at 1e-8 (at most 18.4). See
+docs/policy.md for how to read it.
 """
 import argparse
 import json
 
 from mmengine.config import DictAction
 
-from varedd_mm.analysis import load_model, quiet_mmengine
+from varedd_mm.analysis import build_test_loader, load_model, quiet_mmengine
 from varedd_mm.analysis.policy_probe import probe_policy
 
 
@@ -46,18 +52,15 @@ def parse_args(argv=None):
 
 
 def _cell(group):
-    return f"{group['static']:.2f} / {group['other']:.2f}"
+    return ' / '.join('-' if group[k] is None else f'{group[k]:.2f}'
+                      for k in ('static', 'other'))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
     with quiet_mmengine():
         cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmaction')):
-        loader = Runner.build_dataloader(cfg[f'{args.split}_dataloader'])
+    loader = build_test_loader(cfg, args.split)
     result = probe_policy(model, loader, args.static_labels)
     n = result['num_clips']
     print(f"clips: {n['static']} static, {n['other']} other; cells are "

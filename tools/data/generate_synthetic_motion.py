@@ -6,7 +6,7 @@ or motion, with nuisances).
 
     python tools/data/generate_synthetic_motion.py data/synthetic_motion
     python tools/data/generate_synthetic_motion.py data/synthetic_motion_hard \
-        --variant hard --train-per-class 60
+        --variant hard --train-per-class 80
 """
 import argparse
 

@@ -134,12 +134,15 @@ def load_model(config: str,
     return cfg, model
 
 
-def build_test_loader(cfg: Config):
-    """The config's test dataloader, built in its default scope."""
+def build_test_loader(cfg: Config, split: str = 'test'):
+    """The config's ``test`` (or ``val``) dataloader, built in its default
+    scope."""
+    if split not in ('test', 'val'):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
     from mmengine.runner import Runner
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmaction')):
-        return Runner.build_dataloader(cfg.test_dataloader)
+        return Runner.build_dataloader(cfg[f'{split}_dataloader'])
 
 
 class ClipModel(nn.Module):

@@ -8,7 +8,8 @@ classes (``static`` and the rest):
   full temporal and the full channel option, averaged per group, and their
   standard deviation over all clips. A gate whose probabilities barely
   vary over the clips has one pattern for every clip, whatever its input.
-* **forced choices**: top-1 and cross-entropy per group with every layer
+* **forced choices**: top-1 and cross-entropy (probabilities clipped at
+  1e-8) per group with every layer
   forced to one choice (``fixed_policy``). This says what a reduction
   costs each group in the task loss, which is the only thing that makes a
   gate spend more on one clip than on another.
@@ -83,10 +84,11 @@ def probe_policy(
 
     Returns:
         dict: ``gates`` (per layer: ``temporal_full`` and ``channel_full``,
-        each ``{'static', 'other', 'std'}``), ``learned`` and ``forced``
-        (per choice ``'t,c'``) with ``top1`` and ``ce`` per group and the
-        ``confusion`` matrix (rows: true labels, columns: predicted), and
-        ``num_clips`` per group.
+        each ``{'static', 'other', 'std'}``; per test sample, views
+        averaged; a group without samples is ``None``), ``learned`` and
+        ``forced`` (per choice ``'t,c'``) with ``top1`` and ``ce`` per
+        group and the ``confusion`` matrix (rows: true labels, columns:
+        predicted), and ``num_clips`` per group.
     """
     batches = list(batches)
     static_set = {int(v) for v in static_labels}
@@ -112,6 +114,10 @@ def probe_policy(
 
     with _record_gate_probs(model) as records:
         labels, scores = run()
+    bad = sorted(static_set - set(range(scores.shape[1])))
+    if bad:
+        raise ValueError(f'probe_policy: static_labels {bad} are not labels '
+                         f'of this {scores.shape[1]}-class model')
     if not records:
         raise ValueError('probe_policy: no gate ran; is this a VA-RED2 '
                          'model with learned gates?')
@@ -122,7 +128,12 @@ def probe_policy(
         for i, dim in enumerate(('temporal_full', 'channel_full')):
             values = torch.cat([c[i] for c in calls]).numpy()
             if len(values) != len(labels):
-                # multi-view tests: one probability per view, in order
+                # multi-view tests: one probability per view, the views of
+                # a video next to each other; averaged per video
+                if len(values) % len(labels):
+                    raise RuntimeError(
+                        f'probe_policy: {name} ran on {len(values)} clips '
+                        f'for {len(labels)} test samples')
                 values = values.reshape(len(labels), -1).mean(1)
             per_dim[dim] = dict(
                 _group_stats(values, static), std=float(values.std()))

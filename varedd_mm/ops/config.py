@@ -63,10 +63,11 @@ GATE_CFG_DEFAULTS = dict(
     # same differences). Clips only (no time axis: 'mean').
     input='mean',
     # standardise the pooled statistics the gate reads per feature over the
-    # clips of the batch (a BatchNorm1d without affine, running statistics
-    # at inference): pooled activations vary little from clip to clip next
-    # to their mean, so an unnormalised gate's logits hardly depend on its
-    # input and the policy is one pattern for every clip (docs/policy.md)
+    # clips of the batch (running statistics at inference; gate.py's
+    # PooledStandardize, not a BN layer): pooled activations vary little
+    # from clip to clip next to their mean, so an unnormalised gate's
+    # logits hardly depend on its input and the policy is one pattern for
+    # every clip (docs/policy.md)
     norm_input=False,
 )
 

@@ -9,6 +9,45 @@ import torch.nn.functional as F
 from .config import GateSpec
 
 
+class PooledStandardize(nn.Module):
+    """Per-feature standardisation of the gate's pooled input over the
+    clips of a batch, with running statistics for inference (and for a
+    training batch of one clip, which has no batch statistics).
+
+    Deliberately not a ``_BatchNorm`` subclass: backbones that freeze their
+    BNs (mmaction's and mmseg's ``norm_eval``, ``frozen_stages``) switch
+    every ``_BatchNorm`` to eval mode, which would leave this one at its
+    initial statistics (mean 0, variance 1: no standardisation at all), and
+    BN folding or recalibration have nothing to do with it. Its buffers
+    keep BatchNorm's names, so checkpoints carry them the same way.
+
+    Args:
+        features (int): Number of pooled features.
+        momentum (float): Running-statistics momentum. Defaults to 0.1.
+        eps (float): Added to the variance. Defaults to 1e-5.
+    """
+
+    def __init__(self,
+                 features: int,
+                 momentum: float = 0.1,
+                 eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer('running_mean', torch.zeros(features))
+        self.register_buffer('running_var', torch.ones(features))
+        self.register_buffer('num_batches_tracked',
+                             torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch_stats = self.training and x.shape[0] > 1
+        if batch_stats:
+            self.num_batches_tracked.add_(1)
+        # with batch_stats, F.batch_norm also updates the running buffers
+        return F.batch_norm(x, self.running_mean, self.running_var, None, None,
+                            batch_stats, self.momentum, self.eps)
+
+
 class SoftModulationGate(nn.Module):
     """Global average pool -> Linear -> ReLU -> Linear -> two logit vectors.
 
@@ -42,8 +81,7 @@ class SoftModulationGate(nn.Module):
         features = in_channels * (2 if self.input == 'mean_tdiff' else 1)
         # per-feature standardisation over the clips of the batch
         self.in_norm = (
-            nn.BatchNorm1d(features, affine=False)
-            if spec.norm_input else None)
+            PooledStandardize(features) if spec.norm_input else None)
         self.fc1 = nn.Linear(features, self.hidden)
         self.fc2 = nn.Linear(self.hidden, num_temporal + num_channel)
         self.init_bias_full = spec.init_bias_full
@@ -81,13 +119,7 @@ class SoftModulationGate(nn.Module):
                 diff = torch.zeros_like(pooled)
             pooled = torch.cat([pooled, diff], dim=1)
         if self.in_norm is not None:
-            if self.training and pooled.shape[0] == 1:
-                # one clip has no batch statistics: the running ones
-                pooled = F.batch_norm(pooled, self.in_norm.running_mean,
-                                      self.in_norm.running_var, None, None,
-                                      False, 0.0, self.in_norm.eps)
-            else:
-                pooled = self.in_norm(pooled)
+            pooled = self.in_norm(pooled)
         out = self.fc2(F.relu(self.fc1(pooled)))
         return out[:, :self.num_temporal], out[:, self.num_temporal:]
 
