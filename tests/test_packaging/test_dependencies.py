@@ -24,6 +24,12 @@ PROVIDES = {
     'torch-pruning': {'torch_pruning'},
 }
 FIRST_PARTY = {'varedd_mm'}
+#: the top-level scripts of tools/, which sibling scripts import by name
+#: (tools/run_hard_benchmark.py imports run_default)
+TOOL_SCRIPTS = {
+    osp.splitext(osp.basename(p))[0]
+    for p in glob.glob(osp.join(ROOT, 'tools', '*.py'))
+}
 
 
 def normalise(name):
@@ -74,6 +80,7 @@ def third_party(found):
         m: f
         for m, f in found.items()
         if m not in sys.stdlib_module_names and m not in FIRST_PARTY
+        and not (m in TOOL_SCRIPTS and f.startswith('tools'))
     }
 
 
