@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .backend import empty_like_layout, is_channels_last
+from .backend import empty_like_layout, is_channels_last, reduced_conv
+from .cache import InferenceCache
 
 
 def num_computed_frames(t_out: int, ratio: int) -> int:
@@ -48,6 +49,7 @@ class TemporalCheapOp(nn.Module):
         weight = torch.zeros(channels, 3)
         weight[:, 1] = 1.0
         self.weight = nn.Parameter(weight)
+        self._cache = InferenceCache()
 
     def coefficients(self) -> torch.Tensor:
         """Folded coefficients, shape ``(R - 1, 2, C)``: alpha_q, beta_q."""
@@ -69,7 +71,8 @@ class TemporalCheapOp(nn.Module):
                 t_out: int,
                 first_affine: Optional[Tuple[torch.Tensor,
                                              torch.Tensor]] = None,
-                shift: Optional[torch.Tensor] = None) -> torch.Tensor:
+                shift: Optional[torch.Tensor] = None,
+                cached: bool = False) -> torch.Tensor:
         """Rebuild the full-rate output.
 
         Args:
@@ -87,6 +90,9 @@ class TemporalCheapOp(nn.Module):
                 ``a * y[k] + b * y[k + 1]`` of BN'd frames gets ``shift *
                 (1 - a - b)``), so the output equals the BN of the unfused
                 rebuild.
+            cached (bool): Use the coefficients derived at the first call
+                (:meth:`inference_terms`; fused inference models) instead of
+                deriving them again.
 
         Returns:
             torch.Tensor: ``(N, C, t_out, *spatial)``.
@@ -99,16 +105,51 @@ class TemporalCheapOp(nn.Module):
                              f'frames for t_out={t_out}, expected '
                              f'{num_computed_frames(t_out, r)}')
         shape = (1, self.channels) + (1, ) * (blocks[0].dim() - 2)
-        coef = self.coefficients()
-        tail = self.tail_coefficient().view(shape)
         fused = first_affine is not None or shift is not None
         if not fused and torch.is_grad_enabled() and (self.weight.requires_grad
                                                       or any(b.requires_grad
                                                              for b in blocks)):
             y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
-            return self._forward_autograd(y, t_out, coef, tail, shape)
-        return self._forward_inplace(blocks, t_out, coef, tail, shape,
-                                     first_affine, shift)
+            return self._forward_autograd(y, t_out, self.coefficients(),
+                                          self.tail_coefficient().view(shape),
+                                          shape)
+        dim = len(shape)
+        terms = (
+            self.inference_terms(dim, shift) if cached else self._build_terms(
+                dim, shift))
+        return self._forward_inplace(blocks, t_out, terms, first_affine)
+
+    def inference_terms(self, dim: int, shift: Optional[torch.Tensor] = None):
+        """What the in-place rebuild multiplies and adds, as broadcast
+        tensors for outputs of ``dim`` dimensions: per phase ``q`` the
+        coefficients ``(alpha_q, beta_q)`` and the added constant (``shift *
+        (1 - alpha_q - beta_q)`` with a fused BN's ``shift``, else
+        ``None``), and for the held frames the tail coefficient and
+        constant.
+
+        Cached (``cache.py``) until the weight or ``shift`` is replaced or
+        changed in place through autograd-visible ops (``load_state_dict``,
+        optimizer steps); writes through ``.data`` are not seen, which is
+        why only fused inference models, whose weights no longer change,
+        read the cache."""
+        return self._cache.get(dim, (self.weight, shift),
+                               lambda: self._build_terms(dim, shift))
+
+    @torch.no_grad()
+    def _build_terms(self, dim, shift):
+        shape = (1, self.channels) + (1, ) * (dim - 2)
+        coef = self.coefficients().detach()
+        tail = self.tail_coefficient().detach().view(shape)[:, :, 0]
+        shift = None if shift is None else shift.detach().view(shape)
+        phases = []
+        for q in range(self.ratio - 1):
+            alpha = coef[q, 0].view(shape).contiguous()
+            beta = coef[q, 1].view(shape).contiguous()
+            const = None if shift is None else shift * (1 - alpha - beta)
+            phases.append((alpha, beta, const))
+        tail_const = None if shift is None else (
+            shift * (1 - tail.unsqueeze(2)))[:, :, 0].contiguous()
+        return phases, tail.contiguous(), tail_const
 
     def _forward_autograd(self, y, t_out, coef, tail, shape):
         r = self.ratio
@@ -123,14 +164,8 @@ class TemporalCheapOp(nn.Module):
         out = out.flatten(2, 3)
         return out[:, :, :t_out]
 
-    def _forward_inplace(self,
-                         blocks,
-                         t_out,
-                         coef,
-                         tail,
-                         shape,
-                         first_affine=None,
-                         shift=None):
+    def _forward_inplace(self, blocks, t_out, terms, first_affine=None):
+        phases, tail, tail_const = terms
         r = self.ratio
         first = blocks[0]
         t_c = first.shape[2]
@@ -155,29 +190,21 @@ class TemporalCheapOp(nn.Module):
         y = out[:, :, ::r]
         left, right = y[:, :, :-1], y[:, :, 1:]
         last = y[:, :, -1]
-        if shift is not None:
-            shift = shift.view(shape)
         for q in range(1, r):
-            alpha = coef[q - 1, 0].view(shape)
-            beta = coef[q - 1, 1].view(shape)
+            alpha, beta, const = phases[q - 1]
             if t_c > 1:
                 dst = out[:, :, q:r * (t_c - 1):r]
-                if shift is None:
+                if const is None:
                     torch.mul(left, alpha, out=dst)
                 else:
-                    torch.addcmul(
-                        shift * (1 - alpha - beta), left, alpha, out=dst)
+                    torch.addcmul(const, left, alpha, out=dst)
                 dst.addcmul_(right, beta)
             pos = r * (t_c - 1) + q
             if pos < t_out:
-                if shift is None:
-                    torch.mul(last, tail[:, :, 0], out=out[:, :, pos])
+                if tail_const is None:
+                    torch.mul(last, tail, out=out[:, :, pos])
                 else:
-                    torch.addcmul(
-                        (shift * (1 - tail))[:, :, 0],
-                        last,
-                        tail[:, :, 0],
-                        out=out[:, :, pos])
+                    torch.addcmul(tail_const, last, tail, out=out[:, :, pos])
         return out
 
     def macs(self, rebuilt_numel_per_clip: int) -> int:
@@ -207,47 +234,58 @@ class ChannelCheapOp(nn.Module):
         weight = torch.zeros(channels * multiplier, 1, 3, 3)
         weight[:, :, 1, 1] = 1.0
         self.weight = nn.Parameter(weight)
+        self._cache = InferenceCache()
 
     def blocks(self,
                y: torch.Tensor,
                scale: Optional[torch.Tensor] = None,
-               shift: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+               shift: Optional[torch.Tensor] = None,
+               cached: bool = False) -> List[torch.Tensor]:
         """Generate the ``m`` blocks of ``C'`` channels from ``y``.
 
         Args:
             y (torch.Tensor): ``(N, C', T, H, W)`` or ``(N, C', H, W)``.
             scale, shift (Tensor, optional): Inference with a fused BN
-                (``fuse.py``): the per-channel affine of the ``C' * m``
-                generated channels, folded into the depthwise filters (the
-                zero padding applies to ``y`` as without fusion, so the
-                borders are exact).
+                (``fuse.py``): the per-channel affine of the layer's whole
+                output (``C' * (1 + m)`` channels, the computed ``C'``
+                first); the generated channels' part is folded into the
+                depthwise filters (the zero padding applies to ``y`` as
+                without fusion, so the borders are exact).
+            cached (bool): Fused inference models: keep the folded filters
+                (built at the first call, rebuilt when the weight or the
+                affine is replaced or changed in place, see
+                :meth:`TemporalCheapOp.inference_terms`) and run 3D
+                channels-last inputs through the reduced convs' dispatch
+                (oneDNN's depthwise kernel on the 5D tensor at CPU
+                inference).
 
         Returns:
             list[Tensor]: ``m`` tensors shaped like ``y``.
         """
         c = self.channels
-        weights = self.weight.split(c)
-        biases = [None] * len(weights)
-        if scale is not None:
-            weights = [
-                w * s.view(-1, 1, 1, 1)
-                for w, s in zip(weights, scale.split(c))
-            ]
-            biases = list(shift.split(c))
+        channels_last = is_channels_last(y) and y.dim() == 5
+        if cached:
+            filters = self._cache.get(
+                (y.dim(), channels_last), (self.weight, scale, shift),
+                lambda: self._filters(scale, shift, y.dim(), channels_last))
+            if channels_last:
+                return [
+                    reduced_conv(y, w, b, 1, (0, 1, 1), 1, c)
+                    for w, b in filters
+                ]
+        else:
+            filters = self._filters(scale, shift, 4, False)
         if y.dim() == 4:
-            return [
-                F.conv2d(y, w, b, padding=1, groups=c)
-                for w, b in zip(weights, biases)
-            ]
+            return [F.conv2d(y, w, b, padding=1, groups=c) for w, b in filters]
         n, _, t, h, w = y.shape
-        if is_channels_last(y):
+        if channels_last:
             # channels-last (N, C', T, H, W) is the channels-last image
             # batch (N * T, C', H, W) in memory: a view, no copy
             y2 = y.transpose(1, 2).reshape(n * t, c, h, w)
             return [
                 F.conv2d(y2, wq, bq, padding=1,
                          groups=c).reshape(n, t, c, h, w).transpose(1, 2)
-                for wq, bq in zip(weights, biases)
+                for wq, bq in filters
             ]
         # (N, C', T, H, W) is (N, C' * T, H, W) in memory: one depthwise 2D
         # conv over the C' * T planes (filters repeated over T) needs no
@@ -260,9 +298,34 @@ class ChannelCheapOp(nn.Module):
                 wq.repeat_interleave(t, dim=0),
                 None if bq is None else bq.repeat_interleave(t),
                 padding=1,
-                groups=c * t).view(n, c, t, h, w)
-            for wq, bq in zip(weights, biases)
+                groups=c * t).view(n, c, t, h, w) for wq, bq in filters
         ]
+
+    def _filters(self, scale, shift, dim: int, channels_last: bool) -> list:
+        """``(weight, bias)`` of each block's depthwise filters, with the
+        generated channels' affine folded in when given; 5D
+        ``(C', 1, 1, 3, 3)`` channels-last filters for 3D channels-last
+        inference."""
+        c = self.channels
+        weights = self.weight.split(c)
+        biases = [None] * len(weights)
+        if scale is not None:
+            if scale.numel() != c * (1 + self.multiplier):
+                raise ValueError(
+                    f'ChannelCheapOp: the affine has {scale.numel()} '
+                    f'channels, expected the layer output\'s '
+                    f'{c * (1 + self.multiplier)}')
+            weights = [
+                w * s.view(-1, 1, 1, 1)
+                for w, s in zip(weights, scale[c:].split(c))
+            ]
+            biases = list(shift[c:].split(c))
+        if channels_last:
+            weights = [
+                w.unsqueeze(2).contiguous(memory_format=torch.channels_last_3d)
+                for w in weights
+            ]
+        return list(zip(weights, biases))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """All generated channels, ``(N, C' * m, ...)``."""

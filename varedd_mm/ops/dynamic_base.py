@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 
 from .backend import empty_like_layout, memory_format_of
+from .cache import InferenceCache
 from .cheap_ops import ChannelCheapOp, TemporalCheapOp
 from .config import DynamicSpec
 from .fuse import bn_affine, fold_affine
@@ -105,6 +106,7 @@ class DynamicConvMixin:
         self._macs_cache: Dict[tuple, Dict[Choice, int]] = {}
         self._cost_cache: Dict[tuple, torch.Tensor] = {}
         self._forced_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self._inference_cache = InferenceCache()
         # the folded BN after this layer (inference only, see fuse_bn)
         for name in ('fused_scale', 'fused_shift', 'fused_weight',
                      'fused_bias'):
@@ -222,6 +224,16 @@ class DynamicConvMixin:
                 f'layer: temporal in [0, {nt - 1}], channel in [0, {nc - 1}] '
                 f'(search_space={self.search_space}, dims={self.dims})')
 
+    def _first_affine(self, c: int,
+                      dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The fused BN's ``(scale, shift)`` of the first ``c`` channels as
+        broadcast tensors for ``dim``-dimensional outputs (cached)."""
+        view = (1, c) + (1, ) * (dim - 2)
+        return self._inference_cache.get(
+            ('first_affine', c, dim), (self.fused_scale, self.fused_shift),
+            lambda: (self.fused_scale[:c].reshape(view).contiguous(), self.
+                     fused_shift[:c].reshape(view).contiguous()))
+
     def _rebuild(self, y: torch.Tensor, i: int, j: int,
                  t_out: Optional[int]) -> torch.Tensor:
         """Cheap rebuild: channels first (on the computed frames), then
@@ -236,18 +248,19 @@ class DynamicConvMixin:
         first = None  # affine the computed channels still need
         blocks = [y]
         if j > 0:
-            c = y.shape[1]
-            if scale is None:
-                blocks += self.channel_ops[j - 1].blocks(y)
-            else:
-                blocks += self.channel_ops[j - 1].blocks(
-                    y, scale[c:], shift[c:])
-                first = (scale[:c], shift[:c])
+            blocks += self.channel_ops[j - 1].blocks(
+                y, scale, shift, cached=self.fused_for_inference)
+            if scale is not None:
+                first = self._first_affine(y.shape[1], y.dim())
         if i > 0:
             # the temporal op writes the channel blocks straight into the
             # full-rate output: no concatenated intermediate
             return self.temporal_ops[i - 1](
-                blocks, t_out, first_affine=first, shift=shift)
+                blocks,
+                t_out,
+                first_affine=first,
+                shift=shift,
+                cached=self.fused_for_inference)
         if len(blocks) == 1:
             return y
         if first is None:
@@ -256,10 +269,8 @@ class DynamicConvMixin:
         # copied into the output (the copy the concatenation makes anyway)
         out = empty_like_layout(y,
                                 (y.shape[0], self.out_channels) + y.shape[2:])
-        view = (1, -1) + (1, ) * (y.dim() - 2)
         c = y.shape[1]
-        torch.addcmul(
-            first[1].view(view), y, first[0].view(view), out=out[:, :c])
+        torch.addcmul(first[1], y, first[0], out=out[:, :c])
         for b in blocks[1:]:
             out[:, c:c + b.shape[1]] = b
             c += b.shape[1]

@@ -1,0 +1,94 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The inference cache of derived rebuild coefficients (``cache.py``): a
+fused model derives them once, and never reads stale ones after its cheap
+ops' weights change."""
+import copy
+
+import torch
+import torch.nn as nn
+
+from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
+from varedd_mm.ops import to_channels_last
+from varedd_mm.ops.cache import InferenceCache
+from varedd_mm.ops.cheap_ops import ChannelCheapOp, TemporalCheapOp
+
+
+def test_cache_rebuilds_when_a_source_changes():
+    cache = InferenceCache()
+    w = torch.ones(3)
+    calls = []
+
+    def build():
+        calls.append(1)
+        return w * 2
+
+    assert torch.equal(cache.get('a', (w, None), build), torch.full((3, ), 2.))
+    cache.get('a', (w, None), build)
+    assert len(calls) == 1
+    with torch.no_grad():
+        w.add_(1)  # in place: version changes
+    assert torch.equal(cache.get('a', (w, None), build), torch.full((3, ), 4.))
+    assert len(calls) == 2
+    w = torch.zeros(3)  # replaced
+    assert torch.equal(cache.get('a', (w, None), build), torch.zeros(3))
+    assert len(calls) == 3
+    # a copy starts empty (its tensors are new objects)
+    assert copy.deepcopy(cache).entries == {}
+    assert len(cache.entries) == 1
+
+
+def _block():
+    conv = VARED2Conv3d(8, 16, 3, padding=1)
+    bn = nn.BatchNorm3d(16)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    return nn.Sequential(conv, bn).eval()
+
+
+def _perturb(block):
+    with torch.no_grad():
+        for op in list(block[0].temporal_ops) + list(block[0].channel_ops):
+            op.weight.add_(0.3 * torch.randn_like(op.weight))
+
+
+def test_fused_model_derives_coefficients_once(monkeypatch):
+    calls = {'terms': 0, 'filters': 0}
+    build_terms = TemporalCheapOp._build_terms
+    filters = ChannelCheapOp._filters
+
+    def count_terms(self, *args):
+        calls['terms'] += 1
+        return build_terms(self, *args)
+
+    def count_filters(self, *args):
+        calls['filters'] += 1
+        return filters(self, *args)
+
+    monkeypatch.setattr(TemporalCheapOp, '_build_terms', count_terms)
+    monkeypatch.setattr(ChannelCheapOp, '_filters', count_filters)
+    fused = to_channels_last(fuse_conv_bn(_block()))
+    x = torch.randn(2, 8, 6, 5,
+                    5).contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad(), fixed_policy(fused, 1, 1):
+        for _ in range(3):
+            fused(x)
+    assert calls == {'terms': 1, 'filters': 1}
+
+
+def test_fused_model_sees_new_cheap_op_weights():
+    block = _block()
+    _perturb(block)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    x = torch.randn(2, 8, 6, 5, 5)
+    with torch.no_grad(), fixed_policy(fused, 1, 1):
+        fused(x)  # derives and caches the coefficients
+        _perturb(block)  # new weights, loaded into the fused model
+        fused[0].temporal_ops.load_state_dict(
+            block[0].temporal_ops.state_dict())
+        fused[0].channel_ops.load_state_dict(block[0].channel_ops.state_dict())
+        with fixed_policy(block, 1, 1):
+            expected = block(x)
+        torch.testing.assert_close(fused(x), expected, rtol=1e-5, atol=1e-5)
