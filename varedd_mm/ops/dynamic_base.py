@@ -105,7 +105,7 @@ class DynamicConvMixin:
         self.forced_choice: Optional[Choice] = None
         self._macs_cache: Dict[tuple, Dict[Choice, int]] = {}
         self._cost_cache: Dict[tuple, torch.Tensor] = {}
-        self._forced_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self._forced_cache: Dict[tuple, tuple] = {}
         self._inference_cache = InferenceCache()
         # the folded BN after this layer (inference only, see fuse_bn)
         for name in ('fused_scale', 'fused_shift', 'fused_weight',
@@ -292,33 +292,35 @@ class DynamicConvMixin:
             raise RuntimeError(
                 f'{type(self).__name__} has a BN fused in for inference '
                 '(fuse_conv_bn); build the model again to train it')
+        if self.forced_choice is not None:
+            return self._forward_forced(x)
         costs = self.cost_tensor(x.shape, x.device)
         self.full_macs = self.macs_table(x.shape)[(0, 0)]
-        if self.forced_choice is not None:
-            return self._forward_forced(x, costs)
         lt, lc = self.gate.logits(x)
         gate_cost = self.gate_macs(x.shape)
         if self.training:
             return self._forward_train(x, lt, lc, costs, gate_cost)
         return self._forward_eval(x, lt, lc, costs, gate_cost)
 
-    def _forward_forced(self, x: torch.Tensor,
-                        costs: torch.Tensor) -> torch.Tensor:
+    def _forward_forced(self, x: torch.Tensor) -> torch.Tensor:
         """Every clip takes the forced choice; the gate does not run. The
-        records are broadcast views (no kernel per forward)."""
+        records are views built once per choice, input shape (batch size
+        included) and device: a forced forward runs no bookkeeping
+        kernel."""
         i, j = self.forced_choice
-        n = x.shape[0]
-        key = (i, j, tuple(x.shape[1:]), x.device)
-        pair = self._forced_cache.get(key)
-        if pair is None:  # once per choice, input shape and device
+        key = (i, j, x.shape, x.device)
+        records = self._forced_cache.get(key)
+        if records is None:
             if len(self._forced_cache) >= _MAX_CACHED_SHAPES:
                 self._forced_cache.clear()
-            pair = self._forced_cache[key] = (torch.tensor([[i, j]],
-                                                           device=x.device),
-                                              costs[i, j].float())
-        self.last_choice = pair[0].expand(n, 2)
-        self.last_macs = costs[i, j].expand(n)
-        self.last_expected_macs = pair[1].expand(n)
+            n = x.shape[0]
+            costs = self.cost_tensor(x.shape, x.device)
+            records = self._forced_cache[key] = (
+                torch.tensor([[i, j]], device=x.device).expand(n, 2),
+                costs[i, j].expand(n), costs[i, j].float().expand(n),
+                self.macs_table(x.shape)[(0, 0)])
+        (self.last_choice, self.last_macs, self.last_expected_macs,
+         self.full_macs) = records
         self.last_probs = None
         return self._compute(x, i, j)
 
