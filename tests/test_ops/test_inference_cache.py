@@ -92,3 +92,20 @@ def test_fused_model_sees_new_cheap_op_weights():
         with fixed_policy(block, 1, 1):
             expected = block(x)
         torch.testing.assert_close(fused(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_reduced_conv_copies_no_weight_for_an_input_laid_out_both_ways():
+    """A (N, C, 1, 1, 1) input is contiguous in both layouts: the conv runs
+    in the weight's layout instead of copying the weight every call."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from varedd_mm.ops.backend import reduced_conv
+    x = torch.randn(1, 16, 1, 1, 1)
+    for fmt in (torch.contiguous_format, torch.channels_last_3d):
+        weight = torch.randn(32, 16, 1, 3, 3).contiguous(memory_format=fmt)
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as p:
+            out = reduced_conv(x, weight, None, 1, (0, 1, 1), 1, 1)
+        names = {e.name for e in p.events()}
+        assert not names & {'aten::copy_', 'aten::clone'}, names
+        torch.testing.assert_close(
+            out, torch.nn.functional.conv3d(x, weight, None, 1, (0, 1, 1)))

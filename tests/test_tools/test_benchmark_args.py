@@ -79,3 +79,32 @@ def test_benchmark_reports_upstream_and_same_execution_base(
     assert 0 < row['dynamic_gflops_per_clip'] < row['base_gflops_per_clip']
     assert row['flops_ratio'] == pytest.approx(row['dynamic_gflops_per_clip'] /
                                                row['base_gflops_per_clip'])
+
+
+def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
+                                                     tmp_path):
+    import json
+    out = tmp_path / 'bench.json'
+    monkeypatch.setattr('sys.argv', [
+        'benchmark.py', CFG, '--shape', '4', '32', '32', '--batch-sizes', '1',
+        '--warmup', '0', '--repeats', '1', '--profile', '--out',
+        str(out)
+    ])
+    tool.main()
+    (row, ) = json.loads(out.read_text())['rows']
+    base, dyn = row['profile']['base_same'], row['profile']['dynamic']
+    # the base is the dynamic model at (0, 0): its (2+1)D layers run their
+    # convs and inner ReLU only; at (1, 1) the rebuild adds to that
+    assert 0 < base['dynamic_conv_ms'] <= base['conv_ms']
+    assert 0 < dyn['dynamic_conv_ms'] <= dyn['conv_ms']
+    assert dyn['dynamic_other_ms'] > base['dynamic_other_ms']
+    assert all(name.startswith('aten::') for name in dyn['other_top'])
+    for p in (base, dyn):
+        assert p['total_ms'] == pytest.approx(
+            p['conv_ms'] + p['dynamic_other_ms'] + p['other_ms'], abs=2e-3)
+    ceiling = base['total_ms'] / (
+        base['other_ms'] + base['conv_ms'] * row['flops_ratio'])
+    assert row['profile']['ceiling_same_execution'] == pytest.approx(
+        ceiling, abs=1e-3)
+    assert 1 < row['profile']['ceiling_same_execution'] < 1 / row[
+        'flops_ratio']

@@ -36,6 +36,14 @@ without reordering activations, which speeds up both, so it is a change of
 execution: compare it with the "same execution" base.
 
 GFLOPs are those of the unfused models (BN counted), per clip.
+
+``--profile`` adds, per batch size, where one forward of the same-execution
+base and of the VA-RED² model spends its time (``torch.profiler``, op self
+times: convolutions, the VA-RED² layers' other work, everything else; see
+:func:`varedd_mm.analysis.time_breakdown`) and the ceiling it implies
+against the same-execution base: its time over (its non-conv time + its
+conv time x the FLOPs ratio), i.e. the speed-up if VA-RED²'s convs cost
+their FLOPs share and its rebuild cost nothing.
 """
 import argparse
 import copy
@@ -52,7 +60,7 @@ from tqdm import tqdm
 
 from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
                        track_flops, untrack_flops)
-from varedd_mm.analysis import as_network, load_model
+from varedd_mm.analysis import as_network, load_model, time_breakdown
 from varedd_mm.ops import clip_policy, to_channels_last
 
 
@@ -135,6 +143,12 @@ def parse_args():
         action='store_true',
         help='run the VA-RED2 model and the same-execution base '
         'channels-last')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='also profile one forward of the same-execution base and of '
+        'the VA-RED2 model per batch size (time by kind of op, and the '
+        'speed-up ceiling it implies; CPU)')
     parser.add_argument(
         '--out', default='work_dirs/benchmark.json', help='JSON output file')
     parser.add_argument(
@@ -268,6 +282,16 @@ def main():
             dyn(x[:1])
             base_gflops = clip_gflops(dyn).item()
         untrack_flops(dyn)
+        profiled = {}
+        if args.profile:
+            models = dict(base_same=base_same, dynamic=dyn_run)
+            for key in ('base_same', 'dynamic'):
+                profiled[key] = time_breakdown(
+                    models[key], lambda: runners[key](x))
+            b = profiled['base_same']
+            profiled['ceiling_same_execution'] = round(
+                b['total_ms'] / (b['other_ms'] + b['conv_ms'] *
+                                 (dyn_gflops / base_gflops)), 3)
         rows.append(
             dict(
                 batch=batch,
@@ -278,7 +302,8 @@ def main():
                 speedup_same_execution=med['base_same'] / med['dynamic'],
                 base_gflops_per_clip=base_gflops,
                 dynamic_gflops_per_clip=dyn_gflops,
-                flops_ratio=dyn_gflops / base_gflops))
+                flops_ratio=dyn_gflops / base_gflops,
+                **(dict(profile=profiled) if profiled else {})))
     print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
           f'device {device}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {args.repeats}')
@@ -297,6 +322,24 @@ def main():
               f"{r['base_gflops_per_clip']:.2f} | "
               f"{r['dynamic_gflops_per_clip']:.2f} | "
               f"{r['flops_ratio']:.3f} |")
+    if args.profile:
+        print('\nOne forward, op self time in ms (torch.profiler): conv | '
+              'VA-RED2 layers beyond their convs | other ops | total; '
+              'ceiling = speed-up vs same execution if the VA-RED2 convs '
+              'cost their FLOPs share and the rebuild nothing')
+        print('| batch | model | conv | VA-RED2 layers, non-conv | other | '
+              'total | largest other ops |')
+        print('|---|---|---|---|---|---|---|')
+        for r in rows:
+            for key in ('base_same', 'dynamic'):
+                p = r['profile'][key]
+                top = ', '.join(f'{n.replace("aten::", "")} {ms:.1f}'
+                                for n, ms in list(p['other_top'].items())[:4])
+                print(f"| {r['batch']} | {key} | {p['conv_ms']:.1f} | "
+                      f"{p['dynamic_other_ms']:.1f} | {p['other_ms']:.1f} | "
+                      f"{p['total_ms']:.1f} | {top} |")
+            print(f"| {r['batch']} | ceiling vs same execution | "
+                  f"{r['profile']['ceiling_same_execution']:.2f}x | | | | |")
     out_dir = osp.dirname(args.out)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)

@@ -52,6 +52,19 @@ def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
                      (x.requires_grad or weight.requires_grad)))
 
 
+def _conv_format(x: torch.Tensor,
+                 weight: torch.Tensor) -> torch.memory_format:
+    """The memory format to run a conv in: the input's, unless the input is
+    laid out both ways (every dim after C of size 1, or C of 1), where the
+    weight's current layout needs no copy per call."""
+    fmt = memory_format_of(x)
+    if x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last if x.dim() ==
+            4 else torch.channels_last_3d):
+        return memory_format_of(weight)
+    return fmt
+
+
 def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
                  bias: Optional[torch.Tensor], stride, padding, dilation,
                  groups: int) -> torch.Tensor:
@@ -72,7 +85,7 @@ def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
         def as_list(v):
             return list(v) if isinstance(v, (tuple, list)) else [v] * dims
 
-        fmt = memory_format_of(x)
+        fmt = _conv_format(x, weight)
         return torch.ops.aten.mkldnn_convolution(
             x.contiguous(memory_format=fmt),
             weight.contiguous(memory_format=fmt), bias, as_list(padding),

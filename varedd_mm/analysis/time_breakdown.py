@@ -1,0 +1,111 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Where the time of one forward goes: convolutions, the VA-RED² layers'
+own work beyond their convs, and everything else.
+
+``tools/analysis/benchmark.py --profile`` reports it for the base (same
+execution) and the VA-RED² model, which is how docs/engine.md explains the
+gap between a speed-up and its FLOPs ratio: the ops VA-RED² does not reduce
+(residual adds, activations, pools, squeeze-excitation, the static convs)
+and what its rebuild costs on top.
+"""
+from collections import defaultdict
+from typing import Callable, Dict
+
+import torch.nn as nn
+from torch.profiler import ProfilerActivity, profile, record_function
+
+from varedd_mm.ops import dynamic_layers
+
+#: profiler range around every VA-RED² dynamic layer's forward
+DYNAMIC_RANGE = 'varedd_mm::dynamic_layer'
+
+
+def _is_conv(name: str) -> bool:
+    return 'conv' in name.lower()
+
+
+def _classify(event):
+    """``(is_conv, inside_dynamic)``: an op counts as a conv when it or an
+    op that called it is one (oneDNN's layout reorders run as ``copy_``
+    inside the conv op), and as inside a VA-RED² layer when it ran within
+    one's forward."""
+    is_conv, inside = _is_conv(event.name), False
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name == DYNAMIC_RANGE:
+            inside = True
+        elif _is_conv(parent.name):
+            is_conv = True
+        parent = parent.cpu_parent
+    return is_conv, inside
+
+
+def time_breakdown(model: nn.Module,
+                   run: Callable[[], object],
+                   top: int = 6) -> Dict[str, object]:
+    """Profile one call of ``run`` (a forward of ``model``) on the CPU side
+    and split the ops' self time (ms):
+
+    * ``conv_ms``: convolution ops (every op whose name contains "conv",
+      with the ops they call, such as oneDNN's layout reorders), of which
+      ``dynamic_conv_ms`` ran inside VA-RED² layers (their reduced convs
+      and ghost filters);
+    * ``dynamic_other_ms``: the other ops inside VA-RED² layers (placement,
+      affine, interpolation, gates, and the inner ReLU of (2+1)D convs);
+    * ``other_ms``: every op outside them and not a conv (BN, activations,
+      residual adds, pools, heads), with the ``top`` largest by name in
+      ``other_top``;
+    * ``total_ms``: the sum of the above (host time between ops, which the
+      profiler does not attribute to an op, is not in it).
+
+    On CUDA the CPU-side times are launch times: use the figure for CPU
+    runs.
+    """
+    stack = []
+
+    def enter(module, args):
+        ctx = record_function(DYNAMIC_RANGE)
+        ctx.__enter__()
+        stack.append(ctx)
+
+    def leave(module, args, output):
+        stack.pop().__exit__(None, None, None)
+
+    handles = []
+    for _, layer in dynamic_layers(model):
+        handles.append(layer.register_forward_pre_hook(enter))
+        handles.append(layer.register_forward_hook(leave))
+    try:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            run()
+    finally:
+        for h in handles:
+            h.remove()
+    parts = defaultdict(float)
+    other = defaultdict(float)
+    for event in prof.events():
+        if event.name == DYNAMIC_RANGE:
+            continue
+        ms = event.self_cpu_time_total / 1e3
+        is_conv, inside = _classify(event)
+        if is_conv:
+            parts['conv_ms'] += ms
+            if inside:
+                parts['dynamic_conv_ms'] += ms
+        elif inside:
+            parts['dynamic_other_ms'] += ms
+        else:
+            parts['other_ms'] += ms
+            other[event.name] += ms
+    result = {
+        key: round(parts[key], 3)
+        for key in ('conv_ms', 'dynamic_conv_ms', 'dynamic_other_ms',
+                    'other_ms')
+    }
+    result['total_ms'] = round(
+        parts['conv_ms'] + parts['dynamic_other_ms'] + parts['other_ms'], 3)
+    result['other_top'] = {
+        name: round(ms, 3)
+        for name, ms in sorted(other.items(), key=lambda kv: -kv[1])[:top]
+    }
+    return result
