@@ -106,5 +106,5 @@ def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
         base['other_ms'] + base['conv_ms'] * row['flops_ratio'])
     assert row['profile']['ceiling_same_execution'] == pytest.approx(
         ceiling, abs=1e-3)
-    assert 1 < row['profile']['ceiling_same_execution'] < 1 / row[
-        'flops_ratio']
+    limit = 1 / row['flops_ratio']
+    assert 1 < row['profile']['ceiling_same_execution'] < limit

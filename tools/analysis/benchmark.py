@@ -286,8 +286,8 @@ def main():
         if args.profile:
             models = dict(base_same=base_same, dynamic=dyn_run)
             for key in ('base_same', 'dynamic'):
-                profiled[key] = time_breakdown(
-                    models[key], lambda: runners[key](x))
+                profiled[key] = time_breakdown(models[key],
+                                               lambda: runners[key](x))
             b = profiled['base_same']
             profiled['ceiling_same_execution'] = round(
                 b['total_ms'] / (b['other_ms'] + b['conv_ms'] *

@@ -52,8 +52,7 @@ def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
                      (x.requires_grad or weight.requires_grad)))
 
 
-def _conv_format(x: torch.Tensor,
-                 weight: torch.Tensor) -> torch.memory_format:
+def _conv_format(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
     """The memory format to run a conv in: the input's, unless the input is
     laid out both ways (every dim after C of size 1, or C of 1), where the
     weight's current layout needs no copy per call."""

@@ -315,10 +315,11 @@ class DynamicConvMixin:
                 self._forced_cache.clear()
             n = x.shape[0]
             costs = self.cost_tensor(x.shape, x.device)
-            records = self._forced_cache[key] = (
-                torch.tensor([[i, j]], device=x.device).expand(n, 2),
-                costs[i, j].expand(n), costs[i, j].float().expand(n),
-                self.macs_table(x.shape)[(0, 0)])
+            records = self._forced_cache[key] = (torch.tensor(
+                [[i, j]], device=x.device).expand(n, 2), costs[i, j].expand(n),
+                                                 costs[i, j].float().expand(n),
+                                                 self.macs_table(x.shape)[(0,
+                                                                           0)])
         (self.last_choice, self.last_macs, self.last_expected_macs,
          self.full_macs) = records
         self.last_probs = None
