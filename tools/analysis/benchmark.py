@@ -61,7 +61,7 @@ from tqdm import tqdm
 from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
                        track_flops, untrack_flops)
 from varedd_mm.analysis import as_network, load_model, time_breakdown
-from varedd_mm.ops import clip_policy, to_channels_last
+from varedd_mm.ops import clip_policy, retain_freed_memory, to_channels_last
 
 
 def parse_args():
@@ -144,6 +144,12 @@ def parse_args():
         help='run the VA-RED2 model and the same-execution base '
         'channels-last')
     parser.add_argument(
+        '--retain-freed-memory',
+        action='store_true',
+        help='CPU, glibc: let malloc keep freed memory for reuse '
+        '(varedd_mm.ops.retain_freed_memory), for every model of the run; '
+        'large activations then need no fresh pages per forward')
+    parser.add_argument(
         '--profile',
         action='store_true',
         help='also profile one forward of the same-execution base and of '
@@ -205,6 +211,9 @@ def sync(device):
 @torch.no_grad()
 def main():
     args = parse_args()
+    retained = args.retain_freed_memory and retain_freed_memory()
+    if args.retain_freed_memory and not retained:
+        print('--retain-freed-memory: not applied (needs Linux with glibc)')
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     dyn, dims = build(args.config, args.checkpoint, args.cfg_options, device)
@@ -310,6 +319,8 @@ def main():
     fused = 'BN unfused' if args.no_fuse else 'BN fused'
     if args.channels_last:
         fused += ', channels-last'
+    if retained:
+        fused += ', freed memory retained'
     print(f'| batch | base clip/s | base clip/s, same execution | VA-RED2 '
           f'clip/s ({fused}) | speed-up vs base | vs same execution | base '
           'GFLOPs | VA-RED2 GFLOPs | FLOPs ratio |')
@@ -351,6 +362,7 @@ def main():
                 mode=mode,
                 bn_fused=not args.no_fuse,
                 channels_last=args.channels_last,
+                retain_freed_memory=bool(retained),
                 shape=args.shape,
                 device=str(device),
                 torch=torch.__version__,

@@ -9,15 +9,17 @@
 # Environment: PYTHON (default python), OUT (default
 # work_dirs/benchmark_zoo), MODELS (default: all, e.g. "r2plus1d i3d"),
 # REPEATS (default 5), PROFILE (1: add --profile, the time breakdown of
-# one forward per model and its speed-up ceiling, to the JSON). Writes OUT/<model>_b<batch>[_cl].json and prints one
-# table row per run.
+# one forward per model and its speed-up ceiling, to the JSON), RETAIN (1:
+# add --retain-freed-memory, glibc keeps freed memory for reuse). Writes
+# OUT/<model>_b<batch>[_cl].json and prints one table row per run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-work_dirs/benchmark_zoo}
 REPEATS=${REPEATS:-5}
-PROFILE_ARG=()
-[ "${PROFILE:-0}" = 1 ] && PROFILE_ARG=(--profile)
+EXTRA_ARGS=()
+[ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS=(--profile)
+[ "${RETAIN:-0}" = 1 ] && EXTRA_ARGS+=(--retain-freed-memory)
 BATCHES=("$@")
 [ ${#BATCHES[@]} -eq 0 ] && BATCHES=(1 8)
 MODELS=${MODELS:-"r2plus1d i3d x3d tpn detector pspnet"}
@@ -64,7 +66,7 @@ for model in $MODELS; do
     for layout in "" "--channels-last"; do
       out="$OUT/${model}_b${batch}${layout:+_cl}.json"
       $PYTHON tools/analysis/benchmark.py "${args[@]}" --batch-sizes "$batch" \
-        --warmup 2 --repeats "$REPEATS" $layout "${PROFILE_ARG[@]}" --out "$out" 2>"${out%.json}.log" |
+        --warmup 2 --repeats "$REPEATS" $layout "${EXTRA_ARGS[@]}" --out "$out" 2>"${out%.json}.log" |
         grep '^| [0-9]' | sed "s/^/| $model${layout:+ (channels-last)} /"
     done
   done

@@ -4,6 +4,7 @@
 Nothing here imports mmaction, mmdet or mmseg; the registered task
 components in :mod:`varedd_mm.models` are thin adapters over it.
 """
+from .allocator import retain_freed_memory
 from .bn import recalibrate_bn
 from .cheap_ops import ChannelCheapOp, TemporalCheapOp
 from .config import (DYNAMIC_CFG_DEFAULTS, GATE_CFG_DEFAULTS, DynamicSpec,
@@ -25,5 +26,5 @@ __all__ = [
     'VARED2Conv2plus1d', 'VARED2Conv3d', 'clip_gflops', 'dynamic_layers',
     'fixed_policy', 'fuse_conv_bn', 'to_channels_last', 'parse_dynamic_cfg',
     'recalibrate_bn', 'track_flops', 'untrack_flops', 'convert_convs',
-    'to_dynamic'
+    'to_dynamic', 'retain_freed_memory'
 ]
