@@ -219,3 +219,22 @@ def test_mmcv_wrapper_convs_become_fused_convs():
         torch.testing.assert_close(module(x), ref, rtol=1e-5, atol=1e-5)
     assert isinstance(module.conv, FusedConv3d)
     assert isinstance(module.bn, nn.Identity)
+
+
+def test_convs_without_bn_run_through_the_dispatch_and_keep_channels_last():
+    """X3D-M's stem conv has no BN after it; left to F.conv3d it returned
+    an NCDHW output for a channels-last input (3 input channels), and every
+    conv after it then ran in the slower layout."""
+    model = nn.Sequential(
+        nn.Conv3d(3, 8, (1, 3, 3), padding=(0, 1, 1), bias=False),
+        nn.Conv3d(8, 8, 1), nn.BatchNorm3d(8), nn.ReLU()).eval()
+    _randomise(model)
+    x = torch.randn(1, 3, 4, 8, 8)
+    with torch.no_grad():
+        ref = model(x)
+        fused = to_channels_last(fuse_conv_bn(copy.deepcopy(model)))
+        assert isinstance(fused[0], FusedConv3d) and fused[0].bias is None
+        assert isinstance(fused[1], FusedConv3d)
+        out = fused(x.contiguous(memory_format=torch.channels_last_3d))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)

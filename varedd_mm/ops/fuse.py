@@ -12,7 +12,12 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   eps)``) and becomes a :class:`FusedConv2d` / :class:`FusedConv3d`, which
   runs through the same backend dispatch as the reduced convs
   (:func:`~varedd_mm.ops.backend.reduced_conv`): the "same execution" of a
-  base model that a VA-RED² model is compared with;
+  base model that a VA-RED² model is compared with. A plain 2D / 3D conv
+  with no BN after it (X3D's stem conv, squeeze-excitation convs) becomes
+  one too, with its own weights, so that every conv of a fused model runs
+  through that dispatch (a conv left to ``F.conv3d`` returned an NCDHW
+  output for a channels-last input in X3D-M's stem, and the whole base
+  then ran in the slower layout);
 * a VA-RED² dynamic conv keeps its weights (every choice shares them) and
   takes the BN's affine as a post-op: each choice's reduced conv runs with
   the folded weights where its output needs no rebuild from raw values, the
@@ -102,10 +107,20 @@ def _fused_class(conv: nn.Module):
     return None
 
 
-def _fused_plain(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
-    weight, bias = fold_affine(conv.weight, conv.bias, *bn_affine(bn))
+def _fused_plain(conv: nn.Module,
+                 bn: Optional[_BatchNorm] = None) -> nn.Module:
+    """``conv`` with ``bn`` folded in (``None``: weights as they are) as a
+    fused conv, which runs through :func:`reduced_conv`; a conv of another
+    class (``Conv1d``, custom convs) is folded in place."""
+    if bn is None:
+        weight = conv.weight.detach()
+        bias = None if conv.bias is None else conv.bias.detach()
+    else:
+        weight, bias = fold_affine(conv.weight, conv.bias, *bn_affine(bn))
     cls = _fused_class(conv)
     if cls is None:  # Conv1d or a custom conv: fold in place, keep it
+        if bn is None:
+            return conv
         fused = conv
     else:
         fused = cls(
@@ -116,14 +131,29 @@ def _fused_plain(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
             padding=conv.padding,
             dilation=conv.dilation,
             groups=conv.groups,
-            bias=True,
+            bias=bias is not None,
             padding_mode=conv.padding_mode,
             device=conv.weight.device,
             dtype=conv.weight.dtype)
         fused.train(conv.training)
     fused.weight = nn.Parameter(weight, requires_grad=False)
-    fused.bias = nn.Parameter(bias, requires_grad=False)
+    if bias is not None:
+        fused.bias = nn.Parameter(bias, requires_grad=False)
     return fused
+
+
+def _dispatch_plain_convs(module: nn.Module) -> None:
+    """Every remaining plain conv (no BN after it: X3D's stem conv, the
+    squeeze-excitation convs, heads) becomes a fused conv with its own
+    weights, so that all convs of a fused model run through the same
+    dispatch and keep a channels-last model channels-last."""
+    for name, child in list(module.named_children()):
+        if _is_dynamic(child):
+            continue  # runs its own convs through the dispatch
+        if _fused_class(child) is not None and not child.transposed:
+            setattr(module, name, _fused_plain(child))
+        else:
+            _dispatch_plain_convs(child)
 
 
 def _is_dynamic(module: nn.Module) -> bool:
@@ -178,6 +208,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
             model.fuse_bn(None)
         else:
             _fuse_children(model)
+            _dispatch_plain_convs(model)
     return model
 
 
