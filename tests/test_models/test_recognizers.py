@@ -132,3 +132,47 @@ def test_clip_without_views_axis_names_the_expected_layout():
     with torch.no_grad():  # the layout it names works
         feats = model(clip[:, None], mode='tensor')
     assert feats.shape[0] == 2
+
+
+def _distill_model(**distill):
+    cfg = Config.fromfile(DYNAMIC['r2plus1d'])
+    cfg.model.cls_head.num_classes = 5
+    cfg.model.cls_head.dropout_ratio = 0.0  # teacher and student comparable
+    cfg.model.backbone.pretrained = None
+    cfg.model.inplace_distill = distill
+    model = build_model_from_cfg(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def test_inplace_distillation_pulls_the_policy_towards_the_full_model():
+    from varedd_mm import fixed_policy
+    model = _distill_model(loss_weight=2.0, temperature=2.0)
+    data = model.data_preprocessor(_batch(), True)
+    # forced to (0, 0) the student is its teacher: nothing to distil
+    with fixed_policy(model, 0, 0):
+        losses = model.loss(**data)
+    assert float(losses['loss_distill']) == pytest.approx(0.0, abs=1e-6)
+    # at (1, 1) it is not; the records are the student's, not the teacher's
+    with fixed_policy(model, 1, 1):
+        losses = model.loss(**data)
+    assert float(losses['loss_distill']) > 1e-4
+    assert float(losses['eff_ratio_realised']) < 0.5
+    # learned gates: the distillation gradient reaches gates and weights
+    model.zero_grad()
+    losses = model.loss(**data)
+    losses['loss_distill'].backward()
+    gate = next(p for n, p in model.named_parameters() if '.gate.' in n)
+    stem = model.backbone.conv1.conv.conv_s.weight
+    assert gate.grad is not None and gate.grad.abs().sum() > 0
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('bad,match', [
+    (dict(weight=1.0), 'unknown keys'),
+    (dict(temperature=0), 'temperature must be a number > 0'),
+    (dict(loss_weight=True), 'loss_weight must be a number > 0'),
+])
+def test_inplace_distillation_refuses_bad_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
+        _distill_model(**bad)

@@ -238,3 +238,18 @@ def test_convs_without_bn_run_through_the_dispatch_and_keep_channels_last():
         out = fused(x.contiguous(memory_format=torch.channels_last_3d))
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     assert out.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_string_padding_and_shared_convs_after_fusing():
+    shared = nn.Conv2d(4, 4, 1)
+    model = nn.Sequential(
+        nn.Conv2d(4, 4, 3, padding='same'), shared,
+        nn.Sequential(shared, nn.ReLU())).eval()
+    x = torch.randn(1, 4, 5, 5)
+    with torch.no_grad():
+        ref = model(x)
+        fuse_conv_bn(model)
+        torch.testing.assert_close(model(x), ref)
+    assert isinstance(model[0], FusedConv2d)
+    # one fused conv for the conv both parents hold
+    assert model[1] is model[2][0] and isinstance(model[1], FusedConv2d)

@@ -109,3 +109,37 @@ def test_reduced_conv_copies_no_weight_for_an_input_laid_out_both_ways():
         assert not names & {'aten::copy_', 'aten::clone'}, names
         torch.testing.assert_close(
             out, torch.nn.functional.conv3d(x, weight, None, 1, (0, 1, 1)))
+
+
+def test_fused_model_under_inference_mode():
+    """Tensors made under inference_mode have no version counter: nothing
+    is cached for them, the output is still right."""
+    block = _block()
+    _perturb(block)
+    x = torch.randn(2, 8, 6, 5, 5)
+    with torch.no_grad(), fixed_policy(block, 1, 1):
+        expected = block(x)
+    with torch.inference_mode():
+        fused = fuse_conv_bn(copy.deepcopy(block))
+        with fixed_policy(fused, 1, 1):
+            fused(x)
+            out = fused(x)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_model_follows_a_dtype_change():
+    """``.double()`` keeps the parameter objects and swaps their data: the
+    cached coefficients must follow (a layer fused without a BN, whose
+    fused buffers are not replaced)."""
+    layer = VARED2Conv3d(8, 16, 3, padding=1).eval()
+    _perturb(nn.Sequential(layer))
+    fused = fuse_conv_bn(copy.deepcopy(layer))
+    x = torch.randn(2, 8, 6, 5, 5)
+    with torch.no_grad(), fixed_policy(fused, 1, 1):
+        fused(x)  # float32 coefficients cached
+        fused.double()
+        out = fused(x.double())
+        with fixed_policy(layer, 1, 1):
+            expected = layer.double()(x.double())
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected)

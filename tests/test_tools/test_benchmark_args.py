@@ -103,7 +103,8 @@ def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
         assert p['total_ms'] == pytest.approx(
             p['conv_ms'] + p['dynamic_other_ms'] + p['other_ms'], abs=2e-3)
     ceiling = base['total_ms'] / (
-        base['other_ms'] + base['conv_ms'] * row['flops_ratio'])
+        base['other_ms'] + base['dynamic_other_ms'] +
+        base['conv_ms'] * row['flops_ratio'])
     assert row['profile']['ceiling_same_execution'] == pytest.approx(
         ceiling, abs=1e-3)
     limit = 1 / row['flops_ratio']

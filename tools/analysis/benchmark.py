@@ -62,6 +62,7 @@ from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
                        track_flops, untrack_flops)
 from varedd_mm.analysis import as_network, load_model, time_breakdown
 from varedd_mm.ops import clip_policy, retain_freed_memory, to_channels_last
+from varedd_mm.ops.flops import FlopsTracker
 
 
 def parse_args():
@@ -203,6 +204,19 @@ def input_shape(shape, dims):
     return list(shape)
 
 
+def without_flops_hooks(net):
+    """Drop the FLOPs-counting hooks (``track_flops``, which a VA-RED² model
+    attaches to itself) from a deep copy that is only timed: the base
+    models carry none. (Their deep-copied handles would unhook the
+    original, so the hooks are removed from the copy's modules.)"""
+    for module in net.modules():
+        for hooks in (module._forward_hooks, module._forward_pre_hooks):
+            for key, hook in list(hooks.items()):
+                if isinstance(getattr(hook, '__self__', None), FlopsTracker):
+                    del hooks[key]
+    return net
+
+
 def sync(device):
     if device.type == 'cuda':
         torch.cuda.synchronize()
@@ -232,12 +246,14 @@ def main():
             if args.mixed else f'all gates forced to {tuple(args.choice)}')
 
     # timed copies; `dyn` (unfused, BN counted) gives the GFLOPs
-    dyn_run = dyn if args.no_fuse else fuse_conv_bn(copy.deepcopy(dyn))
+    dyn_run = copy.deepcopy(dyn)
+    without_flops_hooks(dyn_run)  # the copy is timed, not counted
+    if not args.no_fuse:
+        fuse_conv_bn(dyn_run)
     base_up = base
-    base_same = fuse_conv_bn(copy.deepcopy(base if base is not None else dyn))
+    base_same = fuse_conv_bn(
+        without_flops_hooks(copy.deepcopy(base if base is not None else dyn)))
     if args.channels_last:
-        if dyn_run is dyn:
-            dyn_run = copy.deepcopy(dyn)
         to_channels_last(dyn_run)
         to_channels_last(base_same)
     layout = (
@@ -299,8 +315,9 @@ def main():
                                                lambda: runners[key](x))
             b = profiled['base_same']
             profiled['ceiling_same_execution'] = round(
-                b['total_ms'] / (b['other_ms'] + b['conv_ms'] *
-                                 (dyn_gflops / base_gflops)), 3)
+                b['total_ms'] /
+                (b['other_ms'] + b['dynamic_other_ms'] + b['conv_ms'] *
+                 (dyn_gflops / base_gflops)), 3)
         rows.append(
             dict(
                 batch=batch,

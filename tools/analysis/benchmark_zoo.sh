@@ -66,7 +66,7 @@ for model in $MODELS; do
     for layout in "" "--channels-last"; do
       out="$OUT/${model}_b${batch}${layout:+_cl}.json"
       $PYTHON tools/analysis/benchmark.py "${args[@]}" --batch-sizes "$batch" \
-        --warmup 2 --repeats "$REPEATS" $layout "${EXTRA_ARGS[@]}" --out "$out" 2>"${out%.json}.log" |
+        --warmup 2 --repeats "$REPEATS" $layout ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} --out "$out" 2>"${out%.json}.log" |
         grep '^| [0-9]' | sed "s/^/| $model${layout:+ (channels-last)} /"
     done
   done

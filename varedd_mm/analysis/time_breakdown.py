@@ -74,7 +74,7 @@ def time_breakdown(model: nn.Module,
     handles = []
     for _, layer in dynamic_layers(model):
         handles.append(layer.register_forward_pre_hook(enter))
-        handles.append(layer.register_forward_hook(leave))
+        handles.append(layer.register_forward_hook(leave, always_call=True))
     try:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             run()

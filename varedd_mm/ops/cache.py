@@ -14,20 +14,28 @@ import torch
 
 
 def stamp(*tensors: Optional[torch.Tensor]) -> tuple:
-    """Identity and in-place version of each tensor (``None`` stays
-    ``None``): it changes when a tensor is replaced (``Module.to``,
-    assigning a new parameter) or modified in place (optimizer steps,
-    ``load_state_dict``, which copies into the existing tensors)."""
-    return tuple(None if t is None else (id(t), t._version) for t in tensors)
+    """Identity, storage, dtype, device and in-place version of each tensor
+    (``None`` stays ``None``): it changes when a tensor is replaced
+    (assigning a new parameter, a buffer moved by ``Module.to``), when a
+    parameter's data is swapped (``Module.to`` / ``.double()`` keep the
+    parameter object and give it new data) and when it is modified in
+    place (optimizer steps, ``load_state_dict``, which copies into the
+    existing tensors)."""
+    return tuple(None if t is None else (id(t), t.data_ptr(), t.dtype,
+                                         t.device, t._version)
+                 for t in tensors)
 
 
 class InferenceCache:
     """Derived values of a module, one per slot, each rebuilt when the
     tensors it comes from change (see :func:`stamp`).
 
-    An entry keeps the tensors it was derived from alive, so their ``id``
-    cannot be reused while it stands. A deep copy (and a pickle) starts
-    empty: the copy's tensors are new objects. Values are built without
+    An entry keeps the tensors it was derived from, and their storage,
+    alive, so neither their ``id`` nor their data pointer can be reused
+    while it stands. A deep copy (and a pickle) starts empty: the copy's
+    tensors are new objects. Tensors made under ``torch.inference_mode``
+    have no version counter: with any of them among the sources nothing is
+    cached (the value is built on every call). Values are built without
     autograd: a forward that needs gradients must not read them.
     """
 
@@ -46,6 +54,9 @@ class InferenceCache:
             build: Callable[[], object]):
         """The value of ``slot`` derived from ``sources`` by ``build()``,
         built only when ``sources`` changed since the last call."""
+        if any(t is not None and t.is_inference() for t in sources):
+            with torch.no_grad():
+                return build()
         key = stamp(*sources)
         entry = self.entries.get(slot)
         if entry is not None and entry[0] == key:
@@ -54,5 +65,6 @@ class InferenceCache:
             self.entries.clear()
         with torch.no_grad():
             value = build()
-        self.entries[slot] = (key, tuple(sources), value)
+        kept = tuple(None if t is None else (t, t.detach()) for t in sources)
+        self.entries[slot] = (key, kept, value)
         return value

@@ -77,7 +77,7 @@ class _FusedConvMixin:
     CPU inference, ``F.conv*d`` elsewhere)."""
 
     def _conv_forward(self, x, weight, bias):
-        if self.padding_mode != 'zeros':
+        if self.padding_mode != 'zeros' or isinstance(self.padding, str):
             return super()._conv_forward(x, weight, bias)
         return reduced_conv(x, weight, bias, self.stride, self.padding,
                             self.dilation, self.groups)
@@ -142,18 +142,22 @@ def _fused_plain(conv: nn.Module,
     return fused
 
 
-def _dispatch_plain_convs(module: nn.Module) -> None:
+def _dispatch_plain_convs(module: nn.Module,
+                          memo: Optional[dict] = None) -> None:
     """Every remaining plain conv (no BN after it: X3D's stem conv, the
     squeeze-excitation convs, heads) becomes a fused conv with its own
     weights, so that all convs of a fused model run through the same
     dispatch and keep a channels-last model channels-last."""
-    for name, child in list(module.named_children()):
-        if _is_dynamic(child):
-            continue  # runs its own convs through the dispatch
+    memo = {} if memo is None else memo  # a conv shared by several parents
+    for name, child in module._modules.items():
+        if child is None or _is_dynamic(child):
+            continue  # dynamic convs run their convs through the dispatch
         if _fused_class(child) is not None and not child.transposed:
-            setattr(module, name, _fused_plain(child))
+            if id(child) not in memo:
+                memo[id(child)] = (child, _fused_plain(child))
+            module._modules[name] = memo[id(child)][1]
         else:
-            _dispatch_plain_convs(child)
+            _dispatch_plain_convs(child, memo)
 
 
 def _is_dynamic(module: nn.Module) -> bool:

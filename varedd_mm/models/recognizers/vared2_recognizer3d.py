@@ -1,11 +1,38 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """mmaction's ``Recognizer3D`` with the VA-RED² glue."""
 
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
 from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
 
 from varedd_mm.models.vared2_model import VARED2ModelMixin
+from varedd_mm.ops import fixed_policy
+
+#: keys of ``inplace_distill`` and their defaults
+DISTILL_DEFAULTS = dict(loss_weight=1.0, temperature=1.0)
+
+
+def _parse_distill(cfg: Optional[dict]) -> Optional[dict]:
+    if cfg is None:
+        return None
+    if not isinstance(cfg, dict):
+        raise ValueError('inplace_distill must be a dict with keys '
+                         f'{sorted(DISTILL_DEFAULTS)} or None, got {cfg!r}')
+    unknown = set(cfg) - set(DISTILL_DEFAULTS)
+    if unknown:
+        raise ValueError(f'inplace_distill: unknown keys {sorted(unknown)}; '
+                         f'allowed: {sorted(DISTILL_DEFAULTS)}')
+    parsed = dict(DISTILL_DEFAULTS, **cfg)
+    for key, value in parsed.items():
+        if isinstance(value,
+                      bool) or not isinstance(value,
+                                              (int, float)) or not value > 0:
+            raise ValueError(f'inplace_distill.{key} must be a number > 0, '
+                             f'got {value!r}')
+    return parsed
 
 
 def check_clip_layout(inputs: torch.Tensor, owner: str) -> None:
@@ -44,12 +71,56 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
     ``vared2_choices`` (``(layers, views, 2)`` choices) and
     ``vared2_layer_names``, which :class:`VARED2EfficiencyMetric` reads.
 
+    In-place distillation (optional): the same model with every gate
+    forced to the full choice (0, 0), i.e. the base network with the
+    current shared weights, is run first on the training batch without
+    gradients, and ``loss_distill`` = ``loss_weight * T**2 * KL(softmax(
+    teacher / T) || softmax(student / T))`` on the class scores pulls the
+    dynamic model's scores towards it, as slimmable networks train their
+    sub-networks. It tells the training what the rebuilt frames and
+    channels lose on every clip, not only on the clips the labels catch.
+    One extra forward per step, no extra weights.
+
     Args:
         efficiency_loss (dict, optional): Config of the efficiency loss, for
             example ``dict(type='EfficiencyLoss', loss_weight=0.1)``. None
             trains without it (the cost ratios are still logged).
+        inplace_distill (dict, optional): ``dict(loss_weight=1.0,
+            temperature=1.0)`` (both > 0) to add ``loss_distill``; None
+            (default) trains without it.
         Others: as ``Recognizer3D``.
     """
+
+    def __init__(self,
+                 *args,
+                 inplace_distill: Optional[dict] = None,
+                 **kwargs) -> None:
+        self._distill_cfg = _parse_distill(inplace_distill)
+        super().__init__(*args, **kwargs)
+
+    def loss(self, inputs: torch.Tensor, data_samples, **kwargs) -> dict:
+        """The recognizer's losses, ``loss_eff`` and, with
+        ``inplace_distill``, ``loss_distill``."""
+        if self._distill_cfg is None:
+            return super().loss(inputs, data_samples, **kwargs)
+        with torch.no_grad(), fixed_policy(self, 0, 0):
+            feats, head_kwargs = self.extract_feat(
+                inputs, data_samples=data_samples)
+            teacher = self.cls_head(feats, **head_kwargs)
+        scores = []
+        handle = self.cls_head.register_forward_hook(
+            lambda module, args, out: scores.append(out))
+        try:  # the student's forward runs last: its cost records count
+            losses = super().loss(inputs, data_samples, **kwargs)
+        finally:
+            handle.remove()
+        t = self._distill_cfg['temperature']
+        kl = F.kl_div(
+            F.log_softmax(scores[-1] / t, dim=1),
+            F.softmax(teacher / t, dim=1),
+            reduction='batchmean')
+        losses['loss_distill'] = self._distill_cfg['loss_weight'] * t * t * kl
+        return losses
 
     def extract_feat(self, inputs: torch.Tensor, *args, **kwargs) -> tuple:
         """``Recognizer3D.extract_feat`` after checking the input layout.
