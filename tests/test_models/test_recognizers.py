@@ -168,8 +168,29 @@ def test_inplace_distillation_pulls_the_policy_towards_the_full_model():
     assert stem.grad is not None and stem.grad.abs().sum() > 0
 
 
+def test_initial_teacher_is_a_frozen_copy_outside_the_state_dict():
+    model = _distill_model(teacher='initial')
+    data = model.data_preprocessor(_batch(), True)
+    optim = torch.optim.SGD(model.parameters(), lr=0.5)
+    stem = model.backbone.conv1.conv.conv_s.weight
+    initial = stem.detach().clone()
+    for _ in range(2):
+        optim.zero_grad()
+        losses = model.loss(**data)
+        (losses['loss_distill'] + losses['loss_cls']).backward()
+        optim.step()
+    teacher = model._distill_teacher
+    assert not torch.equal(stem, initial)  # the student moved
+    assert torch.equal(teacher.backbone.conv1.conv.conv_s.weight, initial)
+    assert not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert not any('distill' in k for k in model.state_dict())
+    assert float(losses['loss_distill']) > 0
+
+
 @pytest.mark.parametrize('bad,match', [
     (dict(weight=1.0), 'unknown keys'),
+    (dict(teacher='base'), 'teacher must be one of'),
     (dict(temperature=0), 'temperature must be a number > 0'),
     (dict(loss_weight=True), 'loss_weight must be a number > 0'),
 ])

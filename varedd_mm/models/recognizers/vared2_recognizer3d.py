@@ -1,6 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """mmaction's ``Recognizer3D`` with the VA-RED² glue."""
 
+import copy
 from typing import Optional
 
 import torch
@@ -12,7 +13,8 @@ from varedd_mm.models.vared2_model import VARED2ModelMixin
 from varedd_mm.ops import fixed_policy
 
 #: keys of ``inplace_distill`` and their defaults
-DISTILL_DEFAULTS = dict(loss_weight=1.0, temperature=1.0)
+DISTILL_DEFAULTS = dict(loss_weight=1.0, temperature=1.0, teacher='current')
+DISTILL_TEACHERS = ('current', 'initial')
 
 
 def _parse_distill(cfg: Optional[dict]) -> Optional[dict]:
@@ -26,7 +28,11 @@ def _parse_distill(cfg: Optional[dict]) -> Optional[dict]:
         raise ValueError(f'inplace_distill: unknown keys {sorted(unknown)}; '
                          f'allowed: {sorted(DISTILL_DEFAULTS)}')
     parsed = dict(DISTILL_DEFAULTS, **cfg)
-    for key, value in parsed.items():
+    if parsed['teacher'] not in DISTILL_TEACHERS:
+        raise ValueError(f'inplace_distill.teacher must be one of '
+                         f'{DISTILL_TEACHERS}, got {parsed["teacher"]!r}')
+    for key in ('loss_weight', 'temperature'):
+        value = parsed[key]
         if isinstance(value,
                       bool) or not isinstance(value,
                                               (int, float)) or not value > 0:
@@ -86,8 +92,11 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             example ``dict(type='EfficiencyLoss', loss_weight=0.1)``. None
             trains without it (the cost ratios are still logged).
         inplace_distill (dict, optional): ``dict(loss_weight=1.0,
-            temperature=1.0)`` (both > 0) to add ``loss_distill``; None
-            (default) trains without it.
+            temperature=1.0, teacher='current')`` (both numbers > 0) to add
+            ``loss_distill``; ``teacher='current'``: the model itself at
+            the full option (shared weights, training-mode BN), ``'initial'``:
+            a frozen eval-mode copy of the model taken at the first training
+            step, at the full option. None (default) trains without it.
         Others: as ``Recognizer3D``.
     """
 
@@ -103,10 +112,11 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
         ``inplace_distill``, ``loss_distill``."""
         if self._distill_cfg is None:
             return super().loss(inputs, data_samples, **kwargs)
-        with torch.no_grad(), fixed_policy(self, 0, 0):
-            feats, head_kwargs = self.extract_feat(
+        teacher_model = self._teacher()
+        with torch.no_grad(), fixed_policy(teacher_model, 0, 0):
+            feats, head_kwargs = teacher_model.extract_feat(
                 inputs, data_samples=data_samples)
-            teacher = self.cls_head(feats, **head_kwargs)
+            teacher = teacher_model.cls_head(feats, **head_kwargs)
         scores = []
         handle = self.cls_head.register_forward_hook(
             lambda module, args, out: scores.append(out))
@@ -121,6 +131,21 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             reduction='batchmean')
         losses['loss_distill'] = self._distill_cfg['loss_weight'] * t * t * kl
         return losses
+
+    def _teacher(self):
+        """The model itself (``teacher='current'``) or, for ``'initial'``,
+        a frozen eval-mode copy of it taken at the first training step (the
+        base checkpoint's weights when fine-tuning from it). The copy is not
+        a registered submodule: it is in no state dict and no optimizer,
+        and stays on the device of that first step."""
+        if self._distill_cfg['teacher'] == 'current':
+            return self
+        teacher = self.__dict__.get('_distill_teacher')
+        if teacher is None:
+            teacher = copy.deepcopy(self).eval()
+            teacher.requires_grad_(False)
+            object.__setattr__(self, '_distill_teacher', teacher)
+        return teacher
 
     def extract_feat(self, inputs: torch.Tensor, *args, **kwargs) -> tuple:
         """``Recognizer3D.extract_feat`` after checking the input layout.
