@@ -266,15 +266,15 @@ class ChannelCheapOp(nn.Module):
         channels_last = is_channels_last(y) and y.dim() == 5
         if cached:
             filters = self._cache.get(
-                (y.dim(), channels_last), (self.weight, scale, shift),
-                lambda: self._filters(scale, shift, y.dim(), channels_last))
+                channels_last, (self.weight, scale, shift),
+                lambda: self._filters(scale, shift, channels_last))
             if channels_last:
                 return [
                     reduced_conv(y, w, b, 1, (0, 1, 1), 1, c)
                     for w, b in filters
                 ]
         else:
-            filters = self._filters(scale, shift, 4, False)
+            filters = self._filters(scale, shift, five_d=False)
         if y.dim() == 4:
             return [F.conv2d(y, w, b, padding=1, groups=c) for w, b in filters]
         n, _, t, h, w = y.shape
@@ -301,11 +301,11 @@ class ChannelCheapOp(nn.Module):
                 groups=c * t).view(n, c, t, h, w) for wq, bq in filters
         ]
 
-    def _filters(self, scale, shift, dim: int, channels_last: bool) -> list:
+    def _filters(self, scale, shift, five_d: bool) -> list:
         """``(weight, bias)`` of each block's depthwise filters, with the
-        generated channels' affine folded in when given; 5D
-        ``(C', 1, 1, 3, 3)`` channels-last filters for 3D channels-last
-        inference."""
+        generated channels' affine folded in when given: ``(C', 1, 3, 3)``
+        for ``F.conv2d``, or with ``five_d`` ``(C', 1, 1, 3, 3)``
+        channels-last filters for the 5D channels-last inference path."""
         c = self.channels
         weights = self.weight.split(c)
         biases = [None] * len(weights)
@@ -320,7 +320,7 @@ class ChannelCheapOp(nn.Module):
                 for w, s in zip(weights, scale[c:].split(c))
             ]
             biases = list(shift[c:].split(c))
-        if channels_last:
+        if five_d:
             weights = [
                 w.unsqueeze(2).contiguous(memory_format=torch.channels_last_3d)
                 for w in weights

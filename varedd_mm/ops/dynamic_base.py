@@ -314,12 +314,11 @@ class DynamicConvMixin:
             if len(self._forced_cache) >= _MAX_CACHED_SHAPES:
                 self._forced_cache.clear()
             n = x.shape[0]
-            costs = self.cost_tensor(x.shape, x.device)
-            records = self._forced_cache[key] = (torch.tensor(
-                [[i, j]], device=x.device).expand(n, 2), costs[i, j].expand(n),
-                                                 costs[i, j].float().expand(n),
-                                                 self.macs_table(x.shape)[(0,
-                                                                           0)])
+            macs = self.cost_tensor(x.shape, x.device)[i, j]
+            choice = torch.tensor([[i, j]], device=x.device).expand(n, 2)
+            full = self.macs_table(x.shape)[(0, 0)]
+            records = (choice, macs.expand(n), macs.float().expand(n), full)
+            self._forced_cache[key] = records
         (self.last_choice, self.last_macs, self.last_expected_macs,
          self.full_macs) = records
         self.last_probs = None

@@ -77,15 +77,16 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
     ``vared2_choices`` (``(layers, views, 2)`` choices) and
     ``vared2_layer_names``, which :class:`VARED2EfficiencyMetric` reads.
 
-    In-place distillation (optional): the same model with every gate
-    forced to the full choice (0, 0), i.e. the base network with the
-    current shared weights, is run first on the training batch without
-    gradients, and ``loss_distill`` = ``loss_weight * T**2 * KL(softmax(
-    teacher / T) || softmax(student / T))`` on the class scores pulls the
-    dynamic model's scores towards it, as slimmable networks train their
-    sub-networks. It tells the training what the rebuilt frames and
-    channels lose on every clip, not only on the clips the labels catch.
-    One extra forward per step, no extra weights.
+    Distillation (optional, ``inplace_distill``): the network with every
+    gate forced to the full choice (0, 0), either the model itself (shared
+    weights, as slimmable networks train their sub-networks) or a frozen
+    copy taken at the first training step, is run first on the training
+    batch without gradients, and ``loss_distill`` = ``loss_weight * T**2 *
+    KL(softmax(teacher / T) || softmax(student / T))`` on the class scores
+    pulls the dynamic model's scores towards it. One extra forward per
+    step (and, with the frozen copy, a second set of weights in memory).
+    On the embedded harder benchmark it lowered top-1 in every setting
+    tried (docs/policy.md), so it is off by default.
 
     Args:
         efficiency_loss (dict, optional): Config of the efficiency loss, for
