@@ -12,6 +12,7 @@ from mmaction.models.common import Conv2plus1d
 from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
                        fixed_policy)
 from varedd_mm.ops.cheap_ops import num_computed_frames
+from varedd_mm.ops.conv2plus1d import interp_taps_matrix
 
 # (kernel, stride, padding, dilation, groups) of the conv types the mm
 # backbones use: 3x3x3 (I3D/C3D), 1x1x1, 1x3x3, 3x1x1, spatial/temporal
@@ -153,6 +154,70 @@ def test_conv2plus1d_what_each_choice_computes(search_space, t):
                         (2, 1, 1), (1, 0, 0))
         assert want.shape[2] == num_computed_frames(t_out, r)
         torch.testing.assert_close(out[:, :c, ::r], want)
+
+
+@pytest.mark.parametrize('search_space', [2, 3])
+@pytest.mark.parametrize('t', [3, 8])
+def test_conv2plus1d_interp_taps_read_interpolated_frames(search_space, t):
+    """temporal_taps='interp': the temporal conv's output at the computed
+    frames equals the base temporal conv (stride 2) run on the spatial
+    output whose skipped frames are linearly interpolated from the computed
+    ones (zero-valued computed frames beyond both ends), built here frame
+    by frame; its cost equals 'subsample' (3 taps stay 3)."""
+    kw = dict(stride=(2, 1, 1), padding=1)
+    dyn = VARED2Conv2plus1d(
+        8,
+        16,
+        3,
+        dynamic_cfg=dict(search_space=search_space, temporal_taps='interp'),
+        **kw).eval()
+    sub = VARED2Conv2plus1d(
+        8, 16, 3, dynamic_cfg=dict(search_space=search_space), **kw)
+    assert dyn.macs_table((2, 8, t, 6, 6)) == sub.macs_table((2, 8, t, 6, 6))
+    x = torch.randn(2, 8, t, 6, 6, dtype=torch.float64)
+    dyn.double()
+    with fixed_policy(dyn, 0, 0):
+        full = dyn(x)
+    for i, j in itertools.product(range(1, search_space), range(search_space)):
+        r, c, m = 2**i, 16 >> j, dyn.mid_width(j)
+        with fixed_policy(dyn, i, j):
+            out = dyn(x)
+        assert out.shape == full.shape
+        s = F.conv3d(x[:, :, ::r], dyn.conv_s.weight[:m], dyn.conv_s.bias[:m],
+                     1, (0, 1, 1))
+        s = F.batch_norm(s, dyn.bn_s.running_mean[:m],
+                         dyn.bn_s.running_var[:m], dyn.bn_s.weight[:m],
+                         dyn.bn_s.bias[:m], False, 0., dyn.bn_s.eps).relu()
+        n = s.shape[2]
+        padded = F.pad(s, (0, 0, 0, 0, 1, 2))  # computed frames -1, n, n+1
+        dense = torch.stack([
+            padded[:, :, k // r] * (1 - k % r / r) + padded[:, :, k // r + 1] *
+            (k % r / r) for k in range((n + 1) * r + 1)
+        ], 2)  # dense frame k sits at computed position k / r - 1
+        w, b = dyn.conv_t.weight[:c, :m], dyn.conv_t.bias[:c]
+        for k in range(out[:, :, ::r].shape[2]):
+            centre = (k * 2 + 1) * r  # base stride 2, one padded frame
+            want = torch.einsum('oi,nihw->nohw', w[:, :, 0, 0, 0],
+                                dense[:, :, centre - 1])
+            want += torch.einsum('oi,nihw->nohw', w[:, :, 1, 0, 0],
+                                 dense[:, :, centre])
+            want += torch.einsum('oi,nihw->nohw', w[:, :, 2, 0, 0],
+                                 dense[:, :, centre + 1])
+            want += b[:, None, None]
+            torch.testing.assert_close(out[:, :c, k * r], want)
+
+
+def test_interp_taps_matrix_keeps_three_taps_and_the_sum():
+    for kt, r in ((3, 2), (3, 4), (5, 2), (7, 4)):
+        matrix = interp_taps_matrix(kt, r)
+        assert matrix.shape == (2 * -(-(kt // 2) // r) + 1, kt)
+        # every base tap is split between its two computed neighbours
+        torch.testing.assert_close(
+            matrix.sum(0), torch.ones(kt, dtype=torch.float64))
+    torch.testing.assert_close(
+        interp_taps_matrix(3, 1), torch.eye(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match='odd kernel_t'):
+        interp_taps_matrix(4, 2)
 
 
 def test_conv2d_channel_choices():

@@ -58,6 +58,13 @@ DYNAMIC_CASES = [
     # depthwise (X3D)
     (lambda: VARED2Conv3d(16, 16, 3, padding=1, groups=16), (4, 6, 6)),
     (lambda: VARED2Conv2plus1d(8, 16, 3, padding=1), (6, 7, 7)),
+    # kernels derived for the interpolated taps (cached when fused)
+    (lambda: VARED2Conv2plus1d(
+        8,
+        16,
+        3,
+        padding=1,
+        dynamic_cfg=dict(search_space=3, temporal_taps='interp')), (6, 7, 7)),
 ]
 
 

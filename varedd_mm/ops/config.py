@@ -21,6 +21,16 @@ DYNAMIC_CFG_DEFAULTS = dict(
     # computed frames followed by a learnable depthwise 3-tap temporal
     # filter initialised to identity, evaluated at the rebuilt frames only.
     temporal_op='interp',
+    # (2+1)D convs only: how the temporal conv reads the sub-sampled frames
+    # at a temporal choice R > 1 (the spatial conv runs on every R-th frame).
+    # 'subsample': its taps apply to the sub-sampled sequence as they are,
+    # so they span R frames (a motion looks R times faster to them).
+    # 'interp': its taps apply to the spatial output with the skipped frames
+    # linearly interpolated from the computed ones, which folds into a
+    # kernel on the sub-sampled sequence (same cost for 3-tap kernels) and
+    # keeps the taps' time scale. Plain convs ignore it (their temporal
+    # choice is exact on the computed frames).
+    temporal_taps='subsample',
     # Spatial cheap op phi_s: 'ghost' = GhostNet-style depthwise 3x3 conv
     # with channel multiplier 1/r - 1, initialised to copy its source channel.
     channel_op='ghost',
@@ -75,6 +85,7 @@ ALLOWED_GATE_INPUTS = ('mean', 'mean_tdiff')
 ALLOWED_DIMS = ('temporal', 'channel')
 ALLOWED_SEARCH_SPACES = (2, 3)
 ALLOWED_TEMPORAL_OPS = ('interp', )
+ALLOWED_TEMPORAL_TAPS = ('subsample', 'interp')
 ALLOWED_CHANNEL_OPS = ('ghost', )
 
 
@@ -106,6 +117,7 @@ class DynamicSpec:
     temporal_op: str
     channel_op: str
     gate: GateSpec
+    temporal_taps: str = 'subsample'
 
     @property
     def num_temporal(self) -> int:
@@ -199,6 +211,10 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         raise ValueError(
             f'dynamic_cfg.temporal_op must be one of '
             f"{ALLOWED_TEMPORAL_OPS}, got {full['temporal_op']!r}")
+    if full['temporal_taps'] not in ALLOWED_TEMPORAL_TAPS:
+        raise ValueError(
+            f'dynamic_cfg.temporal_taps must be one of '
+            f"{ALLOWED_TEMPORAL_TAPS}, got {full['temporal_taps']!r}")
     if full['channel_op'] not in ALLOWED_CHANNEL_OPS:
         raise ValueError(f'dynamic_cfg.channel_op must be one of '
                          f"{ALLOWED_CHANNEL_OPS}, got {full['channel_op']!r}")
@@ -259,4 +275,5 @@ def parse_dynamic_cfg(dynamic_cfg: Optional[Mapping],
         dims=dims,
         temporal_op=full['temporal_op'],
         channel_op=full['channel_op'],
-        gate=gate)
+        gate=gate,
+        temporal_taps=full['temporal_taps'])

@@ -17,6 +17,46 @@ from .dynamic_base import Choice, DynamicConvMixin
 from .fuse import bn_affine, fold_affine
 
 
+def interp_taps_matrix(kernel_t: int, r: int) -> torch.Tensor:
+    """``(k', kernel_t)`` matrix ``M`` that folds linear interpolation into a
+    temporal kernel: a same-padded ``kernel_t``-tap conv ``w`` applied at the
+    frames ``0, r, 2r, ...`` of a sequence whose other frames are linearly
+    interpolated from those (zero beyond the ends) equals the conv with the
+    ``k'``-tap kernel ``M @ w`` (padding ``k' // 2``) on the sub-sampled
+    sequence. ``k' = 2 * ceil(p / r) + 1`` with ``p = kernel_t // 2``: a
+    3-tap kernel stays 3 taps. ``r = 1`` gives the identity.
+
+    Args:
+        kernel_t (int): Odd number of taps of the base kernel.
+        r (int): Sub-sampling factor (>= 1).
+    """
+    if kernel_t % 2 == 0 or r < 1:
+        raise ValueError(f'interp_taps_matrix needs an odd kernel_t and '
+                         f'r >= 1, got kernel_t={kernel_t}, r={r}')
+    p = kernel_t // 2
+    p_out = -(-p // r)
+    matrix = torch.zeros(2 * p_out + 1, kernel_t, dtype=torch.float64)
+    for a in range(kernel_t):
+        lo, rem = divmod(a - p, r)  # tap offset a - p = lo * r + rem
+        matrix[lo + p_out, a] += 1 - rem / r
+        if rem:
+            matrix[lo + 1 + p_out, a] += rem / r
+    return matrix
+
+
+def derive_interp_kernel(weight: torch.Tensor, r: int) -> torch.Tensor:
+    """``weight`` (``(C_out, C_in, k_t, 1, 1)``) folded through
+    :func:`interp_taps_matrix` for sub-sampling factor ``r``, in the memory
+    layout of ``weight`` (autograd flows to ``weight``)."""
+    matrix = interp_taps_matrix(weight.shape[2], r).to(weight)
+    derived = torch.einsum('oiakl,ba->oibkl', weight, matrix)
+    channels_last = (
+        not weight.is_contiguous()
+        and weight.is_contiguous(memory_format=torch.channels_last_3d))
+    return derived.contiguous(memory_format=torch.channels_last_3d
+                              if channels_last else torch.contiguous_format)
+
+
 class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
     """Dynamic R(2+1)D conv: spatial ``1 x k x k`` conv, BN, ReLU, temporal
     ``k_t x 1 x 1`` conv, with the submodule names of mmaction's
@@ -36,6 +76,12 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
       kernel_size[0] // 2``), so that the conv on the sub-sampled sequence
       yields exactly the frames ``0, R, 2R, ...`` of the output; other
       temporal paddings are refused when ``dims`` has ``'temporal'``.
+      With ``dynamic_cfg.temporal_taps='interp'`` the temporal conv instead
+      reads the spatial output with its skipped frames linearly interpolated
+      from the computed ones (zero beyond the ends, as its padding). That is
+      linear in the sub-sampled frames, so it runs as a conv on them with a
+      kernel derived from ``conv_t``'s (:func:`interp_taps_matrix`; 3 taps
+      stay 3 taps): same cost, and the taps keep their time scale.
     * Channel choice ``j``: the spatial conv computes the first
       ``ceil(M / 2**j)`` of its ``M`` mid channels and the temporal conv the
       first ``C_out / 2**j`` filters reading only those mid channels
@@ -151,7 +197,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             c = self.out_channels >> j
             macs = t_s * h * w * m * self.in_channels * kh * kw  # conv_s
             macs += 2 * t_s * h * w * m  # bn_s (mmengine's eval convention)
-            macs += t_c * h * w * c * m * kt  # conv_t
+            macs += t_c * h * w * c * m * self._taps(i)  # conv_t
             table[(i, j)] = macs + self._rebuild_macs(i, j, t_c, t_out, h * w)
         return table
 
@@ -201,18 +247,43 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             self.conv_s.weight, self.conv_s.bias, *bn_affine(self.bn_s))
         super().fuse_bn(bn)
 
-    def _conv_t(self, s: torch.Tensor, j: int) -> torch.Tensor:
+    def _interp_taps(self, i: int) -> bool:
+        return i > 0 and self.dynamic_spec.temporal_taps == 'interp'
+
+    def _taps(self, i: int) -> int:
+        """Taps of the temporal conv at temporal choice ``i``."""
+        kt = self.kernel_size[0]
+        if not self._interp_taps(i):
+            return kt
+        return 2 * -(-(kt // 2) // 2**i) + 1
+
+    def _conv_t(self, s: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        """The temporal conv at choice ``(i, j)`` on the spatial output
+        ``s`` (already sub-sampled for ``i``)."""
         c, m = self.out_channels >> j, self.mid_width(j)
         conv = self.conv_t
         if self.fused_weight is not None and j == 0:
             # no channel rebuild: the BN after this conv folds in
-            return reduced_conv(s, self.fused_weight, self.fused_bias,
-                                conv.stride, conv.padding, 1, 1)
-        if j == 0:
+            full, bias = self.fused_weight, self.fused_bias
+        elif j == 0 and not self._interp_taps(i):
             return conv(s)
-        bias = None if conv.bias is None else conv.bias[:c]
-        return reduced_conv(s, conv.weight[:c, :m], bias, conv.stride,
-                            conv.padding, 1, 1)
+        else:
+            full = conv.weight
+            bias = None if conv.bias is None else conv.bias[:c]
+        weight = full if j == 0 else full[:c, :m]
+        if not self._interp_taps(i):
+            return reduced_conv(s, weight, bias, conv.stride, conv.padding, 1,
+                                1)
+        r = 2**i
+        if self.fused_for_inference:
+            sliced = weight
+            weight = self._inference_cache.get(
+                ('interp_taps', i, j), (full, ),
+                lambda: derive_interp_kernel(sliced, r))
+        else:
+            weight = derive_interp_kernel(weight, r)
+        return reduced_conv(s, weight, bias, conv.stride,
+                            (weight.shape[2] // 2, 0, 0), 1, 1)
 
     def _spatial(self, x: torch.Tensor, m: int) -> torch.Tensor:
         """``relu(bn_s(conv_s(x)))`` on the first ``m`` mid channels."""
@@ -233,14 +304,14 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
     def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
         if i == 0 and j == 0:
             if self.fused_s_weight is not None:
-                return self._conv_t(self._spatial(x, self.mid_channels), 0)
+                return self._conv_t(self._spatial(x, self.mid_channels), 0, 0)
             s = self._bn_s(self.conv_s(x), self.mid_channels)
             return self.conv_t(self.relu(s))
         r = 2**i
         t_out = self._sizes(x.shape)[1]
         if r > 1:
             x = x[:, :, ::r]
-        y = self._conv_t(self._spatial(x, self.mid_width(j)), j)
+        y = self._conv_t(self._spatial(x, self.mid_width(j)), i, j)
         return self._rebuild(y, i, j, t_out)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
@@ -252,7 +323,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         outs = {}
         for i, j in self.choices:
             s = s_full[:, :self.mid_width(j), ::2**i]
-            y = self._conv_t(s, j)
+            y = self._conv_t(s, i, j)
             outs[(i, j)] = y if (i,
                                  j) == (0,
                                         0) else self._rebuild(y, i, j, t_out)
