@@ -10,7 +10,7 @@ import torch
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 
-from varedd_mm import fixed_policy
+from varedd_mm import fixed_policy, recalibrate_bn
 from varedd_mm.analysis.model_utils import build_model_from_cfg
 from varedd_mm.analysis.policy_probe import probe_policy
 
@@ -57,6 +57,12 @@ def test_groups_and_forced_costs(model_and_batches):
         -np.log(p[static]).mean(), rel=1e-5)
     assert out['forced']['1,1']['ce']['other'] == pytest.approx(
         -np.log(p[~static]).mean(), rel=1e-5)
+    # realised GFLOPs per view: the forced (1, 1) cost, below the full one
+    gflops = np.array([float(s.vared2_gflops.mean()) for s in samples])
+    assert out['forced']['1,1']['gflops']['static'] == pytest.approx(
+        gflops[static].mean(), rel=1e-6)
+    assert out['forced']['1,1']['gflops']['other'] < out['forced']['0,0'][
+        'gflops']['other']
     confusion = np.array(out['forced']['1,1']['confusion'])
     assert confusion.shape == (10, 10)
     pred = np.array([int(s.pred_score.argmax()) for s in samples])
@@ -121,3 +127,41 @@ def test_needs_gates(model_and_batches):
     with fixed_policy(model, 0, 0), pytest.raises(
             ValueError, match='no gate ran'):
         probe_policy(model, batches, static_labels=[0], choices=[])
+
+
+def test_forced_choices_with_recalibrated_bn(model_and_batches):
+    """``recalibrate`` runs under each forced choice before it is measured,
+    and the model's state is restored after each choice."""
+    model, batches = model_and_batches
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = []
+
+    def recalibrate(m):
+        seen.append(m.backbone.layer1[0].conv1.conv.forced_choice)
+        recalibrate_bn(m, batches, forward=lambda mod, b: mod.test_step(b))
+
+    out = probe_policy(
+        model,
+        batches,
+        static_labels=[0, 1, 2],
+        choices=[(0, 0), (1, 1)],
+        recalibrate=recalibrate)
+    assert seen == [(0, 0), (1, 1)]
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # what it reports is the model with statistics of the forced outputs
+    with fixed_policy(model, 1, 1):
+        recalibrate_bn(model, batches, forward=lambda mod, b: mod.test_step(b))
+        model.eval()
+        with torch.no_grad():
+            samples = [s for b in batches for s in model.test_step(b)]
+    model.load_state_dict(before)
+    labels = np.array([int(s.gt_label[0]) for s in samples])
+    p = np.array(
+        [float(s.pred_score[label]) for s, label in zip(samples, labels)])
+    static = np.isin(labels, [0, 1, 2])
+    assert out['forced']['1,1']['ce']['static'] == pytest.approx(
+        -np.log(p[static]).mean(), rel=1e-5)
+    plain = probe_policy(
+        model, batches, static_labels=[0, 1, 2], choices=[(1, 1)])
+    assert plain['forced']['1,1']['ce'] != out['forced']['1,1']['ce']

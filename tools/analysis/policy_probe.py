@@ -2,7 +2,8 @@
 """Why does a learned VA-RED² policy (not) adapt to the clip?
 
     python tools/analysis/policy_probe.py CONFIG CHECKPOINT \\
-        --static-labels 0 1 2 3 [--split val] [--out probe.json]
+        --static-labels 0 1 2 3 [--split val] [--recalibrate-bn N] \\
+        [--out probe.json]
 
 Prints, per dynamic layer, the gates' soft probability of the full
 temporal and channel options for the static classes and the others, with
@@ -11,18 +12,24 @@ group with every layer forced to each choice (what a reduction costs each
 group in the task loss). With a multi-view test split, the probabilities
 and their standard deviation are per video (views averaged). Forced
 choices run with the BN statistics the checkpoint has (recalibrated for
-its learned policy by VARED2RecalibrateBNHook): on a fine-tuned model they
-measure that model, not what fine-tuning at that choice would reach.
+its learned policy by VARED2RecalibrateBNHook), unless --recalibrate-bn N
+re-estimates them for each forced choice on N training batches; either
+way they measure the fine-tuned weights, not what fine-tuning at that
+choice would reach.
 Cross-entropy uses probabilities clipped at 1e-8 (at most 18.4). See
 docs/policy.md for how to read it.
 """
 import argparse
+import functools
 import json
 
 from mmengine.config import DictAction
 
-from varedd_mm.analysis import build_test_loader, load_model, quiet_mmengine
+from varedd_mm.analysis import (build_loader, build_test_loader, load_model,
+                                quiet_mmengine)
 from varedd_mm.analysis.policy_probe import probe_policy
+from varedd_mm.engine.hooks import inference_forward
+from varedd_mm.ops import recalibrate_bn
 
 
 def parse_args(argv=None):
@@ -42,6 +49,15 @@ def parse_args(argv=None):
         choices=['val', 'test'],
         default='val',
         help='the config\'s val or test dataloader')
+    parser.add_argument(
+        '--recalibrate-bn',
+        type=int,
+        default=0,
+        metavar='N',
+        help='re-estimate the BN statistics for each forced choice on N '
+        'training batches (the config\'s train dataloader) before measuring '
+        'it; 0 measures forced choices with the checkpoint\'s statistics, '
+        'those of its learned policy')
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument(
         '--cfg-options',
@@ -51,8 +67,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _cell(group):
-    return ' / '.join('-' if group[k] is None else f'{group[k]:.2f}'
+def _recalibrate(model, batches, max_batches):
+    recalibrate_bn(
+        model, batches, forward=inference_forward, max_batches=max_batches)
+
+
+def _cell(group, digits=2):
+    return ' / '.join('-' if group[k] is None else f'{group[k]:.{digits}f}'
                       for k in ('static', 'other'))
 
 
@@ -60,8 +81,18 @@ def main(argv=None):
     args = parse_args(argv)
     with quiet_mmengine():
         cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
+    if args.recalibrate_bn < 0:
+        raise ValueError('--recalibrate-bn must be >= 0 (training batches), '
+                         f'got {args.recalibrate_bn}')
     loader = build_test_loader(cfg, args.split)
-    result = probe_policy(model, loader, args.static_labels)
+    recalibrate = None
+    if args.recalibrate_bn:
+        recalibrate = functools.partial(
+            _recalibrate,
+            batches=build_loader(cfg, 'train'),
+            max_batches=args.recalibrate_bn)
+    result = probe_policy(
+        model, loader, args.static_labels, recalibrate=recalibrate)
     n = result['num_clips']
     print(f"clips: {n['static']} static, {n['other']} other; cells are "
           'static / other')
@@ -71,12 +102,14 @@ def main(argv=None):
         t, c = g['temporal_full'], g['channel_full']
         print(f"| {name} | {_cell(t)} | {t['std']:.3f} | {_cell(c)} | "
               f"{c['std']:.3f} |")
-    print('\n| policy | top-1 | cross-entropy |')
-    print('|---|---|---|')
+    print('\n| policy | top-1 | cross-entropy | GFLOPs/view |')
+    print('|---|---|---|---|')
     rows = [('learned', result['learned'])
             ] + [(f'forced ({k})', v) for k, v in result['forced'].items()]
     for name, r in rows:
-        print(f"| {name} | {_cell(r['top1'])} | {_cell(r['ce'])} |")
+        gflops = '-' if r['gflops'] is None else _cell(r['gflops'], 3)
+        print(f"| {name} | {_cell(r['top1'])} | {_cell(r['ce'])} | "
+              f'{gflops} |')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)

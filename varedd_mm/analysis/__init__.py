@@ -1,15 +1,15 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 from .model_utils import (ClipModel, DetectionModel, ImageModel, as_network,
-                          build_model_from_cfg, build_test_loader,
-                          default_input_shape, load_model, load_weights,
-                          quiet_mmengine, without_pretrained)
+                          build_loader, build_model_from_cfg,
+                          build_test_loader, default_input_shape, load_model,
+                          load_weights, quiet_mmengine, without_pretrained)
 from .policy_stats import plot_policy, policy_statistics
 from .redundancy import (RedundancyMeter, pair_stats, redundancy_proportion,
                          split_tensors)
 from .time_breakdown import time_breakdown
 
 __all__ = [
-    'ClipModel', 'DetectionModel', 'ImageModel', 'as_network',
+    'ClipModel', 'DetectionModel', 'ImageModel', 'as_network', 'build_loader',
     'build_model_from_cfg', 'default_input_shape', 'build_test_loader',
     'load_model', 'load_weights', 'plot_policy', 'policy_statistics',
     'RedundancyMeter', 'pair_stats', 'redundancy_proportion', 'split_tensors',

@@ -139,6 +139,15 @@ def build_test_loader(cfg: Config, split: str = 'test'):
     scope."""
     if split not in ('test', 'val'):
         raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    return build_loader(cfg, split)
+
+
+def build_loader(cfg: Config, split: str):
+    """The config's ``{split}_dataloader`` (``'train'``, ``'val'`` or
+    ``'test'``), built in its default scope."""
+    if split not in ('train', 'val', 'test'):
+        raise ValueError(
+            f"split must be 'train', 'val' or 'test', got {split!r}")
     from mmengine.runner import Runner
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmaction')):

@@ -12,10 +12,14 @@ classes (``static`` and the rest):
   1e-8) per group with every layer
   forced to one choice (``fixed_policy``). This says what a reduction
   costs each group in the task loss, which is the only thing that makes a
-  gate spend more on one clip than on another.
+  gate spend more on one clip than on another. By default the forced
+  choices run with the checkpoint's BN statistics (those of its learned
+  policy); ``recalibrate`` re-estimates them for each forced choice.
 """
+import copy
 from contextlib import contextmanager
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 import torch
@@ -53,11 +57,16 @@ def _record_gate_probs(model: nn.Module) -> Iterator[Dict[str, list]]:
             del gate.logits
 
 
-def _labels_and_scores(samples) -> Tuple[np.ndarray, np.ndarray]:
+def _labels_and_scores(
+        samples) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     labels = np.array(
         [int(np.asarray(s.gt_label).reshape(-1)[0]) for s in samples])
     scores = np.stack([np.asarray(s.pred_score.cpu()) for s in samples])
-    return labels, scores
+    gflops = None  # realised GFLOPs per view, averaged per sample
+    if all('vared2_gflops' in s for s in samples):
+        gflops = np.array(
+            [float(s.vared2_gflops.float().mean()) for s in samples])
+    return labels, scores, gflops
 
 
 def _group_stats(values: np.ndarray, static: np.ndarray) -> dict:
@@ -67,11 +76,11 @@ def _group_stats(values: np.ndarray, static: np.ndarray) -> dict:
 
 
 def probe_policy(
-    model: nn.Module,
-    batches: Iterable[dict],
-    static_labels: Sequence[int],
-    choices: Sequence[Choice] = ((0, 0), (1, 0), (0, 1), (1, 1))
-) -> dict:
+        model: nn.Module,
+        batches: Iterable[dict],
+        static_labels: Sequence[int],
+        choices: Sequence[Choice] = ((0, 0), (1, 0), (0, 1), (1, 1)),
+        recalibrate: Optional[Callable[[nn.Module], object]] = None) -> dict:
     """Gate probabilities per group and the task cost of forced choices.
 
     Args:
@@ -81,27 +90,36 @@ def probe_policy(
         static_labels (Sequence[int]): Labels of the ``static`` group; the
             other labels are the ``other`` group.
         choices (Sequence[tuple]): Choices ``(temporal, channel)`` to force.
+        recalibrate (callable, optional): ``recalibrate(model)``, run with
+            each forced choice before it is measured (for example
+            :func:`varedd_mm.recalibrate_bn` on training batches), so the
+            forced choice is measured with BN statistics of its own outputs
+            rather than those the checkpoint has for its learned policy.
+            The model's state is restored after each choice. None (default)
+            measures the forced choices with the checkpoint's statistics.
 
     Returns:
         dict: ``gates`` (per layer: ``temporal_full`` and ``channel_full``,
         each ``{'static', 'other', 'std'}``; per test sample, views
         averaged; a group without samples is ``None``), ``learned`` and
-        ``forced`` (per choice ``'t,c'``) with ``top1`` and ``ce`` per
-        group and the ``confusion`` matrix (rows: true labels, columns:
-        predicted), and ``num_clips`` per group.
+        ``forced`` (per choice ``'t,c'``) with ``top1``, ``ce`` and
+        ``gflops`` (realised GFLOPs per view, gates and rebuild included;
+        None when the model does not report them) per group and the
+        ``confusion`` matrix (rows: true labels, columns: predicted), and
+        ``num_clips`` per group.
     """
     batches = list(batches)
     static_set = {int(v) for v in static_labels}
     model.eval()
 
-    def run() -> Tuple[np.ndarray, np.ndarray]:
+    def run() -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         samples: List = []
         with torch.no_grad():
             for batch in batches:
                 samples += model.test_step(batch)
         return _labels_and_scores(samples)
 
-    def task(labels, scores) -> dict:
+    def task(labels, scores, gflops) -> dict:
         static = np.isin(labels, list(static_set))
         p = scores[np.arange(len(labels)), labels]
         pred = scores.argmax(1)
@@ -110,10 +128,11 @@ def probe_policy(
         return dict(
             top1=_group_stats((pred == labels).astype(float), static),
             ce=_group_stats(-np.log(np.clip(p, 1e-8, None)), static),
+            gflops=None if gflops is None else _group_stats(gflops, static),
             confusion=confusion.tolist())
 
     with _record_gate_probs(model) as records:
-        labels, scores = run()
+        labels, scores, gflops = run()
     bad = sorted(static_set - set(range(scores.shape[1])))
     if bad:
         raise ValueError(f'probe_policy: static_labels {bad} are not labels '
@@ -141,9 +160,17 @@ def probe_policy(
     out = dict(
         num_clips=dict(static=int(static.sum()), other=int((~static).sum())),
         gates=gates,
-        learned=task(labels, scores),
+        learned=task(labels, scores, gflops),
         forced={})
+    saved = None if recalibrate is None else copy.deepcopy(model.state_dict())
     for choice in choices:
-        with fixed_policy(model, *choice):
-            out['forced'][f'{choice[0]},{choice[1]}'] = task(*run())
+        try:
+            with fixed_policy(model, *choice):
+                if recalibrate is not None:
+                    recalibrate(model)
+                    model.eval()
+                out['forced'][f'{choice[0]},{choice[1]}'] = task(*run())
+        finally:
+            if saved is not None:
+                model.load_state_dict(saved)
     return out
