@@ -165,3 +165,43 @@ def test_forced_choices_with_recalibrated_bn(model_and_batches):
     plain = probe_policy(
         model, batches, static_labels=[0, 1, 2], choices=[(1, 1)])
     assert plain['forced']['1,1']['ce'] != out['forced']['1,1']['ce']
+
+
+def test_tool_refuses_a_negative_recalibration(capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'policy_probe_tool',
+        osp.join(ROOT, 'tools', 'analysis', 'policy_probe.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit) as exc:
+        tool.parse_args(
+            [CFG, 'x.pth', '--static-labels', '0', '--recalibrate-bn', '-1'])
+    assert exc.value.code == 2
+    assert '--recalibrate-bn must be >= 0' in capsys.readouterr().err
+    args = tool.parse_args(
+        [CFG, 'x.pth', '--static-labels', '0', '--recalibrate-bn', '3'])
+    assert args.recalibrate_bn == 3
+
+
+def test_recalibration_failure_restores_the_model(model_and_batches):
+    model, batches = model_and_batches
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def broken(m):
+        for bn in m.modules():
+            if isinstance(bn, torch.nn.BatchNorm3d):
+                bn.running_mean.add_(1.0)
+        raise RuntimeError('no batches')
+
+    with pytest.raises(RuntimeError, match='no batches'):
+        probe_policy(
+            model,
+            batches,
+            static_labels=[0],
+            choices=[(1, 1)],
+            recalibrate=broken)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(
+        getattr(m, 'forced_choice', None) is None for m in model.modules())

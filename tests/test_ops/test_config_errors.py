@@ -143,6 +143,24 @@ def test_conv2plus1d_same_padding_runs_every_choice(t, stride):
     assert shapes == {(2, 16, -(-t // stride), 5, 5)}
 
 
+def test_conv2plus1d_interp_taps_need_three_taps():
+    with pytest.raises(
+            ValueError,
+            match=r"temporal_taps='interp' needs a "
+            r'3-tap temporal conv .*kernel_size=\(5, 3, 3\)'):
+        VARED2Conv2plus1d(
+            4,
+            8, (5, 3, 3),
+            padding=(2, 1, 1),
+            dynamic_cfg=dict(temporal_taps='interp'))
+    # no temporal choices: nothing to interpolate, any kernel
+    VARED2Conv2plus1d(
+        4,
+        8, (5, 3, 3),
+        padding=(2, 1, 1),
+        dynamic_cfg=dict(temporal_taps='interp', dims=('channel', )))
+
+
 @pytest.mark.parametrize('shape', [(2, 8, 6, 6), (2, 4, 3, 6, 6)])
 def test_bad_input_shape(shape):
     conv = VARED2Conv3d(8, 16, 3, padding=1)

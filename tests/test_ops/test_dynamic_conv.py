@@ -12,7 +12,7 @@ from mmaction.models.common import Conv2plus1d
 from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
                        fixed_policy)
 from varedd_mm.ops.cheap_ops import num_computed_frames
-from varedd_mm.ops.conv2plus1d import interp_taps_matrix
+from varedd_mm.ops.conv2plus1d import derive_interp_kernel
 
 # (kernel, stride, padding, dilation, groups) of the conv types the mm
 # backbones use: 3x3x3 (I3D/C3D), 1x1x1, 1x3x3, 3x1x1, spatial/temporal
@@ -156,68 +156,80 @@ def test_conv2plus1d_what_each_choice_computes(search_space, t):
         torch.testing.assert_close(out[:, :c, ::r], want)
 
 
+def _dense_frames(s: torch.Tensor, r: int, t_in: int) -> torch.Tensor:
+    """The full-rate sequence of ``t_in`` frames that ``s`` (frames 0, r,
+    2r, ...) stands for: linear interpolation between computed frames, the
+    last computed frame held after it (as the temporal cheap op)."""
+    n, frames = s.shape[2], []
+    for t in range(t_in):
+        k, q = divmod(t, r)
+        if q == 0 or k + 1 >= n:
+            frames.append(s[:, :, k])
+        else:
+            frames.append(s[:, :, k] * (1 - q / r) + s[:, :, k + 1] * (q / r))
+    return torch.stack(frames, 2)
+
+
 @pytest.mark.parametrize('search_space', [2, 3])
-@pytest.mark.parametrize('t', [3, 8])
-def test_conv2plus1d_interp_taps_read_interpolated_frames(search_space, t):
-    """temporal_taps='interp': the temporal conv's output at the computed
-    frames equals the base temporal conv (stride 2) run on the spatial
-    output whose skipped frames are linearly interpolated from the computed
-    ones (zero-valued computed frames beyond both ends), built here frame
-    by frame; its cost equals 'subsample' (3 taps stay 3)."""
-    kw = dict(stride=(2, 1, 1), padding=1)
+@pytest.mark.parametrize('t', [1, 2, 3, 5, 8])
+@pytest.mark.parametrize('stride_t', [1, 2])
+def test_conv2plus1d_interp_taps_read_interpolated_frames(
+        search_space, t, stride_t):
+    """temporal_taps='interp': the output at the computed frames is the base
+    temporal conv (its zero padding, its stride) run on the full-rate
+    spatial output whose skipped frames are interpolated from the computed
+    ones and held after the last one; gradients reach conv_t like that
+    reference's; the cost is 'subsample''s plus the two made-up frames."""
+    kw = dict(stride=(stride_t, 1, 1), padding=1)
     dyn = VARED2Conv2plus1d(
         8,
         16,
         3,
         dynamic_cfg=dict(search_space=search_space, temporal_taps='interp'),
-        **kw).eval()
+        **kw).double().eval()
     sub = VARED2Conv2plus1d(
         8, 16, 3, dynamic_cfg=dict(search_space=search_space), **kw)
-    assert dyn.macs_table((2, 8, t, 6, 6)) == sub.macs_table((2, 8, t, 6, 6))
     x = torch.randn(2, 8, t, 6, 6, dtype=torch.float64)
-    dyn.double()
+    macs, sub_macs = dyn.macs_table(x.shape), sub.macs_table(x.shape)
     with fixed_policy(dyn, 0, 0):
         full = dyn(x)
     for i, j in itertools.product(range(1, search_space), range(search_space)):
         r, c, m = 2**i, 16 >> j, dyn.mid_width(j)
+        assert macs[(i, j)] == sub_macs[(i, j)] + 2 * 6 * 6 * m
+        dyn.zero_grad()
         with fixed_policy(dyn, i, j):
             out = dyn(x)
         assert out.shape == full.shape
-        s = F.conv3d(x[:, :, ::r], dyn.conv_s.weight[:m], dyn.conv_s.bias[:m],
-                     1, (0, 1, 1))
-        s = F.batch_norm(s, dyn.bn_s.running_mean[:m],
-                         dyn.bn_s.running_var[:m], dyn.bn_s.weight[:m],
-                         dyn.bn_s.bias[:m], False, 0., dyn.bn_s.eps).relu()
-        n = s.shape[2]
-        padded = F.pad(s, (0, 0, 0, 0, 1, 2))  # computed frames -1, n, n+1
-        dense = torch.stack([
-            padded[:, :, k // r] * (1 - k % r / r) + padded[:, :, k // r + 1] *
-            (k % r / r) for k in range((n + 1) * r + 1)
-        ], 2)  # dense frame k sits at computed position k / r - 1
-        w, b = dyn.conv_t.weight[:c, :m], dyn.conv_t.bias[:c]
-        for k in range(out[:, :, ::r].shape[2]):
-            centre = (k * 2 + 1) * r  # base stride 2, one padded frame
-            want = torch.einsum('oi,nihw->nohw', w[:, :, 0, 0, 0],
-                                dense[:, :, centre - 1])
-            want += torch.einsum('oi,nihw->nohw', w[:, :, 1, 0, 0],
-                                 dense[:, :, centre])
-            want += torch.einsum('oi,nihw->nohw', w[:, :, 2, 0, 0],
-                                 dense[:, :, centre + 1])
-            want += b[:, None, None]
-            torch.testing.assert_close(out[:, :c, k * r], want)
+        out[:, :c, ::r].sum().backward()
+        got_grad = dyn.conv_t.weight.grad[:c, :m].clone()
+        with torch.no_grad():
+            s = F.conv3d(x[:, :, ::r], dyn.conv_s.weight[:m],
+                         dyn.conv_s.bias[:m], 1, (0, 1, 1))
+            s = F.batch_norm(s, dyn.bn_s.running_mean[:m],
+                             dyn.bn_s.running_var[:m], dyn.bn_s.weight[:m],
+                             dyn.bn_s.bias[:m], False, 0.,
+                             dyn.bn_s.eps).relu()
+        w = dyn.conv_t.weight[:c, :m].detach().requires_grad_()
+        want = F.conv3d(
+            _dense_frames(s, r, t), w, dyn.conv_t.bias[:c].detach(),
+            (stride_t, 1, 1), (1, 0, 0))[:, :, ::r]
+        assert want.shape[2] == num_computed_frames(full.shape[2], r)
+        torch.testing.assert_close(out[:, :c, ::r], want)
+        want.sum().backward()
+        torch.testing.assert_close(got_grad, w.grad)
 
 
-def test_interp_taps_matrix_keeps_three_taps_and_the_sum():
-    for kt, r in ((3, 2), (3, 4), (5, 2), (7, 4)):
-        matrix = interp_taps_matrix(kt, r)
-        assert matrix.shape == (2 * -(-(kt // 2) // r) + 1, kt)
-        # every base tap is split between its two computed neighbours
-        torch.testing.assert_close(
-            matrix.sum(0), torch.ones(kt, dtype=torch.float64))
-    torch.testing.assert_close(
-        interp_taps_matrix(3, 1), torch.eye(3, dtype=torch.float64))
-    with pytest.raises(ValueError, match='odd kernel_t'):
-        interp_taps_matrix(4, 2)
+def test_derive_interp_kernel_keeps_layout_and_refuses_other_kernels():
+    weight = torch.randn(8, 6, 3, 1,
+                         1).contiguous(memory_format=torch.channels_last_3d)
+    for w in (weight, weight[:4, :3]):  # full and sliced (a channel choice)
+        derived = derive_interp_kernel(w, 2)
+        assert derived.is_contiguous(memory_format=torch.channels_last_3d)
+        centre = w[:, :, 1] + 0.5 * (w[:, :, 0] + w[:, :, 2])
+        torch.testing.assert_close(derived[:, :, 1], centre)
+    torch.testing.assert_close(derive_interp_kernel(weight, 1), weight)
+    with pytest.raises(ValueError, match=r'\(C_out, C_in, 3, 1, 1\)'):
+        derive_interp_kernel(torch.randn(8, 6, 5, 1, 1), 2)
 
 
 def test_conv2d_channel_choices():

@@ -143,3 +143,36 @@ def test_fused_model_follows_a_dtype_change():
             expected = layer.double()(x.double())
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, expected)
+
+
+def test_fused_2plus1d_derives_interp_kernels_once(monkeypatch):
+    """temporal_taps='interp': a fused model derives each choice's kernel
+    once (channel choices from conv_t, the full width from the folded
+    weight) and again after conv_t's weight changes in place."""
+    import varedd_mm.ops.conv2plus1d as conv2plus1d
+    calls = []
+    derive = conv2plus1d.derive_interp_kernel
+
+    def count(weight, r):
+        calls.append((tuple(weight.shape), r))
+        return derive(weight, r)
+
+    monkeypatch.setattr(conv2plus1d, 'derive_interp_kernel', count)
+    conv = conv2plus1d.VARED2Conv2plus1d(
+        8, 16, 3, padding=1, dynamic_cfg=dict(temporal_taps='interp'))
+    fused = to_channels_last(
+        fuse_conv_bn(nn.Sequential(conv, nn.BatchNorm3d(16)).eval()))
+    x = torch.randn(2, 8, 6, 5,
+                    5).contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad():
+        for choice in ((1, 0), (1, 1)):
+            with fixed_policy(fused, *choice):
+                for _ in range(3):
+                    fused(x)
+        mid = fused[0].mid_channels
+        assert calls == [((16, mid, 3, 1, 1), 2),
+                         ((8, -(-mid // 2), 3, 1, 1), 2)]
+        fused[0].conv_t.weight.mul_(2.0)  # e.g. load_state_dict
+        with fixed_policy(fused, 1, 1):
+            fused(x)
+    assert len(calls) == 3

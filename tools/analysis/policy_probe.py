@@ -21,6 +21,7 @@ docs/policy.md for how to read it.
 """
 import argparse
 import functools
+import itertools
 import json
 
 from mmengine.config import DictAction
@@ -48,28 +49,32 @@ def parse_args(argv=None):
         '--split',
         choices=['val', 'test'],
         default='val',
-        help='the config\'s val or test dataloader')
+        help='the config\'s val or test dataloader (the synthetic '
+        'benchmarks: val 1 clip per video, test 2)')
     parser.add_argument(
         '--recalibrate-bn',
         type=int,
         default=0,
         metavar='N',
-        help='re-estimate the BN statistics for each forced choice on N '
-        'training batches (the config\'s train dataloader) before measuring '
-        'it; 0 measures forced choices with the checkpoint\'s statistics, '
-        'those of its learned policy')
+        help='re-estimate the BN statistics for each forced choice on the '
+        'same N training batches (the config\'s train dataloader) before '
+        'measuring it; 0 measures forced choices with the checkpoint\'s '
+        'statistics, those of its learned policy')
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='key=value overrides of CONFIG (as in training)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.recalibrate_bn < 0:
+        parser.error('--recalibrate-bn must be >= 0 (training batches), got '
+                     f'{args.recalibrate_bn}')
+    return args
 
 
-def _recalibrate(model, batches, max_batches):
-    recalibrate_bn(
-        model, batches, forward=inference_forward, max_batches=max_batches)
+def _recalibrate(model, batches):
+    recalibrate_bn(model, batches, forward=inference_forward)
 
 
 def _cell(group, digits=2):
@@ -81,16 +86,16 @@ def main(argv=None):
     args = parse_args(argv)
     with quiet_mmengine():
         cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
-    if args.recalibrate_bn < 0:
-        raise ValueError('--recalibrate-bn must be >= 0 (training batches), '
-                         f'got {args.recalibrate_bn}')
     loader = build_test_loader(cfg, args.split)
     recalibrate = None
     if args.recalibrate_bn:
-        recalibrate = functools.partial(
-            _recalibrate,
-            batches=build_loader(cfg, 'train'),
-            max_batches=args.recalibrate_bn)
+        if 'train_dataloader' not in cfg:
+            raise ValueError(f'--recalibrate-bn needs a train_dataloader in '
+                             f'{args.config}')
+        # the same batches (crops included) for every forced choice
+        batches = list(
+            itertools.islice(build_loader(cfg, 'train'), args.recalibrate_bn))
+        recalibrate = functools.partial(_recalibrate, batches=batches)
     result = probe_policy(
         model, loader, args.static_labels, recalibrate=recalibrate)
     n = result['num_clips']

@@ -9,7 +9,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model.weight_init import constant_init, kaiming_init
 from torch.nn.modules.utils import _triple
 
-from .backend import conv_out_size, reduced_conv
+from .backend import conv_out_size, memory_format_of, reduced_conv
 from .bn import record_bn_input
 from .cheap_ops import num_computed_frames
 from .config import parse_dynamic_cfg
@@ -17,44 +17,27 @@ from .dynamic_base import Choice, DynamicConvMixin
 from .fuse import bn_affine, fold_affine
 
 
-def interp_taps_matrix(kernel_t: int, r: int) -> torch.Tensor:
-    """``(k', kernel_t)`` matrix ``M`` that folds linear interpolation into a
-    temporal kernel: a same-padded ``kernel_t``-tap conv ``w`` applied at the
-    frames ``0, r, 2r, ...`` of a sequence whose other frames are linearly
-    interpolated from those (zero beyond the ends) equals the conv with the
-    ``k'``-tap kernel ``M @ w`` (padding ``k' // 2``) on the sub-sampled
-    sequence. ``k' = 2 * ceil(p / r) + 1`` with ``p = kernel_t // 2``: a
-    3-tap kernel stays 3 taps. ``r = 1`` gives the identity.
+def derive_interp_kernel(weight: torch.Tensor, r: int) -> torch.Tensor:
+    """A 3-tap temporal kernel ``w`` (``(C_out, C_in, 3, 1, 1)``) folded
+    through linear interpolation: ``w`` read at a frame ``k * r`` of a
+    sequence whose frames between ``0, r, 2r, ...`` are interpolated from
+    those equals ``[w0 / r, w1 + (1 - 1 / r) * (w0 + w2), w2 / r]`` read at
+    the sub-sampled frames ``k - 1, k, k + 1``. Returned in the memory
+    layout of ``weight``; autograd flows to ``weight``.
 
     Args:
-        kernel_t (int): Odd number of taps of the base kernel.
-        r (int): Sub-sampling factor (>= 1).
+        weight (torch.Tensor): The 3-tap kernel (a slice of one is fine).
+        r (int): Sub-sampling factor (>= 1); 1 returns ``w`` unchanged.
     """
-    if kernel_t % 2 == 0 or r < 1:
-        raise ValueError(f'interp_taps_matrix needs an odd kernel_t and '
-                         f'r >= 1, got kernel_t={kernel_t}, r={r}')
-    p = kernel_t // 2
-    p_out = -(-p // r)
-    matrix = torch.zeros(2 * p_out + 1, kernel_t, dtype=torch.float64)
-    for a in range(kernel_t):
-        lo, rem = divmod(a - p, r)  # tap offset a - p = lo * r + rem
-        matrix[lo + p_out, a] += 1 - rem / r
-        if rem:
-            matrix[lo + 1 + p_out, a] += rem / r
-    return matrix
-
-
-def derive_interp_kernel(weight: torch.Tensor, r: int) -> torch.Tensor:
-    """``weight`` (``(C_out, C_in, k_t, 1, 1)``) folded through
-    :func:`interp_taps_matrix` for sub-sampling factor ``r``, in the memory
-    layout of ``weight`` (autograd flows to ``weight``)."""
-    matrix = interp_taps_matrix(weight.shape[2], r).to(weight)
-    derived = torch.einsum('oiakl,ba->oibkl', weight, matrix)
-    channels_last = (
-        not weight.is_contiguous()
-        and weight.is_contiguous(memory_format=torch.channels_last_3d))
-    return derived.contiguous(memory_format=torch.channels_last_3d
-                              if channels_last else torch.contiguous_format)
+    if weight.dim() != 5 or weight.shape[2] != 3 or r < 1:
+        raise ValueError(
+            'derive_interp_kernel needs a (C_out, C_in, 3, 1, 1) kernel and '
+            f'r >= 1, got shape {tuple(weight.shape)}, r={r}')
+    a = 1.0 / r
+    before, centre, after = weight.split(1, dim=2)
+    derived = torch.cat(
+        [before * a, centre + (1 - a) * (before + after), after * a], dim=2)
+    return derived.contiguous(memory_format=memory_format_of(weight))
 
 
 class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
@@ -76,12 +59,16 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
       kernel_size[0] // 2``), so that the conv on the sub-sampled sequence
       yields exactly the frames ``0, R, 2R, ...`` of the output; other
       temporal paddings are refused when ``dims`` has ``'temporal'``.
-      With ``dynamic_cfg.temporal_taps='interp'`` the temporal conv instead
-      reads the spatial output with its skipped frames linearly interpolated
-      from the computed ones (zero beyond the ends, as its padding). That is
-      linear in the sub-sampled frames, so it runs as a conv on them with a
-      kernel derived from ``conv_t``'s (:func:`interp_taps_matrix`; 3 taps
-      stay 3 taps): same cost, and the taps keep their time scale.
+      With ``dynamic_cfg.temporal_taps='interp'`` (3-tap temporal convs,
+      as every R(2+1)D conv has) the temporal conv instead reads the
+      spatial output at full frame rate, its skipped frames linearly
+      interpolated from the computed ones and those after the last
+      computed frame holding it (as the temporal cheap op does), with the
+      conv's zero padding beyond the clip. That is linear in the computed
+      frames, so it runs as a conv on them with a kernel derived from
+      ``conv_t``'s (:func:`derive_interp_kernel`) and one made-up frame at
+      each end that gives the padding and the held frames: the conv's
+      cost, and taps that keep their time scale.
     * Channel choice ``j``: the spatial conv computes the first
       ``ceil(M / 2**j)`` of its ``M`` mid channels and the temporal conv the
       first ``C_out / 2**j`` filters reading only those mid channels
@@ -153,6 +140,13 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             has_time=True,
             out_channels=out_channels,
             layer=type(self).__name__)
+        if ('temporal' in spec.dims and spec.temporal_taps == 'interp'
+                and kt != 3):
+            raise ValueError(
+                f"{type(self).__name__}: dynamic_cfg.temporal_taps='interp' "
+                'needs a 3-tap temporal conv (kernel_size[0] == 3, as every '
+                f'R(2+1)D conv has), got kernel_size={kernel_size}; use '
+                "temporal_taps='subsample'")
         if 'temporal' in spec.dims and (kt % 2 == 0 or padding[0] != kt // 2):
             raise ValueError(
                 f'{type(self).__name__}: temporal choices need a "same"-'
@@ -197,7 +191,9 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             c = self.out_channels >> j
             macs = t_s * h * w * m * self.in_channels * kh * kw  # conv_s
             macs += 2 * t_s * h * w * m  # bn_s (mmengine's eval convention)
-            macs += t_c * h * w * c * m * self._taps(i)  # conv_t
+            macs += t_c * h * w * c * m * kt  # conv_t
+            if self._interp_taps(i):
+                macs += 2 * h * w * m  # the made-up end frames
             table[(i, j)] = macs + self._rebuild_macs(i, j, t_c, t_out, h * w)
         return table
 
@@ -250,16 +246,10 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
     def _interp_taps(self, i: int) -> bool:
         return i > 0 and self.dynamic_spec.temporal_taps == 'interp'
 
-    def _taps(self, i: int) -> int:
-        """Taps of the temporal conv at temporal choice ``i``."""
-        kt = self.kernel_size[0]
-        if not self._interp_taps(i):
-            return kt
-        return 2 * -(-(kt // 2) // 2**i) + 1
-
-    def _conv_t(self, s: torch.Tensor, i: int, j: int) -> torch.Tensor:
+    def _conv_t(self, s: torch.Tensor, i: int, j: int,
+                t_in: int) -> torch.Tensor:
         """The temporal conv at choice ``(i, j)`` on the spatial output
-        ``s`` (already sub-sampled for ``i``)."""
+        ``s`` of a ``t_in``-frame input (already sub-sampled for ``i``)."""
         c, m = self.out_channels >> j, self.mid_width(j)
         conv = self.conv_t
         if self.fused_weight is not None and j == 0:
@@ -282,8 +272,14 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
                 lambda: derive_interp_kernel(sliced, r))
         else:
             weight = derive_interp_kernel(weight, r)
-        return reduced_conv(s, weight, bias, conv.stride,
-                            (weight.shape[2] // 2, 0, 0), 1, 1)
+        # made-up computed frames at both ends: the interpolated frame they
+        # produce next to the clip is 0 beyond it (the conv's padding) and,
+        # after the last computed frame, that frame held where the clip goes on
+        first, last = s[:, :, :1], s[:, :, -1:]
+        held = t_in - 1 > (s.shape[2] - 1) * r
+        s = torch.cat([first * (1 - r), s, last if held else last * (1 - r)],
+                      dim=2)
+        return reduced_conv(s, weight, bias, conv.stride, (0, 0, 0), 1, 1)
 
     def _spatial(self, x: torch.Tensor, m: int) -> torch.Tensor:
         """``relu(bn_s(conv_s(x)))`` on the first ``m`` mid channels."""
@@ -304,14 +300,15 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
     def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
         if i == 0 and j == 0:
             if self.fused_s_weight is not None:
-                return self._conv_t(self._spatial(x, self.mid_channels), 0, 0)
+                return self._conv_t(
+                    self._spatial(x, self.mid_channels), 0, 0, x.shape[2])
             s = self._bn_s(self.conv_s(x), self.mid_channels)
             return self.conv_t(self.relu(s))
         r = 2**i
-        t_out = self._sizes(x.shape)[1]
+        t_in, t_out = self._sizes(x.shape)[:2]
         if r > 1:
             x = x[:, :, ::r]
-        y = self._conv_t(self._spatial(x, self.mid_width(j)), i, j)
+        y = self._conv_t(self._spatial(x, self.mid_width(j)), i, j, t_in)
         return self._rebuild(y, i, j, t_out)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
@@ -323,7 +320,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         outs = {}
         for i, j in self.choices:
             s = s_full[:, :self.mid_width(j), ::2**i]
-            y = self._conv_t(s, i, j)
+            y = self._conv_t(s, i, j, x.shape[2])
             outs[(i, j)] = y if (i,
                                  j) == (0,
                                         0) else self._rebuild(y, i, j, t_out)
