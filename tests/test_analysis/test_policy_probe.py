@@ -40,6 +40,18 @@ def model_and_batches():
     return model, batches
 
 
+def _group_ce(samples, static_labels):
+    """Labels, the static mask and the cross-entropy of each group,
+    recomputed from predicted samples."""
+    labels = np.array([int(s.gt_label[0]) for s in samples])
+    p = np.array(
+        [float(s.pred_score[label]) for s, label in zip(samples, labels)])
+    static = np.isin(labels, static_labels)
+    ce = dict(
+        static=-np.log(p[static]).mean(), other=-np.log(p[~static]).mean())
+    return labels, static, ce
+
+
 def test_groups_and_forced_costs(model_and_batches):
     model, batches = model_and_batches
     out = probe_policy(
@@ -49,14 +61,8 @@ def test_groups_and_forced_costs(model_and_batches):
     # the forced cost is the model's, recomputed here
     with torch.no_grad(), fixed_policy(model, 1, 1):
         samples = [s for b in batches for s in model.test_step(b)]
-    labels = np.array([int(s.gt_label[0]) for s in samples])
-    p = np.array(
-        [float(s.pred_score[label]) for s, label in zip(samples, labels)])
-    static = np.isin(labels, [0, 1, 2])
-    assert out['forced']['1,1']['ce']['static'] == pytest.approx(
-        -np.log(p[static]).mean(), rel=1e-5)
-    assert out['forced']['1,1']['ce']['other'] == pytest.approx(
-        -np.log(p[~static]).mean(), rel=1e-5)
+    labels, static, ce = _group_ce(samples, [0, 1, 2])
+    assert out['forced']['1,1']['ce'] == pytest.approx(ce, rel=1e-5)
     # realised GFLOPs per view: the forced (1, 1) cost, below the full one
     gflops = np.array([float(s.vared2_gflops.mean()) for s in samples])
     assert out['forced']['1,1']['gflops']['static'] == pytest.approx(
@@ -156,12 +162,8 @@ def test_forced_choices_with_recalibrated_bn(model_and_batches):
         with torch.no_grad():
             samples = [s for b in batches for s in model.test_step(b)]
     model.load_state_dict(before)
-    labels = np.array([int(s.gt_label[0]) for s in samples])
-    p = np.array(
-        [float(s.pred_score[label]) for s, label in zip(samples, labels)])
-    static = np.isin(labels, [0, 1, 2])
-    assert out['forced']['1,1']['ce']['static'] == pytest.approx(
-        -np.log(p[static]).mean(), rel=1e-5)
+    _, _, ce = _group_ce(samples, [0, 1, 2])
+    assert out['forced']['1,1']['ce'] == pytest.approx(ce, rel=1e-5)
     plain = probe_policy(
         model, batches, static_labels=[0, 1, 2], choices=[(1, 1)])
     assert plain['forced']['1,1']['ce'] != out['forced']['1,1']['ce']
