@@ -25,11 +25,12 @@ DYNAMIC_CFG_DEFAULTS = dict(
     # at a temporal choice R > 1 (the spatial conv runs on every R-th frame).
     # 'subsample': its taps apply to the sub-sampled sequence as they are,
     # so they span R frames (a motion looks R times faster to them).
-    # 'interp': its taps apply to the spatial output with the skipped frames
-    # linearly interpolated from the computed ones, which folds into a
-    # kernel on the sub-sampled sequence (same cost for 3-tap kernels) and
-    # keeps the taps' time scale. Plain convs ignore it (their temporal
-    # choice is exact on the computed frames).
+    # 'interp' (3-tap temporal convs only): its taps apply to the spatial
+    # output with the skipped frames linearly interpolated from the
+    # computed ones (held after the last), which folds into a kernel on the
+    # sub-sampled sequence (the conv's cost plus two end frames) and keeps
+    # the taps' time scale. Plain convs ignore it (their temporal choice is
+    # exact on the computed frames).
     temporal_taps='subsample',
     # Spatial cheap op phi_s: 'ghost' = GhostNet-style depthwise 3x3 conv
     # with channel multiplier 1/r - 1, initialised to copy its source channel.
