@@ -13,6 +13,7 @@ from mmengine.config import Config
 from varedd_mm import fixed_policy, recalibrate_bn
 from varedd_mm.analysis.model_utils import build_model_from_cfg
 from varedd_mm.analysis.policy_probe import probe_policy
+from varedd_mm.ops.policy import dynamic_layers
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CFG = osp.join(
@@ -205,5 +206,30 @@ def test_recalibration_failure_restores_the_model(model_and_batches):
             recalibrate=broken)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(
+        getattr(m, 'forced_choice', None) is None for m in model.modules())
+
+
+def test_per_layer_forces_one_layer_at_a_time(model_and_batches):
+    """layer_choice: each dynamic layer alone forced, the others learned;
+    the figures are the model's with only that layer forced."""
+    model, batches = model_and_batches
+    out = probe_policy(
+        model,
+        batches,
+        static_labels=[0, 1, 2],
+        choices=[],
+        layer_choice=(1, 1))
+    names = [n for n, _ in dynamic_layers(model)]
+    assert list(out['per_layer']) == names
+    layer = model.get_submodule(names[3])
+    with torch.no_grad(), fixed_policy(layer, 1, 1):
+        samples = [s for b in batches for s in model.test_step(b)]
+    _, static, ce = _group_ce(samples, [0, 1, 2])
+    assert out['per_layer'][names[3]]['ce'] == pytest.approx(ce, rel=1e-5)
+    gflops = np.array([float(s.vared2_gflops.mean()) for s in samples])
+    assert out['per_layer'][names[3]]['gflops'] == pytest.approx(
+        dict(static=gflops[static].mean(), other=gflops[~static].mean()),
+        rel=1e-6)
     assert all(
         getattr(m, 'forced_choice', None) is None for m in model.modules())

@@ -60,6 +60,13 @@ def parse_args(argv=None):
         'same N training batches (the config\'s train dataloader) before '
         'measuring it; 0 measures forced choices with the checkpoint\'s '
         'statistics, those of its learned policy')
+    parser.add_argument(
+        '--per-layer',
+        default=None,
+        metavar='T,C',
+        help='also force each dynamic layer alone to choice T,C (e.g. 1,0), '
+        'the others keeping their learned gates, and print what that costs '
+        'each group')
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument(
         '--cfg-options',
@@ -70,11 +77,26 @@ def parse_args(argv=None):
     if args.recalibrate_bn < 0:
         parser.error('--recalibrate-bn must be >= 0 (training batches), got '
                      f'{args.recalibrate_bn}')
+    if args.per_layer is not None:
+        try:
+            t, c = (int(v) for v in args.per_layer.split(','))
+        except ValueError:
+            parser.error('--per-layer takes a choice T,C of two ints (e.g. '
+                         f'1,0), got {args.per_layer!r}')
+        args.per_layer = (t, c)
     return args
 
 
 def _recalibrate(model, batches):
     recalibrate_bn(model, batches, forward=inference_forward)
+
+
+def _minus(group, reference):
+    """Per-group difference (``None`` where a group has no clips)."""
+    return {
+        k: None if group[k] is None else group[k] - reference[k]
+        for k in group
+    }
 
 
 def _cell(group, digits=2):
@@ -97,7 +119,11 @@ def main(argv=None):
             itertools.islice(build_loader(cfg, 'train'), args.recalibrate_bn))
         recalibrate = functools.partial(_recalibrate, batches=batches)
     result = probe_policy(
-        model, loader, args.static_labels, recalibrate=recalibrate)
+        model,
+        loader,
+        args.static_labels,
+        recalibrate=recalibrate,
+        layer_choice=args.per_layer)
     n = result['num_clips']
     print(f"clips: {n['static']} static, {n['other']} other; cells are "
           'static / other')
@@ -115,6 +141,16 @@ def main(argv=None):
         gflops = '-' if r['gflops'] is None else _cell(r['gflops'], 3)
         print(f"| {name} | {_cell(r['top1'])} | {_cell(r['ce'])} | "
               f'{gflops} |')
+    if args.per_layer is not None:
+        learned = result['learned']
+        print(f'\n| layer alone at {args.per_layer} | top-1 | cross-entropy '
+              '| Δ cross-entropy | Δ GFLOPs/view |')
+        print('|---|---|---|---|---|')
+        for name, r in result['per_layer'].items():
+            gflops = '-' if r['gflops'] is None else _cell(
+                _minus(r['gflops'], learned['gflops']), 3)
+            print(f"| {name} | {_cell(r['top1'])} | {_cell(r['ce'])} | "
+                  f"{_cell(_minus(r['ce'], learned['ce']))} | {gflops} |")
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..ops.gate import SoftModulationGate
-from ..ops.policy import fixed_policy
+from ..ops.policy import dynamic_layers, fixed_policy
 
 Choice = Tuple[int, int]
 
@@ -75,12 +75,12 @@ def _group_stats(values: np.ndarray, static: np.ndarray) -> dict:
         other=float(values[~static].mean()) if (~static).any() else None)
 
 
-def probe_policy(
-        model: nn.Module,
-        batches: Iterable[dict],
-        static_labels: Sequence[int],
-        choices: Sequence[Choice] = ((0, 0), (1, 0), (0, 1), (1, 1)),
-        recalibrate: Optional[Callable[[nn.Module], object]] = None) -> dict:
+def probe_policy(model: nn.Module,
+                 batches: Iterable[dict],
+                 static_labels: Sequence[int],
+                 choices: Sequence[Choice] = ((0, 0), (1, 0), (0, 1), (1, 1)),
+                 recalibrate: Optional[Callable[[nn.Module], object]] = None,
+                 layer_choice: Optional[Choice] = None) -> dict:
     """Gate probabilities per group and the task cost of forced choices.
 
     Args:
@@ -97,6 +97,10 @@ def probe_policy(
             rather than those the checkpoint has for its learned policy.
             The model's state is restored after each choice. None (default)
             measures the forced choices with the checkpoint's statistics.
+        layer_choice (tuple, optional): Also force each dynamic layer alone
+            to this choice, the others keeping their learned gates (and the
+            checkpoint's statistics): what reducing that one layer costs
+            each group, where the gate of that layer decides.
 
     Returns:
         dict: ``gates`` (per layer: ``temporal_full`` and ``channel_full``,
@@ -105,8 +109,10 @@ def probe_policy(
         ``forced`` (per choice ``'t,c'``) with ``top1``, ``ce`` and
         ``gflops`` (realised GFLOPs per view, gates and rebuild included;
         None when the model does not report them) per group and the
-        ``confusion`` matrix (rows: true labels, columns: predicted), and
-        ``num_clips`` per group.
+        ``confusion`` matrix (rows: true labels, columns: predicted),
+        ``num_clips`` per group and, with ``layer_choice``, ``per_layer``
+        (per layer name: ``top1``, ``ce`` and ``gflops`` per group with
+        that layer alone forced).
     """
     batches = list(batches)
     static_set = {int(v) for v in static_labels}
@@ -173,4 +179,11 @@ def probe_policy(
         finally:
             if saved is not None:
                 model.load_state_dict(saved)
+    if layer_choice is not None:
+        out['per_layer'] = {}
+        for name, layer in dynamic_layers(model):
+            with fixed_policy(layer, *layer_choice):
+                result = task(*run())
+            del result['confusion']
+            out['per_layer'][name] = result
     return out
