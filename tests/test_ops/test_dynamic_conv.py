@@ -524,3 +524,31 @@ def test_forced_records_follow_the_input_shape():
             assert dyn.last_macs.tolist() == [want] * x.shape[0]
             assert dyn.last_expected_macs.tolist() == [want] * x.shape[0]
             assert dyn.last_choice.tolist() == [[1, 1]] * x.shape[0]
+
+
+@pytest.mark.parametrize('straight_through', [False, True])
+@pytest.mark.parametrize('target', [(0, 0), (1, 0)])
+def test_gate_gradient_moves_towards_the_lower_loss(straight_through, target):
+    """Trained on a loss that only one option's output zeroes, the gate
+    learns to pick that option (the sign of the policy gradient)."""
+    torch.manual_seed(0)
+    conv = VARED2Conv3d(
+        4,
+        8,
+        3,
+        padding=1,
+        dynamic_cfg=dict(
+            dims=('temporal', ), gate=dict(straight_through=straight_through)))
+    x = torch.randn(16, 4, 6, 5, 5)
+    with torch.no_grad(), fixed_policy(conv.eval(), *target):
+        wanted = conv(x)
+    conv.train()
+    opt = torch.optim.SGD(conv.gate.parameters(), lr=50.0)
+    for _ in range(30):
+        loss = (conv(x) - wanted).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        lt, _ = conv.gate.logits(x)
+    assert (lt.argmax(dim=1) == target[0]).all()
