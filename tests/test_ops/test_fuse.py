@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 from mmaction.models.common import Conv2plus1d
 from mmaction.registry import MODELS
+from mmcv.cnn import ConvModule
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -43,6 +44,21 @@ def _block(conv, bn_cls=nn.BatchNorm3d):
         nn.Sequential(conv, bn_cls(conv.out_channels), nn.ReLU())).eval()
 
 
+def _conv_module(conv):
+    """mmcv's ``ConvModule`` (conv, BN, ReLU: the ReLU folds into the conv
+    when fused) around ``conv``, in eval mode."""
+    dims = 2 if isinstance(conv, nn.Conv2d) else 3
+    module = ConvModule(
+        conv.in_channels,
+        conv.out_channels,
+        1,
+        conv_cfg=dict(type=f'Conv{dims}d'),
+        norm_cfg=dict(type=f'BN{dims}d'),
+        act_cfg=dict(type='ReLU'))
+    module.conv = conv
+    return _randomise(module).eval()
+
+
 def _choices(layer):
     spec = layer.dynamic_spec
     return list(
@@ -70,11 +86,16 @@ DYNAMIC_CASES = [
 
 @pytest.mark.parametrize('make,size', DYNAMIC_CASES)
 @pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('wrap', ['sequential', 'conv_module'])
 def test_fused_dynamic_conv_equals_unfused_at_every_choice(
-        make, size, channels_last):
-    block = _block(make())
-    x = torch.randn((3, block[0].in_channels) + size)
-    layer = block[0]
+        make, size, channels_last, wrap):
+    if wrap == 'sequential':  # the ReLU stays a module of its own
+        block = _block(make())
+        layer = block[0]
+    else:  # ConvModule: the ReLU is applied by the fused conv
+        block = _conv_module(make())
+        layer = block.conv
+    x = torch.randn((3, layer.in_channels) + size)
     with torch.no_grad():
         ref = {}
         for c in _choices(layer):
@@ -82,7 +103,14 @@ def test_fused_dynamic_conv_equals_unfused_at_every_choice(
                 ref[c] = block(x)
         learned = block(x)
         fused = fuse_conv_bn(copy.deepcopy(block))
-        assert isinstance(fused[1], nn.Identity)
+        if wrap == 'sequential':
+            assert isinstance(fused[1], nn.Identity)
+            assert isinstance(fused[2], nn.ReLU)
+            assert not fused[0].fused_relu
+        else:
+            assert isinstance(getattr(fused, fused.norm_name), nn.Identity)
+            assert isinstance(fused.activate, nn.Identity)
+            assert fused.conv.fused_relu
         if channels_last:
             to_channels_last(fused)
             x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -97,19 +125,23 @@ def test_fused_dynamic_conv_equals_unfused_at_every_choice(
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_fused_conv2d_ghost_borders_exact(channels_last):
+@pytest.mark.parametrize('wrap', ['sequential', 'conv_module'])
+def test_fused_conv2d_ghost_borders_exact(channels_last, wrap):
     # 5x5 maps: most pixels touch a zero-padded border of the ghost filter,
     # where folding the BN into the conv before the ghost op would be wrong
-    block = _block(
-        VARED2Conv2d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)),
-        nn.BatchNorm2d)
+    conv = VARED2Conv2d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
+    block = (
+        _block(conv, nn.BatchNorm2d)
+        if wrap == 'sequential' else _conv_module(conv))
     x = torch.randn(2, 8, 5, 5)
     fused = fuse_conv_bn(copy.deepcopy(block))
+    assert (wrap == 'conv_module') == isinstance(
+        getattr(fused, 'activate', None), nn.Identity)
     if channels_last:
         to_channels_last(fused)
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        for c in _choices(block[0]):
+        for c in _choices(conv):
             with fixed_policy(block, *c):
                 expected = block(x)
             with fixed_policy(fused, *c):
@@ -142,6 +174,67 @@ def test_fused_choice00_is_fused_base_bit_for_bit(channels_last):
                 xx = x.contiguous(memory_format=torch.channels_last_3d)
             with fixed_policy(fd, 0, 0):
                 assert torch.equal(fd(xx), fb(xx))
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fused_relu_choice00_is_fused_base_bit_for_bit(channels_last):
+    """In ConvModules the ReLU becomes a post-op of the fused conv on both
+    sides: (0, 0) of the dynamic conv still runs exactly what the base
+    runs."""
+    x = torch.randn(2, 8, 4, 8, 8)
+    pairs = [(VARED2Conv3d(8, 16, 3, padding=1, bias=False),
+              nn.Conv3d(8, 16, 3, padding=1, bias=False)),
+             (VARED2Conv2plus1d(8, 16, 3, padding=1, bias=False),
+              Conv2plus1d(8, 16, 3, padding=1, bias=False))]
+    with torch.no_grad():
+        for dyn_conv, base_conv in pairs:
+            dyn = _conv_module(dyn_conv)
+            base = _conv_module(base_conv)
+            base.load_state_dict(dyn.state_dict(), strict=False)
+            fd, fb = fuse_conv_bn(dyn), fuse_conv_bn(base)
+            assert isinstance(fb.activate, nn.Identity)
+            relu_convs = [
+                m for m in fb.modules() if getattr(m, 'fused_relu', False)
+            ]
+            # the (2+1)D conv's inner ReLU too
+            assert len(relu_convs) == (2 if base_conv is pairs[1][1] else 1)
+            xx = x
+            if channels_last:
+                to_channels_last(fd)
+                to_channels_last(fb)
+                xx = x.contiguous(memory_format=torch.channels_last_3d)
+            with fixed_policy(fd, 0, 0):
+                out = fd(xx)
+            assert torch.equal(out, fb(xx)) and (out >= 0).all()
+
+
+def test_block_relu_after_the_residual_sum_is_not_folded():
+    """mmseg / mmdet ResNet blocks register their ReLU right after the
+    second BN, but run it after the residual sum (and after the first BN
+    too): it must stay a module of its own."""
+
+    class Block(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(8)
+            self.relu = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + x)
+
+    block = _randomise(Block()).eval()
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        expected = block(x)
+        fused = fuse_conv_bn(copy.deepcopy(block))
+        assert isinstance(fused.relu, nn.ReLU)
+        assert not fused.conv2.fused_relu
+        torch.testing.assert_close(fused(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_fuse_refuses_training():

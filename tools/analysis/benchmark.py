@@ -28,7 +28,13 @@ measured under the same load:
   :func:`varedd_mm.fuse_conv_bn`, convs through the same backend dispatch),
   so that "speed-up vs same execution" is what VA-RED² itself gains;
 * ``dynamic``: the VA-RED² model, BN fused as well (``--no-fuse`` keeps its
-  BNs).
+  BNs), with its rebuild through the one-pass C++ kernel
+  (``varedd_mm/ops/native.py``; ``VARED2_NATIVE=0`` runs the torch-op
+  rebuild instead, which the JSON records as ``rebuild_kernel``).
+
+In both fused models a ReLU that runs only after a conv's BN (mmcv
+``ConvModule``) is applied by the conv (a oneDNN post-op, or as the
+VA-RED² rebuild writes its output).
 
 ``--channels-last`` runs the last two channels-last
 (:func:`varedd_mm.ops.to_channels_last`, inputs converted): oneDNN then runs
@@ -63,6 +69,7 @@ from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
 from varedd_mm.analysis import as_network, load_model, time_breakdown
 from varedd_mm.ops import clip_policy, retain_freed_memory, to_channels_last
 from varedd_mm.ops.flops import FlopsTracker
+from varedd_mm.ops.native import load_native, native_error
 
 
 def parse_args():
@@ -334,6 +341,10 @@ def main():
           f'device {device}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {args.repeats}')
     fused = 'BN unfused' if args.no_fuse else 'BN fused'
+    kernel = load_native() is not None
+    if not args.no_fuse:
+        fused += (', one-pass rebuild kernel'
+                  if kernel else ', torch-op rebuild')
     if args.channels_last:
         fused += ', channels-last'
     if retained:
@@ -380,6 +391,11 @@ def main():
                 bn_fused=not args.no_fuse,
                 channels_last=args.channels_last,
                 retain_freed_memory=bool(retained),
+                # the fused VA-RED2 model's rebuild: the one-pass C++ kernel
+                # (varedd_mm/ops/native.py) or torch ops (VARED2_NATIVE=0,
+                # or the kernel could not be built: native_error)
+                rebuild_kernel=kernel,
+                rebuild_kernel_error=native_error(),
                 shape=args.shape,
                 device=str(device),
                 torch=torch.__version__,

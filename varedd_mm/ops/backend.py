@@ -35,6 +35,29 @@ def empty_like_layout(ref: torch.Tensor, shape) -> torch.Tensor:
         memory_format=memory_format_of(ref))
 
 
+def canonical_strides(y: torch.Tensor) -> torch.Tensor:
+    """``y`` (a view of the same memory) with the standard strides of its
+    memory format. Strides of size-1 dims carry no information, but ops
+    read them: a batch-1 channels-last output with a batch stride of ``C``
+    (as oneDNN's fused conv and ``unflatten`` can return) makes
+    ``max_pool3d`` see an NCDHW tensor and write its output, and everything
+    after it, in that layout."""
+    if y.dim() not in (4, 5) or 1 not in y.shape:
+        return y
+    if is_channels_last(y):
+        order = [1] + list(range(y.dim() - 1, 1, -1)) + [0]  # C, W, H, (T), N
+    elif y.is_contiguous():
+        order = list(range(y.dim() - 1, -1, -1))
+    else:
+        return y
+    strides, step = [0] * y.dim(), 1
+    for d in order:
+        strides[d] = step
+        step *= y.shape[d]
+    strides = tuple(strides)
+    return y if y.stride() == strides else y.as_strided(y.shape, strides)
+
+
 def _cpu_autocast() -> bool:
     try:
         return torch.is_autocast_enabled('cpu')
@@ -64,9 +87,14 @@ def _conv_format(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
     return fmt
 
 
-def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
-                 bias: Optional[torch.Tensor], stride, padding, dilation,
-                 groups: int) -> torch.Tensor:
+def reduced_conv(x: torch.Tensor,
+                 weight: torch.Tensor,
+                 bias: Optional[torch.Tensor],
+                 stride,
+                 padding,
+                 dilation,
+                 groups: int,
+                 relu: bool = False) -> torch.Tensor:
     """``F.conv2d``/``F.conv3d`` for the reduced choices.
 
     At inference on CPU it calls oneDNN directly: aten's dispatch sends
@@ -77,6 +105,10 @@ def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
     Training, tracing (FLOPs counters), CPU autocast and every other device
     (CUDA included) use ``F.conv*d``. A channels-last input keeps its layout
     (oneDNN then needs no reorder of input and output).
+
+    ``relu=True`` applies a ReLU to the output: through oneDNN as a post-op
+    of the conv (no second pass over the output; fused inference models,
+    ``fuse.py``), elsewhere in place after the conv.
     """
     dims = x.dim() - 2
     if _onednn_applies(x, weight):
@@ -85,9 +117,17 @@ def reduced_conv(x: torch.Tensor, weight: torch.Tensor,
             return list(v) if isinstance(v, (tuple, list)) else [v] * dims
 
         fmt = _conv_format(x, weight)
-        return torch.ops.aten.mkldnn_convolution(
-            x.contiguous(memory_format=fmt),
-            weight.contiguous(memory_format=fmt), bias, as_list(padding),
-            as_list(stride), as_list(dilation), groups)
+        x = x.contiguous(memory_format=fmt)
+        weight = weight.contiguous(memory_format=fmt)
+        if relu:
+            return canonical_strides(
+                torch.ops.mkldnn._convolution_pointwise(
+                    x, weight, bias, as_list(padding), as_list(stride),
+                    as_list(dilation), groups, 'relu', [], None))
+        return torch.ops.aten.mkldnn_convolution(x, weight, bias,
+                                                 as_list(padding),
+                                                 as_list(stride),
+                                                 as_list(dilation), groups)
     conv = F.conv3d if dims == 3 else F.conv2d
-    return conv(x, weight, bias, stride, padding, dilation, groups)
+    y = conv(x, weight, bias, stride, padding, dilation, groups)
+    return y.relu_() if relu else y

@@ -20,6 +20,51 @@ def num_computed_frames(t_out: int, ratio: int) -> int:
     return -(-t_out // ratio)
 
 
+@torch.no_grad()
+def native_terms(channels: int,
+                 first_affine: Optional[Tuple[torch.Tensor,
+                                              torch.Tensor]] = None,
+                 phases: Sequence[tuple] = (),
+                 tail: Optional[torch.Tensor] = None,
+                 tail_const: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-channel terms of the one-pass rebuild writer
+    (:func:`~varedd_mm.ops.native.native_rebuild`), shape ``(2 + 3 (R - 1)
+    + 2, C)``: what a computed element (``a0 y + d0``), a rebuilt element
+    of phase ``q`` (``a_q y[k] + b_q y[k + 1] + d_q``) and a held element
+    (``at y[last] + dt``) are, with the affine of the first channels
+    (``first_affine``, a fused BN on raw conv output) folded in.
+
+    ``phases``, ``tail`` and ``tail_const`` are what
+    :meth:`TemporalCheapOp.inference_terms` returns (none: no temporal
+    rebuild, ``R = 1``)."""
+    ref = (
+        first_affine[0]
+        if first_affine is not None else tail if tail is not None else None)
+    kw = dict() if ref is None else dict(dtype=ref.dtype, device=ref.device)
+    a0 = torch.ones(channels, **kw)
+    d0 = torch.zeros(channels, **kw)
+    if first_affine is not None:
+        c = first_affine[0].numel()
+        a0[:c] = first_affine[0].flatten()
+        d0[:c] = first_affine[1].flatten()
+    rows = [a0, d0]
+    for alpha, beta, const in phases:
+        alpha, beta = alpha.flatten(), beta.flatten()
+        d = (alpha + beta) * d0
+        rows += [
+            alpha * a0, beta * a0, d if const is None else d + const.flatten()
+        ]
+    if tail is None:
+        rows += [a0, d0]  # no held frames without a temporal rebuild
+    else:
+        tail = tail.flatten()
+        dt = tail * d0
+        rows += [
+            tail * a0, dt if tail_const is None else dt + tail_const.flatten()
+        ]
+    return torch.stack(rows).float().contiguous()
+
+
 class TemporalCheapOp(nn.Module):
     """phi_t: rebuild the frames a temporal stride ``R`` skipped.
 
@@ -134,6 +179,20 @@ class TemporalCheapOp(nn.Module):
         read the cache."""
         return self._cache.get(dim, (self.weight, shift),
                                lambda: self._build_terms(dim, shift))
+
+    def native_coef(self,
+                    dim: int,
+                    shift: Optional[torch.Tensor] = None,
+                    first_affine: Optional[Tuple[torch.Tensor,
+                                                 torch.Tensor]] = None):
+        """:func:`native_terms` of this rebuild (cached like
+        :meth:`inference_terms`; fused inference models only)."""
+        sources = (self.weight, shift) + tuple(first_affine or ())
+        return self._cache.get(
+            ('native', dim,
+             0 if first_affine is None else first_affine[0].numel()), sources,
+            lambda: native_terms(self.channels, first_affine,
+                                 *self._build_terms(dim, shift)))
 
     @torch.no_grad()
     def _build_terms(self, dim, shift):

@@ -262,8 +262,9 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             bias = None if conv.bias is None else conv.bias[:c]
         weight = full if j == 0 else full[:c, :m]
         if not self._interp_taps(i):
+            # at (0, 0) the output is final: the fused ReLU as a post-op
             return reduced_conv(s, weight, bias, conv.stride, conv.padding, 1,
-                                1)
+                                1, self.fused_relu and i == j == 0)
         r = 2**i
         if self.fused_for_inference:
             sliced = weight
@@ -285,9 +286,10 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         """``relu(bn_s(conv_s(x)))`` on the first ``m`` mid channels."""
         conv = self.conv_s
         if self.fused_s_weight is not None:
-            s = reduced_conv(x, self.fused_s_weight[:m], self.fused_s_bias[:m],
-                             conv.stride, conv.padding, 1, 1)
-            return self.relu(s)
+            # the inner ReLU as a post-op, as fuse.py runs the base's
+            return reduced_conv(x, self.fused_s_weight[:m],
+                                self.fused_s_bias[:m], conv.stride,
+                                conv.padding, 1, 1, True)
         if m < self.mid_channels:
             bias = None if conv.bias is None else conv.bias[:m]
             s = reduced_conv(x, conv.weight[:m], bias, conv.stride,

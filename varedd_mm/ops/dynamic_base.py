@@ -46,10 +46,11 @@ from mmengine.logging import print_log
 
 from .backend import empty_like_layout, memory_format_of
 from .cache import InferenceCache
-from .cheap_ops import ChannelCheapOp, TemporalCheapOp
+from .cheap_ops import ChannelCheapOp, TemporalCheapOp, native_terms
 from .config import DynamicSpec
 from .fuse import bn_affine, fold_affine
 from .gate import SoftModulationGate
+from .native import native_applies, native_rebuild
 
 Choice = Tuple[int, int]
 
@@ -112,6 +113,7 @@ class DynamicConvMixin:
                      'fused_bias'):
             self.register_buffer(name, None, persistent=False)
         self.fused_for_inference = False
+        self.fused_relu = False  # the ReLU after the fused BN (fuse_relu)
         self.reset_records()
 
     def fuse_bn(self, bn: Optional[nn.Module]) -> None:
@@ -135,6 +137,17 @@ class DynamicConvMixin:
         self.fused_scale, self.fused_shift = scale, shift
         self.fused_weight, self.fused_bias = fold_affine(
             conv.weight, conv.bias, scale, shift)
+
+    def fuse_relu(self) -> None:
+        """Apply the ReLU that follows this layer's fused BN inside the
+        layer, for inference: as a oneDNN post-op of the conv where there
+        is no rebuild, else as the rebuild writes the output (one pass,
+        :mod:`~varedd_mm.ops.native`). The caller replaces the ReLU by an
+        identity."""
+        if not self.fused_for_inference:
+            raise RuntimeError(f'{type(self).__name__}.fuse_relu: fuse the '
+                               'BN first (fuse_bn)')
+        self.fused_relu = True
 
     # ------------------------------------------------------------------
     # cost tables and records (read by clip_gflops / EfficiencyLoss / tools)
@@ -252,6 +265,25 @@ class DynamicConvMixin:
                 y, scale, shift, cached=self.fused_for_inference)
             if scale is not None:
                 first = self._first_affine(y.shape[1], y.dim())
+        if self.fused_for_inference and native_applies(blocks):
+            # every output element written once, with its affine and ReLU
+            if i > 0:
+                coef = self.temporal_ops[i - 1].native_coef(
+                    y.dim(), shift, first)
+                return native_rebuild(blocks, t_out, 2**i, coef,
+                                      self.fused_relu)
+            coef = self._inference_cache.get(
+                ('native_concat', y.shape[1], y.dim()),
+                (scale, shift) + tuple(first or ()),
+                lambda: native_terms(self.out_channels, first))
+            return native_rebuild(blocks, y.shape[2] if y.dim() == 5 else 1, 1,
+                                  coef, self.fused_relu)
+        out = self._rebuild_torch(y, i, j, t_out, blocks, first)
+        return out.relu_() if self.fused_relu else out
+
+    def _rebuild_torch(self, y, i, j, t_out, blocks, first):
+        """The rebuild with torch ops (every device and dtype, autograd)."""
+        shift = self.fused_shift
         if i > 0:
             # the temporal op writes the channel blocks straight into the
             # full-rate output: no concatenated intermediate

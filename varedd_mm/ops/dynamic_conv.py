@@ -96,7 +96,7 @@ class _PlainDynamicConv(DynamicConvMixin):
             if fused:  # what the fused base conv runs (fuse.py)
                 return reduced_conv(x, self.fused_weight, self.fused_bias,
                                     self.stride, self.padding, self.dilation,
-                                    self.groups)
+                                    self.groups, self.fused_relu)
             return self._conv_forward(x, self.weight, self.bias)
         c = self.out_channels >> j
         if fused and j == 0:  # no channel rebuild: the BN folds in

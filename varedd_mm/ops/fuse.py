@@ -29,7 +29,13 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   exactly what the fused base model runs, bit for bit;
 * the inner ``bn_s`` of a (2+1)D conv (``conv_s``, ``bn_s``, ``conv_t``:
   mmaction's ``Conv2plus1d`` and ``VARED2Conv2plus1d``) is folded into
-  ``conv_s``, and a BN after such a module into its ``conv_t``.
+  ``conv_s``, and a BN after such a module into its ``conv_t``;
+* a ReLU that runs only right after such a BN (mmcv ``ConvModule``'s
+  activation in the default order, a (2+1)D conv's inner ReLU) is applied
+  by the conv before it: a oneDNN post-op of the conv (base convs, and
+  dynamic convs where nothing is rebuilt), or as the dynamic conv's
+  rebuild writes its output (``native.py``). A block's own ReLU (after the
+  residual sum) stays.
 
 What it removes is a full-resolution memory pass per BN; on memory-bound
 CPU inference that is a large share of a VA-RED² model's time, because the
@@ -74,13 +80,17 @@ def fold_affine(weight: torch.Tensor, bias: Optional[torch.Tensor],
 
 class _FusedConvMixin:
     """A conv that runs through :func:`reduced_conv` (oneDNN directly at
-    CPU inference, ``F.conv*d`` elsewhere)."""
+    CPU inference, ``F.conv*d`` elsewhere), with the ReLU that followed its
+    BN as a post-op when ``fused_relu`` is set."""
+
+    fused_relu = False
 
     def _conv_forward(self, x, weight, bias):
         if self.padding_mode != 'zeros' or isinstance(self.padding, str):
-            return super()._conv_forward(x, weight, bias)
+            y = super()._conv_forward(x, weight, bias)
+            return y.relu_() if self.fused_relu else y
         return reduced_conv(x, weight, bias, self.stride, self.padding,
-                            self.dilation, self.groups)
+                            self.dilation, self.groups, self.fused_relu)
 
 
 class FusedConv2d(_FusedConvMixin, nn.Conv2d):
@@ -171,10 +181,33 @@ def _is_2plus1d(module: nn.Module) -> bool:
                         ('conv_t', nn.Conv3d)))
 
 
+def _relu_only_after_norm(module: nn.Module, name: str) -> bool:
+    """Whether child ``name`` of ``module`` is a ReLU that runs exactly
+    once, right after the BN registered before it: mmcv's ``ConvModule``
+    activation in the default order, and the inner ReLU of a (2+1)D conv.
+    (A block's own ReLU, as in ResNet blocks, also runs after the residual
+    sum, so it is never folded.)"""
+    if type(getattr(module, name)) is not nn.ReLU:
+        return False
+    if name == 'activate':
+        return tuple(getattr(module, 'order', ())) == ('conv', 'norm', 'act')
+    return name == 'relu' and _is_2plus1d(module)
+
+
 def _fuse_children(module: nn.Module) -> None:
     # (parent, child name) of the conv whose output the next child reads
     last = None
+    relu_into = None  # the conv that just took a BN (for the ReLU after it)
     for name, child in list(module.named_children()):
+        if relu_into is not None and _relu_only_after_norm(module, name):
+            if _is_dynamic(relu_into):
+                relu_into.fuse_relu()
+            else:
+                relu_into.fused_relu = True
+            setattr(module, name, nn.Identity())
+            relu_into = None
+            continue
+        relu_into = None
         if isinstance(child, _BatchNorm):
             if last is None:
                 continue
@@ -184,6 +217,9 @@ def _fuse_children(module: nn.Module) -> None:
                 conv.fuse_bn(child)
             else:
                 setattr(owner, conv_name, _fused_plain(conv, child))
+            fused = getattr(owner, conv_name)
+            if _is_dynamic(fused) or isinstance(fused, _FusedConvMixin):
+                relu_into = fused
             setattr(module, name, nn.Identity())
             last = None
         elif _is_dynamic(child):

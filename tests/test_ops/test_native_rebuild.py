@@ -1,0 +1,159 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""The one-pass rebuild writer (``varedd_mm/ops/csrc/rebuild.cpp``): its
+values against a direct evaluation of what it writes, its use by fused
+layers, the torch-op fallback and its errors."""
+import copy
+import shutil
+
+import pytest
+import torch
+from mmcv.cnn import ConvModule
+
+import varedd_mm.ops.dynamic_base as dynamic_base
+from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
+from varedd_mm.ops import native, to_channels_last
+
+
+@pytest.fixture
+def kernel():
+    if native.load_native() is None:
+        if shutil.which('c++') is None:
+            pytest.skip('no C++ compiler on this machine: the torch-op path '
+                        f'runs instead ({native.native_error()})')
+        pytest.fail(f'the rebuild kernel did not build: '
+                    f'{native.native_error()}')
+    return native
+
+
+def _reference(blocks, t_out, ratio, coef, relu):
+    """What the kernel writes, element by element along time."""
+    y = torch.cat(blocks, dim=1)
+    t_c = y.shape[2]
+    view = (1, -1) + (1, ) * (y.dim() - 3)
+    row = [r.view(view) for r in coef]
+    frames = []
+    for t in range(t_out):
+        k = min(t // ratio, t_c - 1)
+        q = t - k * ratio
+        if q == 0:
+            v = row[0] * y[:, :, k] + row[1]
+        elif k + 1 < t_c:
+            a, b, d = row[2 + 3 * (q - 1):5 + 3 * (q - 1)]
+            v = a * y[:, :, k] + b * y[:, :, k + 1] + d
+        else:
+            v = row[-2] * y[:, :, k] + row[-1]
+        frames.append(v.relu() if relu else v)
+    return torch.stack(frames, dim=2)
+
+
+@pytest.mark.parametrize('ratio,t_out', [(1, 3), (2, 8), (2, 7), (4, 6),
+                                         (4, 3), (2, 1)])
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('relu', [False, True])
+def test_kernel_writes_what_the_formula_says(kernel, ratio, t_out,
+                                             channels_last, relu):
+    t_c = -(-t_out // ratio)
+    blocks = [torch.randn(2, c, t_c, 5, 6) for c in (8, 4, 4)]
+    if channels_last:
+        blocks = [
+            b.contiguous(memory_format=torch.channels_last_3d) for b in blocks
+        ]
+    coef = torch.randn(2 + 3 * (ratio - 1) + 2, 16)
+    out = kernel.native_rebuild(blocks, t_out, ratio, coef, relu)
+    assert out.shape == (2, 16, t_out, 5, 6)
+    assert out.is_contiguous(memory_format=torch.channels_last_3d
+                             if channels_last else torch.contiguous_format)
+    torch.testing.assert_close(
+        out,
+        _reference(blocks, t_out, ratio, coef, relu),
+        rtol=1e-6,
+        atol=1e-6)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_kernel_on_images(kernel, channels_last):
+    blocks = [torch.randn(2, c, 5, 7) for c in (6, 6)]
+    if channels_last:
+        blocks = [
+            b.contiguous(memory_format=torch.channels_last) for b in blocks
+        ]
+    coef = torch.randn(4, 12)
+    out = kernel.native_rebuild(blocks, 1, 1, coef, True)
+    expected = (torch.cat(blocks, 1) * coef[0].view(1, -1, 1, 1) +
+                coef[1].view(1, -1, 1, 1)).relu()
+    assert out.shape == (2, 12, 5, 7)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_kernel_refuses_bad_input(kernel):
+    coef = torch.randn(7, 8)
+    with pytest.raises(RuntimeError, match='computed frames'):
+        kernel.native_rebuild([torch.randn(1, 8, 3, 4, 4)], 8, 2, coef, False)
+    with pytest.raises(RuntimeError, match='coef must be'):
+        kernel.native_rebuild([torch.randn(1, 8, 4, 4, 4)], 8, 2, coef[:5],
+                              False)
+    with pytest.raises(RuntimeError, match='blocks differ'):
+        kernel.native_rebuild(
+            [torch.randn(1, 4, 4, 4, 4),
+             torch.randn(1, 4, 4, 4, 5)], 8, 2, coef, False)
+
+
+def test_switch_is_validated(monkeypatch):
+    monkeypatch.setenv('VARED2_NATIVE', 'yes')
+    with pytest.raises(ValueError, match='VARED2_NATIVE must be 0 or 1'):
+        native.native_enabled()
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fused_layers_write_once_and_fall_back_to_torch_ops(
+        kernel, monkeypatch, channels_last):
+    conv = VARED2Conv3d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
+    block = ConvModule(
+        8,
+        16,
+        1,
+        conv_cfg=dict(type='Conv3d'),
+        norm_cfg=dict(type='BN3d'),
+        act_cfg=dict(type='ReLU'))
+    block.conv = conv
+    block.bn.running_mean.uniform_(-0.5, 0.5)
+    block.bn.running_var.uniform_(0.5, 2.0)
+    for op in list(conv.temporal_ops) + list(conv.channel_ops):
+        op.weight.data.add_(0.2 * torch.randn_like(op.weight))
+    block.eval()
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    x = torch.randn(2, 8, 7, 6, 6)
+    if channels_last:
+        to_channels_last(fused)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    calls = []
+    original = dynamic_base.native_rebuild
+
+    def counted(*args, **kwargs):
+        calls.append(args[2])  # the temporal ratio
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
+    with torch.no_grad():
+        for choice in [(1, 0), (0, 2), (2, 1)]:
+            with fixed_policy(block, *choice):
+                expected = block(x)
+            with fixed_policy(fused, *choice):
+                out = fused(x)
+                monkeypatch.setenv('VARED2_NATIVE', '0')
+                fallback = fused(x)
+                monkeypatch.delenv('VARED2_NATIVE')
+            torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(
+                fallback, expected, rtol=1e-5, atol=1e-5)
+    # one kernel call per forward with the kernel, none without it
+    assert calls == [2, 1, 4]
+
+
+def test_training_never_takes_the_kernel(kernel, monkeypatch):
+    conv = VARED2Conv3d(8, 16, 3, padding=1)
+    monkeypatch.setattr(dynamic_base, 'native_rebuild',
+                        lambda *a, **k: pytest.fail('kernel in training'))
+    with fixed_policy(conv, 1, 1):
+        conv(torch.randn(2, 8, 4, 6, 6)).sum().backward()
+    assert conv.weight.grad is not None
