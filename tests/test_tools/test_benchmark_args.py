@@ -109,3 +109,28 @@ def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
         ceiling, abs=1e-3)
     limit = 1 / row['flops_ratio']
     assert 1 < row['profile']['ceiling_same_execution'] < limit
+
+
+def test_gate_cost_times_gates_choosing_per_clip(tool, monkeypatch, tmp_path,
+                                                 capsys):
+    import json
+    with pytest.raises(SystemExit):
+        parse(tool, monkeypatch, CFG, '--gate-cost', '1.5')
+    assert '--gate-cost must be in (0, 1]' in capsys.readouterr().err
+    out = tmp_path / 'bench.json'
+    monkeypatch.setattr('sys.argv', [
+        'benchmark.py', CFG, '--shape', '4', '32', '32', '--batch-sizes', '1',
+        '4', '--warmup', '0', '--repeats', '1', '--gate-cost', '0.6', '--out',
+        str(out)
+    ])
+    tool.main()
+    result = json.loads(out.read_text())
+    assert result['mode'].startswith('gates calibrated to realised cost 0.6')
+    one, four = result['rows']
+    # one clip takes one choice per layer; four clips are split between the
+    # full and the reduced options in the layers (grouped execution)
+    assert one['choice_groups_per_layer'] == 1
+    assert four['choice_groups_per_layer'] > 1.5
+    # the whole model's ratio: the dynamic layers' 0.6 and the static
+    # parts (here small) at full cost
+    assert four['flops_ratio'] == pytest.approx(0.6, abs=0.05)

@@ -13,9 +13,12 @@ the same inputs (CPU or GPU), batch 1 and 8, with warm-up and repeats.
 Recognizers run backbone + neck + head on clips; segmentors backbone +
 decode head on images (what inference runs per image or slide window).
 
-``--choice`` forces every gate (no gate runs); ``--learned`` uses the learned
-gates of ``--checkpoint`` (on random clips unless you pass real ones, so it
-mostly measures the policy's cost, not its decisions). Without
+``--choice`` forces every gate (no gate runs); ``--gate-cost C`` lets the
+gates choose per clip at realised cost ``C`` on the timed batch (biases
+shifted, :func:`varedd_mm.analysis.calibrate_gates`: the grouped execution
+of mixed choices, gates included, with any weights); ``--learned`` uses the
+learned gates of ``--checkpoint`` (on random clips unless you pass real
+ones, so it mostly measures the policy's cost, not its decisions). Without
 ``--base-config`` the base is the dynamic model forced to (0, 0), which runs
 the base ops plus nothing else.
 
@@ -66,7 +69,8 @@ from tqdm import tqdm
 
 from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
                        track_flops, untrack_flops)
-from varedd_mm.analysis import as_network, load_model, time_breakdown
+from varedd_mm.analysis import (as_network, calibrate_gates, load_model,
+                                time_breakdown)
 from varedd_mm.ops import clip_policy, retain_freed_memory, to_channels_last
 from varedd_mm.ops.flops import FlopsTracker
 from varedd_mm.ops.native import load_native, native_error
@@ -116,6 +120,15 @@ def parse_args():
         help='pairs P_T P_C: clip i of a batch takes pair i mod (number of '
         'pairs) in every layer, through the gates\' inference path (clips '
         'grouped by choice, as with learned gates); e.g. 0 0 0 1 1 0 1 1')
+    group.add_argument(
+        '--gate-cost',
+        type=float,
+        default=None,
+        metavar='C',
+        help='let the gates choose per clip, their biases shifted so that on '
+        'the timed batch the realised cost is C (varedd_mm.analysis.'
+        'calibrate_gates: a fraction of the clips takes half the frames / '
+        'channels in each layer; any weights, nothing trained)')
     group.add_argument(
         '--learned',
         action='store_true',
@@ -184,6 +197,10 @@ def parse_args():
         args.mixed = [
             tuple(args.mixed[k:k + 2]) for k in range(0, len(args.mixed), 2)
         ]
+    elif args.gate_cost is not None:
+        if not 0 < args.gate_cost <= 1:
+            parser.error('--gate-cost must be in (0, 1], got '
+                         f'{args.gate_cost}')
     elif args.choice is None and not args.learned:
         args.choice = [1, 1]
     if args.repeats < 1 or args.warmup < 0:
@@ -248,7 +265,17 @@ def main():
         if base_dims != dims:
             raise ValueError('--base-config is not the same kind of model '
                              f'as {args.config}')
+    # one batch of random clips; batch size b times its first b clips
+    inputs = torch.randn(
+        (max(args.batch_sizes), 3) + tuple(args.shape),
+        generator=torch.Generator().manual_seed(0)).to(device)
+    calibration = None
+    if args.gate_cost is not None:
+        calibration = calibrate_gates(dyn, inputs, args.gate_cost)
     mode = ('learned gates' if args.learned else
+            f'gates calibrated to realised cost {args.gate_cost} on the '
+            f'largest batch ({calibration["fraction"]:.3f} of its clips '
+            'take the reduced options per layer)' if calibration else
             f'clip i takes {args.mixed}[i mod {len(args.mixed)}]'
             if args.mixed else f'all gates forced to {tuple(args.choice)}')
 
@@ -282,8 +309,8 @@ def main():
 
         return run
 
-    dyn_choice = ('mixed'
-                  if args.mixed else None if args.learned else args.choice)
+    dyn_choice = ('mixed' if args.mixed else None if
+                  (args.learned or calibration) else args.choice)
     runners = dict(
         base=(forced(base_up, None) if base is not None else forced(
             dyn, (0, 0))),
@@ -293,7 +320,7 @@ def main():
 
     rows = []
     for batch in args.batch_sizes:
-        x = torch.randn((batch, 3) + tuple(args.shape), device=device)
+        x = inputs[:batch]
         for _ in range(args.warmup):
             for fn in runners.values():
                 fn(x)
@@ -310,6 +337,10 @@ def main():
         track_flops(dyn)
         forced(dyn, dyn_choice)(x)
         dyn_gflops = clip_gflops(dyn).mean().item()
+        # distinct choices among the batch's clips, per dynamic layer
+        groups = sum(
+            len(set(map(tuple, layer.last_choice.tolist())))
+            for _, layer in dynamic_layers(dyn)) / len(dynamic_layers(dyn))
         with fixed_policy(dyn, 0, 0):
             dyn(x[:1])
             base_gflops = clip_gflops(dyn).item()
@@ -336,6 +367,7 @@ def main():
                 base_gflops_per_clip=base_gflops,
                 dynamic_gflops_per_clip=dyn_gflops,
                 flops_ratio=dyn_gflops / base_gflops,
+                choice_groups_per_layer=groups,
                 **(dict(profile=profiled) if profiled else {})))
     print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
           f'device {device}; torch {torch.__version__}, '
@@ -351,8 +383,9 @@ def main():
         fused += ', freed memory retained'
     print(f'| batch | base clip/s | base clip/s, same execution | VA-RED2 '
           f'clip/s ({fused}) | speed-up vs base | vs same execution | base '
-          'GFLOPs | VA-RED2 GFLOPs | FLOPs ratio |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          'GFLOPs | VA-RED2 GFLOPs | FLOPs ratio | choice groups per '
+          'layer |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         print(f"| {r['batch']} | {r['base_clips_per_s']:.2f} | "
               f"{r['base_same_clips_per_s']:.2f} | "
@@ -360,7 +393,8 @@ def main():
               f"{r['speedup_same_execution']:.2f}x | "
               f"{r['base_gflops_per_clip']:.2f} | "
               f"{r['dynamic_gflops_per_clip']:.2f} | "
-              f"{r['flops_ratio']:.3f} |")
+              f"{r['flops_ratio']:.3f} | "
+              f"{r['choice_groups_per_layer']:.2f} |")
     if args.profile:
         print('\nOne forward, op self time in ms (torch.profiler): conv | '
               'VA-RED2 layers beyond their convs | other ops | total; '

@@ -1,4 +1,5 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
+from .gate_calibration import calibrate_gates, realised_cost
 from .model_utils import (ClipModel, DetectionModel, ImageModel, as_network,
                           build_loader, build_model_from_cfg,
                           build_test_loader, default_input_shape, load_model,
@@ -9,9 +10,10 @@ from .redundancy import (RedundancyMeter, pair_stats, redundancy_proportion,
 from .time_breakdown import time_breakdown
 
 __all__ = [
-    'ClipModel', 'DetectionModel', 'ImageModel', 'as_network', 'build_loader',
-    'build_model_from_cfg', 'default_input_shape', 'build_test_loader',
-    'load_model', 'load_weights', 'plot_policy', 'policy_statistics',
-    'RedundancyMeter', 'pair_stats', 'redundancy_proportion', 'split_tensors',
-    'quiet_mmengine', 'without_pretrained', 'time_breakdown'
+    'calibrate_gates', 'realised_cost', 'ClipModel', 'DetectionModel',
+    'ImageModel', 'as_network', 'build_loader', 'build_model_from_cfg',
+    'default_input_shape', 'build_test_loader', 'load_model', 'load_weights',
+    'plot_policy', 'policy_statistics', 'RedundancyMeter', 'pair_stats',
+    'redundancy_proportion', 'split_tensors', 'quiet_mmengine',
+    'without_pretrained', 'time_breakdown'
 ]
