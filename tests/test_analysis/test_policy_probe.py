@@ -233,3 +233,75 @@ def test_per_layer_forces_one_layer_at_a_time(model_and_batches):
         rel=1e-6)
     assert all(
         getattr(m, 'forced_choice', None) is None for m in model.modules())
+
+
+def test_gate_gradients_are_the_losses_gradients(model_and_batches,
+                                                 monkeypatch):
+    from varedd_mm.analysis.policy_probe import gate_gradients
+    model, batches = model_and_batches
+    # no dropout, so that the training forward below is the same one
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            monkeypatch.setattr(m, 'p', 0.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = gate_gradients(model, batches, static_labels=[0, 1, 2])
+    assert out['num_clips'] == dict(static=3, other=3)
+    assert set(out['layers']) == {
+        f'{name}.gate'
+        for name, _ in dynamic_layers(model)
+    }
+    # the model is as it was: weights, BN statistics, eval mode, no grads
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not model.training
+    assert all(p.grad is None for p in model.parameters())
+
+    # recompute one layer's pushes directly with autograd
+    name, layer = dynamic_layers(model)[3]
+    task, eff, labels = [], [], []
+    model.train()
+    try:
+        for batch in batches:
+            kept = []
+            orig = layer.gate.logits
+
+            def logits(x, _orig=orig):
+                t, c = _orig(x)
+                kept.append(t)
+                return t, c
+
+            layer.gate.logits = logits
+            data = model.data_preprocessor(batch, training=True)
+            losses = model(**data, mode='loss')
+            del layer.gate.logits
+            (t, ) = kept
+            for key, sink in (('loss_cls', task), ('loss_eff', eff)):
+                (g, ) = torch.autograd.grad(losses[key], t, retain_graph=True)
+                sink.append((g[:, 0] - g[:, 1:].mean(1)) * t.shape[0])
+            labels += [int(s.gt_label[0]) for s in data['data_samples']]
+    finally:
+        model.load_state_dict(before)
+        model.eval()
+    static = np.isin(labels, [0, 1, 2])
+    task, eff = torch.cat(task).numpy(), torch.cat(eff).numpy()
+    got = out['layers'][f'{name}.gate']['temporal']
+    assert got['task']['static'] == pytest.approx(
+        task[static].mean(), rel=1e-4, abs=1e-9)
+    assert got['task']['other'] == pytest.approx(
+        task[~static].mean(), rel=1e-4, abs=1e-9)
+    assert got['efficiency']['static'] == pytest.approx(
+        eff[static].mean(), rel=1e-4, abs=1e-9)
+    assert got['task_std'] == pytest.approx(task.std(), rel=1e-4, abs=1e-9)
+    se = task.std() * np.sqrt(1 / static.sum() + 1 / (~static).sum())
+    assert got['task_difference_z'] == pytest.approx(
+        (task[static].mean() - task[~static].mean()) / se, rel=1e-3)
+    # the efficiency loss never favours the full option
+    assert (eff >= 0).all() and eff.max() > 0
+
+
+def test_gate_gradients_needs_both_losses(model_and_batches):
+    from varedd_mm.analysis.policy_probe import gate_gradients
+    model, batches = model_and_batches
+    with pytest.raises(KeyError, match="no 'loss_nope'"):
+        gate_gradients(model, batches, [0], efficiency_loss='loss_nope')
+    assert not model.training

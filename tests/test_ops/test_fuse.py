@@ -59,6 +59,15 @@ def _conv_module(conv):
     return _randomise(module).eval()
 
 
+def _layout(x, channels_last, *models):
+    """``x`` (and ``models``, in place) channels-last if asked."""
+    if not channels_last:
+        return x
+    for m in models:
+        to_channels_last(m)
+    return x.contiguous(memory_format=torch.channels_last_3d)
+
+
 def _choices(layer):
     spec = layer.dynamic_spec
     return list(
@@ -167,21 +176,18 @@ def test_fused_choice00_is_fused_base_bit_for_bit(channels_last):
             # the base conv (and the (2+1)D convs) became fused convs
             assert not any(isinstance(m, _BatchNorm) for m in fb.modules())
             assert any(isinstance(m, FusedConv3d) for m in fb.modules())
-            xx = x
-            if channels_last:
-                to_channels_last(fd)
-                to_channels_last(fb)
-                xx = x.contiguous(memory_format=torch.channels_last_3d)
+            xx = _layout(x, channels_last, fd, fb)
             with fixed_policy(fd, 0, 0):
                 assert torch.equal(fd(xx), fb(xx))
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_fused_relu_choice00_is_fused_base_bit_for_bit(channels_last):
+@pytest.mark.parametrize('batch', [1, 2])
+def test_fused_relu_choice00_is_fused_base_bit_for_bit(channels_last, batch):
     """In ConvModules the ReLU becomes a post-op of the fused conv on both
     sides: (0, 0) of the dynamic conv still runs exactly what the base
     runs."""
-    x = torch.randn(2, 8, 4, 8, 8)
+    x = torch.randn(batch, 8, 4, 8, 8)
     pairs = [(VARED2Conv3d(8, 16, 3, padding=1, bias=False),
               nn.Conv3d(8, 16, 3, padding=1, bias=False)),
              (VARED2Conv2plus1d(8, 16, 3, padding=1, bias=False),
@@ -198,14 +204,15 @@ def test_fused_relu_choice00_is_fused_base_bit_for_bit(channels_last):
             ]
             # the (2+1)D conv's inner ReLU too
             assert len(relu_convs) == (2 if base_conv is pairs[1][1] else 1)
-            xx = x
-            if channels_last:
-                to_channels_last(fd)
-                to_channels_last(fb)
-                xx = x.contiguous(memory_format=torch.channels_last_3d)
+            xx = _layout(x, channels_last, fd, fb)
             with fixed_policy(fd, 0, 0):
                 out = fd(xx)
-            assert torch.equal(out, fb(xx)) and (out >= 0).all()
+            expected = fb(xx)
+            assert torch.equal(out, expected) and (out >= 0).all()
+            # batch 1 too: the standard strides of the layout
+            assert out.stride() == expected.stride()
+            if channels_last:
+                assert out.is_contiguous(memory_format=torch.channels_last_3d)
 
 
 def test_block_relu_after_the_residual_sum_is_not_folded():

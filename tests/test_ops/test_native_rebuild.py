@@ -8,18 +8,24 @@ import shutil
 import pytest
 import torch
 from mmcv.cnn import ConvModule
+from torch.utils.cpp_extension import is_ninja_available
 
 import varedd_mm.ops.dynamic_base as dynamic_base
-from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
+from varedd_mm import (VARED2Conv2plus1d, VARED2Conv3d, fixed_policy,
+                       fuse_conv_bn)
 from varedd_mm.ops import native, to_channels_last
+from varedd_mm.ops.backend import canonical_strides
 
 
 @pytest.fixture
 def kernel():
+    if not native.native_enabled():
+        pytest.skip('VARED2_NATIVE=0: the kernel is switched off')
     if native.load_native() is None:
-        if shutil.which('c++') is None:
-            pytest.skip('no C++ compiler on this machine: the torch-op path '
-                        f'runs instead ({native.native_error()})')
+        if shutil.which('c++') is None or not is_ninja_available():
+            pytest.skip('no C++ compiler or no ninja on this machine: the '
+                        'torch-op path runs instead '
+                        f'({native.native_error()})')
         pytest.fail(f'the rebuild kernel did not build: '
                     f'{native.native_error()}')
     return native
@@ -96,6 +102,31 @@ def test_kernel_refuses_bad_input(kernel):
         kernel.native_rebuild(
             [torch.randn(1, 4, 4, 4, 4),
              torch.randn(1, 4, 4, 4, 5)], 8, 2, coef, False)
+    ops = kernel.load_native()
+    flat = torch.randn(1, 8, 4, 16)
+    with pytest.raises(RuntimeError, match='float32 CPU tensors only'):
+        ops.rebuild([flat.double()], 8, 2, coef, False, False)
+    with pytest.raises(RuntimeError, match='not channels-last'):
+        ops.rebuild([flat], 8, 2, coef, False, True)
+    with pytest.raises(RuntimeError, match='not contiguous'):
+        ops.rebuild([flat.transpose(1, 3).contiguous().transpose(1, 3)], 8, 2,
+                    coef, False, False)
+
+
+def test_canonical_strides():
+    x = torch.randn(1, 8, 4, 5,
+                    6).contiguous(memory_format=torch.channels_last_3d)
+    odd = x.as_strided(x.shape, (8, ) + x.stride()[1:])  # batch stride C
+    fixed = canonical_strides(odd, torch.channels_last_3d)
+    assert fixed.stride() == x.stride() and torch.equal(fixed, x)
+    assert canonical_strides(x, torch.channels_last_3d) is x
+    # every dim after C of size 1: both layouts; the format asked for wins
+    # and an NCHW model keeps NCHW strides
+    pooled = torch.randn(2, 8, 1, 1)
+    assert canonical_strides(pooled, torch.contiguous_format) is pooled
+    # a tensor that is not dense in the format is left alone
+    view = torch.randn(2, 8, 6, 6)[:, :, ::2]
+    assert canonical_strides(view, torch.contiguous_format) is view
 
 
 def test_switch_is_validated(monkeypatch):
@@ -104,10 +135,19 @@ def test_switch_is_validated(monkeypatch):
         native.native_enabled()
 
 
+def _dynamic(kind):
+    cfg = dict(search_space=3)
+    if kind == '3d':
+        return VARED2Conv3d(8, 16, 3, padding=1, dynamic_cfg=cfg)
+    return VARED2Conv2plus1d(8, 16, 3, padding=1, dynamic_cfg=cfg)
+
+
 @pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('batch', [1, 3])
+@pytest.mark.parametrize('kind', ['3d', '2plus1d'])
 def test_fused_layers_write_once_and_fall_back_to_torch_ops(
-        kernel, monkeypatch, channels_last):
-    conv = VARED2Conv3d(8, 16, 3, padding=1, dynamic_cfg=dict(search_space=3))
+        kernel, monkeypatch, channels_last, batch, kind):
+    conv = _dynamic(kind)
     block = ConvModule(
         8,
         16,
@@ -122,7 +162,7 @@ def test_fused_layers_write_once_and_fall_back_to_torch_ops(
         op.weight.data.add_(0.2 * torch.randn_like(op.weight))
     block.eval()
     fused = fuse_conv_bn(copy.deepcopy(block))
-    x = torch.randn(2, 8, 7, 6, 6)
+    x = torch.randn(batch, 8, 7, 6, 6)
     if channels_last:
         to_channels_last(fused)
         x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -146,14 +186,28 @@ def test_fused_layers_write_once_and_fall_back_to_torch_ops(
             torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(
                 fallback, expected, rtol=1e-5, atol=1e-5)
+            layout = (
+                torch.channels_last_3d
+                if channels_last else torch.contiguous_format)
+            assert out.is_contiguous(memory_format=layout)
+            assert fallback.is_contiguous(memory_format=layout)
     # one kernel call per forward with the kernel, none without it
     assert calls == [2, 1, 4]
 
 
-def test_training_never_takes_the_kernel(kernel, monkeypatch):
-    conv = VARED2Conv3d(8, 16, 3, padding=1)
+def test_other_dtypes_take_the_torch_ops(kernel, monkeypatch):
+    block = ConvModule(
+        8,
+        16,
+        1,
+        conv_cfg=dict(type='Conv3d'),
+        norm_cfg=dict(type='BN3d'),
+        act_cfg=dict(type='ReLU'))
+    block.conv = VARED2Conv3d(8, 16, 3, padding=1)
+    block.eval().double()
+    fused = fuse_conv_bn(copy.deepcopy(block))
     monkeypatch.setattr(dynamic_base, 'native_rebuild',
-                        lambda *a, **k: pytest.fail('kernel in training'))
-    with fixed_policy(conv, 1, 1):
-        conv(torch.randn(2, 8, 4, 6, 6)).sum().backward()
-    assert conv.weight.grad is not None
+                        lambda *a, **k: pytest.fail('kernel on float64'))
+    x = torch.randn(2, 8, 4, 6, 6, dtype=torch.float64)
+    with torch.no_grad(), fixed_policy(block, 1, 1), fixed_policy(fused, 1, 1):
+        torch.testing.assert_close(fused(x), block(x))

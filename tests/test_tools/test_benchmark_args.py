@@ -131,6 +131,8 @@ def test_gate_cost_times_gates_choosing_per_clip(tool, monkeypatch, tmp_path,
     # full and the reduced options in the layers (grouped execution)
     assert one['choice_groups_per_layer'] == 1
     assert four['choice_groups_per_layer'] > 1.5
+    # the timed fused model took the choices whose GFLOPs are reported
+    assert one['timed_model_same_choices'] and four['timed_model_same_choices']
     # the whole model's ratio: the dynamic layers' 0.6 and the static
     # parts (here small) at full cost
     assert four['flops_ratio'] == pytest.approx(0.6, abs=0.05)

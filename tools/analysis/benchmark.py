@@ -341,6 +341,14 @@ def main():
         groups = sum(
             len(set(map(tuple, layer.last_choice.tolist())))
             for _, layer in dynamic_layers(dyn)) / len(dynamic_layers(dyn))
+        # the timed (fused) model takes the choices counted here: its
+        # outputs differ by float rounding, which could flip a gate whose
+        # logits are nearly tied
+        choices = [layer.last_choice for _, layer in dynamic_layers(dyn)]
+        runners['dynamic'](x)
+        same_choices = all(
+            torch.equal(a, layer.last_choice)
+            for a, (_, layer) in zip(choices, dynamic_layers(dyn_run)))
         with fixed_policy(dyn, 0, 0):
             dyn(x[:1])
             base_gflops = clip_gflops(dyn).item()
@@ -368,12 +376,15 @@ def main():
                 dynamic_gflops_per_clip=dyn_gflops,
                 flops_ratio=dyn_gflops / base_gflops,
                 choice_groups_per_layer=groups,
+                timed_model_same_choices=same_choices,
                 **(dict(profile=profiled) if profiled else {})))
     print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
           f'device {device}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {args.repeats}')
     fused = 'BN unfused' if args.no_fuse else 'BN fused'
-    kernel = load_native() is not None
+    # the kernel runs in fused models on the CPU only
+    kernel = (not args.no_fuse and device.type == 'cpu'
+              and load_native() is not None)
     if not args.no_fuse:
         fused += (', one-pass rebuild kernel'
                   if kernel else ', torch-op rebuild')

@@ -28,7 +28,7 @@ from mmengine.config import DictAction
 
 from varedd_mm.analysis import (build_loader, build_test_loader, load_model,
                                 quiet_mmengine)
-from varedd_mm.analysis.policy_probe import probe_policy
+from varedd_mm.analysis.policy_probe import gate_gradients, probe_policy
 from varedd_mm.engine.hooks import inference_forward
 from varedd_mm.ops import recalibrate_bn
 
@@ -67,6 +67,15 @@ def parse_args(argv=None):
         help='also force each dynamic layer alone to choice T,C (e.g. 1,0), '
         'the others keeping their learned gates, and print what that costs '
         'each group')
+    parser.add_argument(
+        '--gate-gradients',
+        type=int,
+        default=0,
+        metavar='N',
+        help='also back-propagate the task loss and the efficiency loss '
+        'separately to the gates on N training batches (training forward of '
+        'the config) and print, per layer and group, how much each pushes '
+        'the gate towards its reduced options')
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument(
         '--cfg-options',
@@ -74,6 +83,9 @@ def parse_args(argv=None):
         action=DictAction,
         help='key=value overrides of CONFIG (as in training)')
     args = parser.parse_args(argv)
+    if args.gate_gradients < 0:
+        parser.error('--gate-gradients must be >= 0 (training batches), got '
+                     f'{args.gate_gradients}')
     if args.recalibrate_bn < 0:
         parser.error('--recalibrate-bn must be >= 0 (training batches), got '
                      f'{args.recalibrate_bn}')
@@ -151,6 +163,36 @@ def main(argv=None):
                 _minus(r['gflops'], learned['gflops']), 3)
             print(f"| {name} | {_cell(r['top1'])} | {_cell(r['ce'])} | "
                   f"{_cell(_minus(r['ce'], learned['ce']))} | {gflops} |")
+    if args.gate_gradients:
+        if 'train_dataloader' not in cfg:
+            raise ValueError(f'--gate-gradients needs a train_dataloader in '
+                             f'{args.config}')
+        grads = gate_gradients(
+            model,
+            itertools.islice(build_loader(cfg, 'train'), args.gate_gradients),
+            args.static_labels)
+        result['gate_gradients'] = grads
+        n = grads['num_clips']
+        print(f"\nWhat reaches the gates in training ({n['static']} static, "
+              f"{n['other']} other training clips): per clip, how far a "
+              'gradient step moves each gate towards its reduced options '
+              '(g_full - mean g_reduced, x batch size; > 0: towards '
+              'reducing); cells are static / other')
+        print('(z: the static - other difference of the task part over its '
+              'standard error; |z| < 2 is no evidence of a difference)')
+        print('| layer | temporal: task | z | temporal: efficiency | channel: '
+              'task | z | channel: efficiency |')
+        print('|---|---|---|---|---|---|---|')
+        for name, dims in grads['layers'].items():
+            cells = []
+            for dim in ('temporal', 'channel'):
+                g = dims.get(dim)
+                z = None if g is None else g['task_difference_z']
+                cells += (['-', '-', '-'] if g is None else [
+                    _cell(g['task'], 4), '-' if z is None else f'{z:+.1f}',
+                    _cell(g['efficiency'], 4)
+                ])
+            print(f"| {name} | {' | '.join(cells)} |")
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)

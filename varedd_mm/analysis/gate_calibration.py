@@ -53,8 +53,19 @@ def _shift_bias(layer: nn.Module, x: torch.Tensor, fraction: float,
 
 def realised_cost(model: nn.Module) -> float:
     """Realised MACs of the dynamic layers in the last forward (gates
-    included) over their full MACs, averaged over the clips."""
+    included) over their full MACs, averaged over the clips.
+
+    Raises:
+        ValueError: if a dynamic layer did not run in that forward.
+    """
     layers = [layer for _, layer in dynamic_layers(model)]
+    idle = [
+        name for name, layer in dynamic_layers(model)
+        if layer.last_macs is None
+    ]
+    if idle:
+        raise ValueError(f'dynamic layers that did not run in the last '
+                         f'forward: {idle}')
     realised = sum(layer.last_macs.double() for layer in layers)
     full = sum(layer.full_macs for layer in layers)
     return (realised / full).mean().item()
@@ -100,6 +111,15 @@ def calibrate_gates(model: nn.Module,
     layers = [layer for _, layer in dynamic_layers(model)]
     if not layers:
         raise ValueError('calibrate_gates: the model has no VA-RED2 layers')
+    forced = [
+        n for n, layer in dynamic_layers(model)
+        if layer.forced_choice is not None
+    ]
+    if forced:
+        raise ValueError('calibrate_gates: the gates of forced layers do not '
+                         f'run (fixed_policy / clip_policy): {forced}')
+    for layer in layers:  # records of an earlier forward must not count
+        layer.reset_records()
     forward = forward or model
     saved = [layer.gate.fc2.bias.detach().clone() for layer in layers]
 

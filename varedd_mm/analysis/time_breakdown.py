@@ -51,7 +51,10 @@ def time_breakdown(model: nn.Module,
       ``dynamic_conv_ms`` ran inside VA-RED² layers (their reduced convs
       and ghost filters);
     * ``dynamic_other_ms``: the other ops inside VA-RED² layers (placement,
-      affine, interpolation, gates, and the inner ReLU of (2+1)D convs);
+      affine, interpolation, gates, and the inner ReLU of unfused (2+1)D
+      convs; in a fused model the one-pass rebuild kernel
+      ``varedd_mm::rebuild``, which also applies a folded ReLU, while a
+      ReLU folded into a conv as a oneDNN post-op counts as conv time);
     * ``other_ms``: every op outside them and not a conv (BN, activations,
       residual adds, pools, heads), with the ``top`` largest by name in
       ``other_top``;

@@ -35,21 +35,21 @@ def empty_like_layout(ref: torch.Tensor, shape) -> torch.Tensor:
         memory_format=memory_format_of(ref))
 
 
-def canonical_strides(y: torch.Tensor) -> torch.Tensor:
-    """``y`` (a view of the same memory) with the standard strides of its
-    memory format. Strides of size-1 dims carry no information, but ops
+def canonical_strides(y: torch.Tensor,
+                      fmt: torch.memory_format) -> torch.Tensor:
+    """``y``, dense in memory format ``fmt``, as a view with that format's
+    standard strides. Strides of size-1 dims carry no information, but ops
     read them: a batch-1 channels-last output with a batch stride of ``C``
     (as oneDNN's fused conv and ``unflatten`` can return) makes
     ``max_pool3d`` see an NCDHW tensor and write its output, and everything
-    after it, in that layout."""
-    if y.dim() not in (4, 5) or 1 not in y.shape:
+    after it, in that layout. Returns ``y`` itself unless only size-1 dims'
+    strides differ (a tensor not dense in ``fmt`` is left alone)."""
+    if y.dim() not in (4, 5) or not y.is_contiguous(memory_format=fmt):
         return y
-    if is_channels_last(y):
-        order = [1] + list(range(y.dim() - 1, 1, -1)) + [0]  # C, W, H, (T), N
-    elif y.is_contiguous():
+    if fmt == torch.contiguous_format:
         order = list(range(y.dim() - 1, -1, -1))
-    else:
-        return y
+    else:  # C, W, H, (T), N
+        order = [1] + list(range(y.dim() - 1, 1, -1)) + [0]
     strides, step = [0] * y.dim(), 1
     for d in order:
         strides[d] = step
@@ -123,7 +123,7 @@ def reduced_conv(x: torch.Tensor,
             return canonical_strides(
                 torch.ops.mkldnn._convolution_pointwise(
                     x, weight, bias, as_list(padding), as_list(stride),
-                    as_list(dilation), groups, 'relu', [], None))
+                    as_list(dilation), groups, 'relu', [], None), fmt)
         return torch.ops.aten.mkldnn_convolution(x, weight, bias,
                                                  as_list(padding),
                                                  as_list(stride),

@@ -256,6 +256,9 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             # no channel rebuild: the BN after this conv folds in
             full, bias = self.fused_weight, self.fused_bias
         elif j == 0 and not self._interp_taps(i):
+            if self.fused_for_inference:  # as fuse.py runs a base conv_t
+                return reduced_conv(s, conv.weight, conv.bias, conv.stride,
+                                    conv.padding, 1, 1)
             return conv(s)
         else:
             full = conv.weight

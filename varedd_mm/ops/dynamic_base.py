@@ -142,11 +142,13 @@ class DynamicConvMixin:
         """Apply the ReLU that follows this layer's fused BN inside the
         layer, for inference: as a oneDNN post-op of the conv where there
         is no rebuild, else as the rebuild writes the output (one pass,
-        :mod:`~varedd_mm.ops.native`). The caller replaces the ReLU by an
+        :mod:`~varedd_mm.ops.native`; on the torch-op path an in-place
+        ReLU after the rebuild). The caller replaces the ReLU by an
         identity."""
-        if not self.fused_for_inference:
-            raise RuntimeError(f'{type(self).__name__}.fuse_relu: fuse the '
-                               'BN first (fuse_bn)')
+        if self.fused_scale is None:
+            raise RuntimeError(f'{type(self).__name__}.fuse_relu: only the '
+                               'ReLU after a fused BN folds in; fuse the BN '
+                               'first (fuse_bn(bn))')
         self.fused_relu = True
 
     # ------------------------------------------------------------------

@@ -34,8 +34,13 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   activation in the default order, a (2+1)D conv's inner ReLU) is applied
   by the conv before it: a oneDNN post-op of the conv (base convs, and
   dynamic convs where nothing is rebuilt), or as the dynamic conv's
-  rebuild writes its output (``native.py``). A block's own ReLU (after the
-  residual sum) stays.
+  rebuild writes its output (``native.py``; on the torch-op path an
+  in-place ReLU after the rebuild). A block's own ReLU (after the residual
+  sum) stays. This assumes the ``ConvModule`` runs through its own
+  ``forward`` with its activation on: a module that calls a ConvModule's
+  ``norm`` / ``activate`` by hand (mmdet's ``TOODHead``), or
+  ``forward(x, activate=False)``, is not fused correctly (BN folding
+  already assumed the same).
 
 What it removes is a full-resolution memory pass per BN; on memory-bound
 CPU inference that is a large share of a VA-RED² model's time, because the

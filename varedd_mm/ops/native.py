@@ -5,20 +5,27 @@ A VA-RED² layer at a reduced choice writes its full output from a small
 computed block; with torch ops that takes several memory passes over the
 output (place the computed part with its affine, copy the ghost channels,
 two passes per rebuilt frame, then the ReLU that follows the layer). The
-C++ kernel writes every output element once, with its affine and the ReLU
-(docs/engine.md has the measurements). It covers CPU float32 inference;
-everything else (CUDA, other dtypes, training, autograd) runs the torch-op
-path, which computes the same values.
+C++ kernel ``torch.ops.varedd_mm.rebuild`` writes every output element
+once, with its affine and the ReLU (measurements: docs/engine.md, "One
+pass per output"). It covers fused (inference) models on the CPU in
+float32; everything else (CUDA, other dtypes, autograd, tracing,
+``torch.compile``) runs the torch-op path, which computes the same values
+to float rounding.
 
-The extension is compiled with ``torch.utils.cpp_extension.load`` the first
-time it is needed (about a minute; cached by torch under
-``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``). Set
-``VARED2_NATIVE=0`` to never build or use it. If it cannot be built (no
-C++ compiler), a warning says so once and the torch-op path runs.
+The extension is compiled with ``torch.utils.cpp_extension.load`` (a C++
+compiler and ``ninja``) the first time it is needed, or up front with
+``python -m varedd_mm.ops.native`` (``tools/setup_env.sh`` does), in about
+a minute, and cached by torch under ``TORCH_EXTENSIONS_DIR`` (default
+``~/.cache/torch_extensions``) for this CPU, torch and environment. Set
+``VARED2_NATIVE=0`` to never build or use it. If it cannot be built, a
+warning says why, once, and the torch-op path runs.
 """
 import hashlib
 import os
 import os.path as osp
+import platform
+import sys
+import time
 import warnings
 from typing import List, Optional
 
@@ -26,6 +33,8 @@ import torch
 
 _SOURCE = osp.join(osp.dirname(__file__), 'csrc', 'rebuild.cpp')
 _state = dict(module=None, tried=False, error=None)
+# a build lock older than this is left over from a killed build
+_STALE_LOCK_S = 15 * 60
 
 
 def native_enabled() -> bool:
@@ -34,6 +43,40 @@ def native_enabled() -> bool:
     if value not in ('0', '1'):
         raise ValueError(f'VARED2_NATIVE must be 0 or 1, got {value!r}')
     return value == '1'
+
+
+def _build_name():
+    """Extension name and architecture flags. On x86 Linux it is built for
+    this CPU's vector units (``-march=native``); the name carries a hash of
+    the CPU's flags, the torch version and the Python environment, so that
+    machines sharing a home directory (a cluster's login and compute
+    nodes) and environments with another torch never load each other's
+    build."""
+    key = [torch.__version__, sys.prefix, platform.machine()]
+    arch = []
+    try:
+        with open('/proc/cpuinfo') as f:
+            key.append(next(line for line in f if line.startswith('flags')))
+        arch = ['-march=native']
+    except (OSError, StopIteration):
+        pass
+    digest = hashlib.sha1('\n'.join(key).encode()).hexdigest()[:10]
+    return f'varedd_mm_rebuild_{digest}', arch
+
+
+def _clear_stale_lock(name: str) -> None:
+    """torch waits for ever on the lock file of a build that was killed;
+    remove one that is older than any build takes."""
+    from torch.utils.cpp_extension import _get_build_directory
+    lock = osp.join(_get_build_directory(name, verbose=False), 'lock')
+    try:
+        age = time.time() - os.path.getmtime(lock)
+    except OSError:
+        return
+    if age > _STALE_LOCK_S:
+        warnings.warn(f'varedd_mm: removing the lock of a build that did '
+                      f'not finish ({lock}, {age / 60:.0f} min old)')
+        os.remove(lock)
 
 
 def load_native():
@@ -45,40 +88,30 @@ def load_native():
     if not _state['tried']:
         _state['tried'] = True
         try:
-            from torch.utils.cpp_extension import load
+            from torch.utils.cpp_extension import (load,
+                                                   verify_ninja_availability)
+            verify_ninja_availability()
             name, arch = _build_name()
+            _clear_stale_lock(name)
             load(
                 name=name,
                 sources=[_SOURCE],
                 is_python_module=False,  # registers torch.ops.varedd_mm
-                # at::parallel_for runs on torch's OpenMP runtime (the
-                # libgomp torch loaded) only when compiled with OpenMP
+                # at::parallel_for needs OpenMP; with -fopenmp the kernel
+                # links libgomp.so.1, the runtime torch's pip wheels load
+                # (one thread pool, torch.set_num_threads applies)
                 extra_cflags=['-O3', '-fopenmp'] + arch,
                 extra_ldflags=['-fopenmp'],
                 verbose=False)
             _state['module'] = torch.ops.varedd_mm
-        except Exception as e:  # no compiler, no ninja, headers missing
+        except Exception as e:  # no compiler or ninja, headers missing
             _state['error'] = f'{type(e).__name__}: {e}'
             warnings.warn(
                 'varedd_mm: the one-pass rebuild kernel could not be built '
-                f'({_state["error"].splitlines()[0]}); the torch-op path '
-                'runs instead (same values, more memory passes)')
+                f'({_state["error"].splitlines()[0]}; it needs a C++ '
+                'compiler and ninja); the torch-op path runs instead (same '
+                'values, more memory passes)')
     return _state['module']
-
-
-def _build_name():
-    """Extension name and architecture flags: built for this CPU's vector
-    units (``-march=native``) on x86 Linux, under a name that carries a hash
-    of the CPU's flags, so that machines sharing a home directory (a
-    cluster's login and compute nodes) never load a build for another
-    CPU."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = next(line for line in f if line.startswith('flags'))
-    except (OSError, StopIteration):
-        return 'varedd_mm_rebuild', []
-    digest = hashlib.sha1(flags.encode()).hexdigest()[:10]
-    return f'varedd_mm_rebuild_{digest}', ['-march=native']
 
 
 def native_error() -> Optional[str]:
@@ -88,10 +121,12 @@ def native_error() -> Optional[str]:
 
 def native_applies(blocks: List[torch.Tensor]) -> bool:
     """Whether the kernel can write the output of these computed blocks:
-    CPU float32 tensors of 4 or 5 dims, no autograd, not traced."""
+    CPU float32 tensors of 4 or 5 dims, no autograd, not traced or
+    compiled."""
     b = blocks[0]
     return (b.device.type == 'cpu' and b.dim() in (4, 5)
             and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling()
             and all(x.dtype == torch.float32 and x.device == b.device
                     for x in blocks)
             and not (torch.is_grad_enabled() and any(x.requires_grad
@@ -106,27 +141,38 @@ def native_rebuild(blocks: List[torch.Tensor], t_out: int, ratio: int,
     Args:
         blocks (list[Tensor]): ``(N, C_b, T_c, H, W)`` (or ``(N, C_b, H,
             W)`` with ``ratio=1``), channel blocks of the computed frames,
-            all channels-last or all contiguous (others are made
-            contiguous first).
+            in the first block's memory format (others are converted).
         t_out (int): Frames of the output (``1`` for 4D blocks).
         ratio (int): Temporal reduction ``R`` (``1``: no temporal rebuild).
         coef (Tensor): ``(2 + 3 (R - 1) + 2, C)`` per-channel terms (see
-            ``csrc/rebuild.cpp``; :meth:`TemporalCheapOp.native_coef`).
+            ``csrc/rebuild.cpp``; :func:`~.cheap_ops.native_terms`).
         relu (bool): Apply a ReLU to every output element.
 
     Returns:
         Tensor: ``(N, C, t_out, H, W)`` (or ``(N, C, H, W)``) in the first
-        block's layout.
+        block's memory format (contiguous where that is ambiguous: every
+        dim after C of size 1).
     """
-    from .backend import canonical_strides, is_channels_last, memory_format_of
-    four_d = blocks[0].dim() == 4
-    channels_last = is_channels_last(blocks[0])
+    from .backend import canonical_strides, memory_format_of
+    first = blocks[0]
+    fmt = (
+        torch.contiguous_format
+        if first.is_contiguous() else memory_format_of(first))
+    four_d = first.dim() == 4
     flat = []
     for b in blocks:
-        # each block in the first one's layout (a no-op for the conv outputs)
-        b = b.contiguous(memory_format=memory_format_of(blocks[0]))
+        b = b.contiguous(memory_format=fmt)  # a no-op for conv outputs
         flat.append((b.unsqueeze(2) if four_d else b).flatten(3))
-    spatial = blocks[0].shape[-2:]
-    out = load_native().rebuild(flat, t_out, ratio, coef, relu, channels_last)
-    out = out.unflatten(3, tuple(spatial))
-    return canonical_strides(out.squeeze(2) if four_d else out)
+    out = load_native().rebuild(flat, t_out, ratio, coef, relu, fmt
+                                != torch.contiguous_format)
+    out = out.unflatten(3, tuple(first.shape[-2:]))
+    return canonical_strides(out.squeeze(2) if four_d else out, fmt)
+
+
+if __name__ == '__main__':
+    # python -m varedd_mm.ops.native: build (or find) the kernel now
+    if load_native() is None:
+        print('rebuild kernel not available: '
+              f'{native_error() or "VARED2_NATIVE=0"}')
+    else:
+        print('rebuild kernel ready: torch.ops.varedd_mm.rebuild')

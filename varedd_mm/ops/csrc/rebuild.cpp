@@ -5,8 +5,9 @@
 // frames the temporal rebuild fills, each element written once with its
 // per-channel affine (the fused BN) and, optionally, the ReLU that follows
 // the layer. The torch-op path of varedd_mm/ops/cheap_ops.py computes the
-// same values in several memory passes; this file is built on first use
-// (varedd_mm/ops/native.py) and that path remains the fallback.
+// same values (to float rounding: the coefficients are folded) in several
+// memory passes; this file is built on first use (varedd_mm/ops/native.py)
+// and that path remains the fallback.
 //
 // Output element (n, c, t, s), t < t_out, R = ratio, y = the channel blocks
 // (N, C_b, T_c, S) read as one (N, C, T_c, S) tensor:
@@ -186,8 +187,8 @@ torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
   return out;
 }
 
-// a dispatcher op (torch.ops.varedd_mm.rebuild), so that the profiler and
-// tracing see it like any aten op
+// a dispatcher op (torch.ops.varedd_mm.rebuild), so that the profiler
+// records it like any aten op
 TORCH_LIBRARY(varedd_mm, m) {
   m.def(
       "rebuild(Tensor[] blocks, int t_out, int ratio, Tensor coef, "
