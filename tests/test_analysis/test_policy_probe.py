@@ -295,6 +295,19 @@ def test_gate_gradients_are_the_losses_gradients(model_and_batches,
     se = task.std() * np.sqrt(1 / static.sum() + 1 / (~static).sum())
     assert got['task_difference_z'] == pytest.approx(
         (task[static].mean() - task[~static].mean()) / se, rel=1e-3)
+    # the summary counts the gate dimensions' z values
+    from varedd_mm.analysis.policy_probe import gradient_summary
+    zs = [
+        g['task_difference_z'] for dims in out['layers'].values()
+        for g in dims.values()
+        if g is not None and g['task_difference_z'] is not None
+    ]
+    summary = gradient_summary(out)
+    assert summary['dimensions'] == len(zs) > 0
+    assert summary['z_above_2'] == sum(abs(z) > 2 for z in zs)
+    assert summary['z_positive'] == sum(z > 0 for z in zs)
+    assert summary['largest_abs_z'] == max(abs(z) for z in zs)
+    assert summary['median_spread_over_efficiency'] > 0
     # the efficiency loss never favours the full option
     assert (eff >= 0).all() and eff.max() > 0
 
@@ -305,3 +318,47 @@ def test_gate_gradients_needs_both_losses(model_and_batches):
     with pytest.raises(KeyError, match="no 'loss_nope'"):
         gate_gradients(model, batches, [0], efficiency_loss='loss_nope')
     assert not model.training
+
+
+def test_gate_gradients_sum_to_the_gate_bias_gradient(model_and_batches,
+                                                      monkeypatch):
+    """Independent check: over one batch, the clips' pushes sum to what the
+    task loss's plain backward gives each gate's output bias (the bias
+    gradient is the logits' gradient summed over the clips), for every
+    layer and both dimensions."""
+    from varedd_mm.analysis.policy_probe import gate_gradients
+    model, batches = model_and_batches
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            monkeypatch.setattr(m, 'p', 0.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = gate_gradients(model, batches[:1], static_labels=[0, 1, 2])
+    n = out['num_clips']
+    model.train()
+    try:
+        data = model.data_preprocessor(batches[0], training=True)
+        model.zero_grad(set_to_none=True)
+        model(**data, mode='loss')['loss_cls'].backward()
+        checked = 0
+        for name, layer in dynamic_layers(model):
+            gate = layer.gate
+            grad = gate.fc2.bias.grad
+            parts = (('temporal', grad[:gate.num_temporal]),
+                     ('channel', grad[gate.num_temporal:]))
+            for dim, g in parts:
+                got = out['layers'][f'{name}.gate'][dim]
+                if len(g) < 2:
+                    assert got is None
+                    continue
+                task = got['task']
+                total = task['static'] * n['static'] + task['other'] * n[
+                    'other']
+                expected = float(g[0] - g[1:].mean())
+                assert total / (n['static'] + n['other']) == pytest.approx(
+                    expected, rel=1e-3, abs=1e-7), (name, dim)
+                checked += 1
+        assert checked >= 20
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(before)
+        model.eval()

@@ -3,7 +3,7 @@
 
     python tools/analysis/policy_probe.py CONFIG CHECKPOINT \\
         --static-labels 0 1 2 3 [--split val] [--recalibrate-bn N] \\
-        [--out probe.json]
+        [--per-layer T,C] [--gate-gradients N] [--out probe.json]
 
 Prints, per dynamic layer, the gates' soft probability of the full
 temporal and channel options for the static classes and the others, with
@@ -25,10 +25,12 @@ import itertools
 import json
 
 from mmengine.config import DictAction
+from mmengine.runner import set_random_seed
 
 from varedd_mm.analysis import (build_loader, build_test_loader, load_model,
                                 quiet_mmengine)
-from varedd_mm.analysis.policy_probe import gate_gradients, probe_policy
+from varedd_mm.analysis.policy_probe import (gate_gradients, gradient_summary,
+                                             probe_policy)
 from varedd_mm.engine.hooks import inference_forward
 from varedd_mm.ops import recalibrate_bn
 
@@ -76,6 +78,12 @@ def parse_args(argv=None):
         'separately to the gates on N training batches (training forward of '
         'the config) and print, per layer and group, how much each pushes '
         'the gate towards its reduced options')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed (training batches: order and crops), so that a '
+        'rerun draws the same clips')
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument(
         '--cfg-options',
@@ -118,6 +126,7 @@ def _cell(group, digits=2):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_random_seed(args.seed)
     with quiet_mmengine():
         cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     loader = build_test_loader(cfg, args.split)
@@ -193,6 +202,14 @@ def main(argv=None):
                     _cell(g['efficiency'], 4)
                 ])
             print(f"| {name} | {' | '.join(cells)} |")
+        summary = gradient_summary(grads)
+        print(f"{summary['dimensions']} gate dimensions: |z| > 2 in "
+              f"{summary['z_above_2']}, largest |z| "
+              f"{summary['largest_abs_z']:.1f}, z > 0 in "
+              f"{summary['z_positive']}; per-clip spread of the task push "
+              'over the mean efficiency push (median over the gates): '
+              f"{summary['median_spread_over_efficiency']:.1f}")
+        grads['summary'] = summary
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)

@@ -243,8 +243,11 @@ def gate_gradients(model: nn.Module,
     mean(g_reduced)``, per clip, times the batch size so that it does not
     depend on it; positive: towards reducing). A policy adapts to the clip
     only if the task part pushes the static clips towards reducing more
-    (or away from it less) than the others. Weights are not updated; the
-    model's state (BN statistics included) is restored.
+    (or away from it less) than the others. Only these two losses are
+    measured (an in-place distillation loss, for one, is not). Weights are
+    not updated; the model's state (BN statistics included) and its
+    training / eval mode are restored. The batches are what the loader
+    gives: with a shuffling loader, two runs see different clips.
 
     Returns:
         dict: ``num_clips`` per group and ``layers``: per gate name,
@@ -258,15 +261,22 @@ def gate_gradients(model: nn.Module,
     """
     static_set = {int(v) for v in static_labels}
     saved = copy.deepcopy(model.state_dict())
+    was_training = model.training
     sums: Dict[str, dict] = {}
     labels_all = []
     try:
         model.train()
         for batch in batches:
             data = model.data_preprocessor(batch, training=True)
-            labels = torch.cat([
-                s.gt_label.reshape(-1)[:1] for s in data['data_samples']
-            ]).cpu()
+            for s in data['data_samples']:
+                label = s.gt_label
+                if label.numel() != 1 or label.is_floating_point():
+                    raise ValueError(
+                        'gate_gradients needs one integer label per clip '
+                        f'(got {label}); soft labels (MixUp / CutMix '
+                        'blending) cannot be put in a group')
+            labels = torch.cat(
+                [s.gt_label.reshape(-1) for s in data['data_samples']]).cpu()
             with _keep_gate_logits(model) as kept:
                 losses = model(**data, mode='loss')
                 for key in (task_loss, efficiency_loss):
@@ -287,11 +297,17 @@ def gate_gradients(model: nn.Module,
                                 'times in one forward')
                         t, c = calls[0]
                         n = t.shape[0]
+                        if n != len(labels):
+                            raise ValueError(
+                                f'gate_gradients: {name} saw {n} clips for '
+                                f'{len(labels)} labels (several clips per '
+                                'sample in training are not supported)')
                         for dim, v in (('temporal', t), ('channel', c)):
+                            if v.shape[1] > 1 and v.grad is None:
+                                raise RuntimeError(
+                                    f'gate_gradients: no gradient of {key} '
+                                    f'reached {name} ({dim})')
                             push = _towards_reduced(v.grad)
-                            if push is None and v.grad is None and \
-                                    v.shape[1] > 1:
-                                push = torch.zeros(n)
                             pushes.setdefault(name, {}).setdefault(
                                 dim, {})[part] = (None if push is None else
                                                   push.detach().cpu() * n)
@@ -306,7 +322,7 @@ def gate_gradients(model: nn.Module,
     finally:
         model.load_state_dict(saved)
         model.zero_grad(set_to_none=True)
-        model.eval()
+        model.train(was_training)
     labels = torch.cat(labels_all).numpy()
     static = np.isin(labels, list(static_set))
     layers = {}
@@ -334,3 +350,33 @@ def gate_gradients(model: nn.Module,
     return dict(
         num_clips=dict(static=int(static.sum()), other=int((~static).sum())),
         layers=layers)
+
+
+def gradient_summary(result: dict) -> dict:
+    """Summary of :func:`gate_gradients` over the gate dimensions with a
+    ``task_difference_z``: how many there are, in how many ``|z| > 2``,
+    the largest ``|z|``, in how many ``z > 0`` (static clips pushed more
+    towards reducing), and the median over them of the per-clip spread of
+    the task push over the clip-weighted mean efficiency push."""
+    n = result['num_clips']
+    zs, spread = [], []
+    for dims in result['layers'].values():
+        for g in dims.values():
+            if g is None or g['task_difference_z'] is None:
+                continue
+            zs.append(g['task_difference_z'])
+            eff = (g['efficiency']['static'] * n['static'] +
+                   g['efficiency']['other'] * n['other']) / (
+                       n['static'] + n['other'])
+            if eff != 0:
+                spread.append(g['task_std'] / abs(eff))
+    if not zs:
+        raise ValueError('gradient_summary: no gate dimension has both '
+                         'groups and a non-zero spread')
+    return dict(
+        dimensions=len(zs),
+        z_above_2=sum(abs(z) > 2 for z in zs),
+        largest_abs_z=max(abs(z) for z in zs),
+        z_positive=sum(z > 0 for z in zs),
+        median_spread_over_efficiency=float(np.median(spread))
+        if spread else None)
