@@ -68,3 +68,30 @@ def test_mixed_groups_keep_channels_last():
     assert seen == [True] * 4
     assert out.is_contiguous(memory_format=torch.channels_last_3d)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: VARED2Conv3d(8, 16, 3, padding=1),
+    lambda: VARED2Conv2plus1d(8, 16, 3, padding=1),
+])
+def test_consecutive_and_scattered_groups_and_autograd(make):
+    """Groups of consecutive clips run on a view of the batch, the others
+    are gathered clip by clip; with autograd the index ops run. Every
+    clip's output is its forced choice's, and gradients flow."""
+    layer = make().eval()
+    # (1, 1): clips 0, 1, 3 (scattered); (0, 0): clip 2; (0, 1): clips 4, 5
+    choices = [(1, 1), (1, 1), (0, 0), (1, 1), (0, 1), (0, 1)]
+    x = torch.randn(6, 8, 4, 6, 6)
+    with torch.no_grad(), clip_policy(layer, choices):
+        out = layer(x)
+    xg = x.clone().requires_grad_()
+    with clip_policy(layer, choices):
+        out_grad = layer(xg)
+    out_grad.sum().backward()
+    assert xg.grad is not None and xg.grad.abs().sum() > 0
+    torch.testing.assert_close(out_grad.detach(), out, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        for k, c in enumerate(choices):
+            with fixed_policy(layer, *c):
+                torch.testing.assert_close(
+                    layer(x[k:k + 1]), out[k:k + 1], rtol=1e-5, atol=1e-5)

@@ -396,8 +396,13 @@ class DynamicConvMixin:
         """Run each group of clips that share a choice once.
 
         The choice keys go to the host once (the group sizes decide which
-        reduced convs run); gathering and scattering the clips stays on the
-        device.
+        reduced convs run). Without autograd a group is gathered and its
+        result scattered clip by clip (each clip is one contiguous block in
+        both memory formats, so these are plain copies; aten's
+        ``index_select`` / ``index_copy_`` over the batch dim ran several
+        times slower here), and a group of consecutive clips is a view of
+        the batch, not a copy. With autograd they go through
+        ``index_select`` / ``index_copy_``.
         """
         kc = self.dynamic_spec.num_channel
         key = choice[:, 0] * kc + choice[:, 1]
@@ -405,20 +410,24 @@ class DynamicConvMixin:
         first = keys[0]
         if all(k == first for k in keys):
             return self._compute(x, first // kc, first % kc)
-        order = torch.argsort(key, stable=True)
-        out, start = None, 0
-        for k in sorted(set(keys)):
-            count = keys.count(k)
-            idx = order[start:start + count]
-            start += count
-            # the group keeps the batch's memory format (channels-last
-            # stays channels-last through the group's convs)
-            if torch.is_grad_enabled() and x.requires_grad:
+        autograd = torch.is_grad_enabled() and x.requires_grad
+        groups: Dict[int, List[int]] = {}
+        for n, k in enumerate(keys):
+            groups.setdefault(k, []).append(n)
+        out = None
+        for k in sorted(groups):
+            clips = groups[k]
+            run = clips[-1] - clips[0] + 1 == len(clips)  # consecutive
+            if autograd:
+                idx = torch.tensor(clips, device=x.device)
                 sub = x.index_select(
                     0, idx).contiguous(memory_format=memory_format_of(x))
-            else:  # gathered straight into the batch's format
-                sub = empty_like_layout(x, (count, ) + x.shape[1:])
-                torch.index_select(x, 0, idx, out=sub)
+            elif run:
+                sub = x[clips[0]:clips[-1] + 1]
+            else:  # the group keeps the batch's memory format
+                sub = empty_like_layout(x, (len(clips), ) + x.shape[1:])
+                for m, n in enumerate(clips):
+                    sub[m].copy_(x[n])
             y = self._compute(sub, k // kc, k % kc)
             if out is None:
                 # the batch's memory format, whatever a group's conv chose
@@ -427,7 +436,13 @@ class DynamicConvMixin:
                     dtype=y.dtype,
                     device=y.device,
                     memory_format=memory_format_of(x))
-            out.index_copy_(0, idx, y)
+            if autograd:
+                out.index_copy_(0, idx, y)
+            elif run:
+                out[clips[0]:clips[-1] + 1].copy_(y)
+            else:
+                for m, n in enumerate(clips):
+                    out[n].copy_(y[m])
         return out
 
     # ------------------------------------------------------------------
