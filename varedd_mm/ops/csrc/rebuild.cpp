@@ -35,6 +35,22 @@ inline float finish(float v) {
   return kRelu ? std::max(v, 0.f) : v;
 }
 
+// What output frame t reads: computed frame k, the first coef row of its
+// terms, and whether it also reads frame k + 1 (a rebuilt frame) or not (a
+// computed or a held frame: a0/d0 or at/dt).
+struct Frame {
+  int64_t k, row;
+  bool pair;
+};
+
+inline Frame frame_of(int64_t t, int64_t ratio, int64_t t_c) {
+  const int64_t k = std::min(t / ratio, t_c - 1);
+  const int64_t q = t - k * ratio;
+  if (q == 0) return {k, 0, false};
+  if (k + 1 >= t_c) return {k, 2 + 3 * (ratio - 1), false};
+  return {k, 2 + 3 * (q - 1), true};
+}
+
 // channels innermost (channels-last): one row of C values per (n, t, s)
 template <bool kRelu>
 void run_channels_last(const std::vector<Block>& blocks, float* out,
@@ -42,30 +58,24 @@ void run_channels_last(const std::vector<Block>& blocks, float* out,
                        int64_t t_c, int64_t space, int64_t ratio,
                        const float* coef) {
   const int64_t rows = n_batch * t_out * space;
-  const int64_t tail_row = 2 + 3 * (ratio - 1);
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t s = r % space;
-      const int64_t t = (r / space) % t_out;
       const int64_t n = r / (space * t_out);
+      const Frame f = frame_of((r / space) % t_out, ratio, t_c);
       float* __restrict__ dst = out + r * channels;
-      const int64_t k = std::min(t / ratio, t_c - 1);
-      const int64_t q = t - k * ratio;  // 0: computed; > 0: rebuilt / held
-      const bool held = q > 0 && k + 1 >= t_c;
       for (const Block& b : blocks) {
-        const float* __restrict__ y0 = b.data + n * b.sn + k * b.st + s * b.ss;
+        const float* __restrict__ y0 =
+            b.data + n * b.sn + f.k * b.st + s * b.ss;
         float* __restrict__ o = dst + b.offset;
+        const float* __restrict__ a = coef + f.row * channels + b.offset;
         const int64_t cb = b.channels;
-        if (q == 0 || held) {
-          const int64_t row = q == 0 ? 0 : tail_row;
-          const float* __restrict__ a = coef + row * channels + b.offset;
+        if (!f.pair) {
           const float* __restrict__ d = a + channels;
           for (int64_t c = 0; c < cb; ++c)
             o[c] = finish<kRelu>(a[c] * y0[c] + d[c]);
         } else {
           const float* __restrict__ y1 = y0 + b.st;
-          const float* __restrict__ a =
-              coef + (2 + 3 * (q - 1)) * channels + b.offset;
           const float* __restrict__ bb = a + channels;
           const float* __restrict__ d = bb + channels;
           for (int64_t c = 0; c < cb; ++c)
@@ -83,36 +93,29 @@ void run_contiguous(const std::vector<Block>& blocks, float* out,
                     int64_t t_c, int64_t space, int64_t ratio,
                     const float* coef) {
   const int64_t planes = n_batch * channels * t_out;
-  const int64_t tail_row = 2 + 3 * (ratio - 1);
   at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
-      const int64_t t = p % t_out;
       const int64_t cg = (p / t_out) % channels;
       const int64_t n = p / (t_out * channels);
+      const Frame f = frame_of(p % t_out, ratio, t_c);
       const Block* blk = &blocks[0];
       for (const Block& b : blocks)
         if (cg >= b.offset && cg < b.offset + b.channels) blk = &b;
-      const int64_t k = std::min(t / ratio, t_c - 1);
-      const int64_t q = t - k * ratio;
-      const bool held = q > 0 && k + 1 >= t_c;
       const float* __restrict__ y0 = blk->data + n * blk->sn +
                                      (cg - blk->offset) * blk->sc +
-                                     k * blk->st;
+                                     f.k * blk->st;
       float* __restrict__ o = out + p * space;
-      if (q == 0 || held) {
-        const int64_t row = q == 0 ? 0 : tail_row;
-        const float a = coef[row * channels + cg];
-        const float d = coef[(row + 1) * channels + cg];
+      const float a = coef[f.row * channels + cg];
+      // the second row: d0 / dt (one frame read) or b_q (two)
+      const float bd = coef[(f.row + 1) * channels + cg];
+      if (!f.pair) {
         for (int64_t s = 0; s < space; ++s)
-          o[s] = finish<kRelu>(a * y0[s] + d);
+          o[s] = finish<kRelu>(a * y0[s] + bd);
       } else {
         const float* __restrict__ y1 = y0 + blk->st;
-        const int64_t row = 2 + 3 * (q - 1);
-        const float a = coef[row * channels + cg];
-        const float bb = coef[(row + 1) * channels + cg];
-        const float d = coef[(row + 2) * channels + cg];
+        const float d = coef[(f.row + 2) * channels + cg];
         for (int64_t s = 0; s < space; ++s)
-          o[s] = finish<kRelu>(a * y0[s] + bb * y1[s] + d);
+          o[s] = finish<kRelu>(a * y0[s] + bd * y1[s] + d);
       }
     }
   });
