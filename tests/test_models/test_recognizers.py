@@ -197,3 +197,67 @@ def test_initial_teacher_is_a_frozen_copy_outside_the_state_dict():
 def test_inplace_distillation_refuses_bad_settings(bad, match):
     with pytest.raises(ValueError, match=match):
         _distill_model(**bad)
+
+
+def _rank_model(policy_rank):
+    cfg = Config.fromfile(DYNAMIC['r2plus1d'])
+    cfg.model.cls_head.num_classes = 5
+    cfg.model.backbone.pretrained = None
+    cfg.model.policy_rank = policy_rank
+    torch.manual_seed(0)
+    model = build_model_from_cfg(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone():
+    ranked = _rank_model(dict(loss_weight=0.5, dims=('temporal', )))
+    plain = _rank_model(None)
+    plain.load_state_dict(ranked.state_dict())
+    data = ranked.data_preprocessor(_batch(n=4), True)
+    with torch.no_grad():
+        a = ranked.loss(**data)
+        b = plain.loss(**data)
+    assert sorted(set(a) - set(b)) == [
+        'loss_policy', 'policy_delta_temporal', 'policy_rank_acc_temporal'
+    ]
+    # the counterfactual forwards run first and leave no trace: the
+    # efficiency records and every BN statistic are the training forward's
+    for key in ('eff_ratio_expected', 'eff_ratio_realised', 'loss_eff'):
+        torch.testing.assert_close(a[key], b[key])
+    for (k, v), w in zip(ranked.state_dict().items(),
+                         plain.state_dict().values()):
+        assert torch.equal(v, w), k
+    # delta: the task loss increase of every layer at every second frame,
+    # measured with dropout off and training-mode BN
+    head = ranked.cls_head
+    labels = torch.tensor([s.gt_label.item() for s in data['data_samples']])
+    from varedd_mm import fixed_policy
+    from varedd_mm.ops.policy_rank import frozen_running_stats
+
+    def ce(choice):
+        with torch.no_grad(), frozen_running_stats(ranked), fixed_policy(
+                ranked, *choice):
+            feats, kw = ranked.extract_feat(data['inputs'])
+            return torch.nn.functional.cross_entropy(
+                head(feats, **kw), labels, reduction='none')
+
+    torch.testing.assert_close(a['policy_delta_temporal'], (ce((1, 0)) - ce(
+        (0, 0))).mean())
+    assert 0 <= float(a['policy_rank_acc_temporal']) <= 1
+    # loss_policy trains the gates
+    ranked.zero_grad()
+    ranked.loss(**data)['loss_policy'].backward()
+    gate = ranked.backbone.layer2[0].conv1.conv.gate.fc2.weight
+    assert gate.grad is not None and gate.grad.abs().sum() > 0
+
+
+def test_policy_rank_refuses_what_it_cannot_rank():
+    model = _rank_model(dict())
+    batch = _batch(n=2)
+    batch['data_samples'][1].set_gt_label(torch.tensor([0.3, 0.7]))
+    data = model.data_preprocessor(batch, True)
+    with pytest.raises(ValueError, match='one class index per sample'):
+        model.loss(**data)
+    with pytest.raises(ValueError, match='unknown keys'):
+        _rank_model(dict(weight=1.0))

@@ -223,6 +223,11 @@ def test_train_step_adds_the_efficiency_terms():
     assert 0 < log['eff_ratio_expected'] <= 1.0 + 1e-3
 
 
+def test_policy_rank_is_refused_without_a_per_image_loss():
+    with pytest.raises(ValueError, match='policy_rank needs the task loss'):
+        _segmentor(policy_rank=dict())
+
+
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
 def test_test_step_costs_every_forward_of_each_image(mode, tmp_path):
     test_cfg = ConfigDict(mode='whole') if mode == 'whole' else ConfigDict(

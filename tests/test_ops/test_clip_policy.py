@@ -58,10 +58,10 @@ def test_mixed_groups_keep_channels_last():
         seen = []
         original = layer._compute
 
-        def spy(sub, i, j):
+        def spy(sub, i, j, *into):
             seen.append(
                 sub.is_contiguous(memory_format=torch.channels_last_3d))
-            return original(sub, i, j)
+            return original(sub, i, j, *into)
 
         layer._compute = spy
         out = layer(xc)

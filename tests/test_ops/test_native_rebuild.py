@@ -1,7 +1,8 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""The one-pass rebuild writer (``varedd_mm/ops/csrc/rebuild.cpp``): its
-values against a direct evaluation of what it writes, its use by fused
-layers, the torch-op fallback and its errors."""
+"""The compiled kernels (``varedd_mm/ops/csrc/rebuild.cpp``): the one-pass
+rebuild writer's values against a direct evaluation of what it writes, its
+use by fused layers, the torch-op fallback and its errors; the gate's
+pooling against torch ops, and where the gates use it."""
 import copy
 import shutil
 
@@ -11,9 +12,10 @@ from mmcv.cnn import ConvModule
 from torch.utils.cpp_extension import is_ninja_available
 
 import varedd_mm.ops.dynamic_base as dynamic_base
+import varedd_mm.ops.gate as gate_module
 from varedd_mm import (VARED2Conv2plus1d, VARED2Conv3d, fixed_policy,
                        fuse_conv_bn)
-from varedd_mm.ops import native, to_channels_last
+from varedd_mm.ops import clip_policy, native, to_channels_last
 from varedd_mm.ops.backend import canonical_strides
 
 
@@ -142,11 +144,9 @@ def _dynamic(kind):
     return VARED2Conv2plus1d(8, 16, 3, padding=1, dynamic_cfg=cfg)
 
 
-@pytest.mark.parametrize('channels_last', [False, True])
-@pytest.mark.parametrize('batch', [1, 3])
-@pytest.mark.parametrize('kind', ['3d', '2plus1d'])
-def test_fused_layers_write_once_and_fall_back_to_torch_ops(
-        kernel, monkeypatch, channels_last, batch, kind):
+def _block(kind):
+    """A ConvModule (conv, BN, ReLU) around a dynamic conv, in eval mode,
+    with BN statistics and cheap-op weights away from their defaults."""
     conv = _dynamic(kind)
     block = ConvModule(
         8,
@@ -160,7 +160,15 @@ def test_fused_layers_write_once_and_fall_back_to_torch_ops(
     block.bn.running_var.uniform_(0.5, 2.0)
     for op in list(conv.temporal_ops) + list(conv.channel_ops):
         op.weight.data.add_(0.2 * torch.randn_like(op.weight))
-    block.eval()
+    return block.eval()
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('batch', [1, 3])
+@pytest.mark.parametrize('kind', ['3d', '2plus1d'])
+def test_fused_layers_write_once_and_fall_back_to_torch_ops(
+        kernel, monkeypatch, channels_last, batch, kind):
+    block = _block(kind)
     fused = fuse_conv_bn(copy.deepcopy(block))
     x = torch.randn(batch, 8, 7, 6, 6)
     if channels_last:
@@ -211,3 +219,148 @@ def test_other_dtypes_take_the_torch_ops(kernel, monkeypatch):
     x = torch.randn(2, 8, 4, 6, 6, dtype=torch.float64)
     with torch.no_grad(), fixed_policy(block, 1, 1), fixed_policy(fused, 1, 1):
         torch.testing.assert_close(fused(x), block(x))
+
+
+def _pool_reference(x, stride, tdiff):
+    """The gate's pooled input written out with torch ops."""
+    if x.dim() == 4:
+        x = x.unsqueeze(2)
+    sub = x[..., ::stride, ::stride]
+    mean = sub.flatten(2).mean(2)
+    if not tdiff:
+        return mean
+    if x.shape[2] == 1:
+        return torch.cat([mean, torch.zeros_like(mean)], 1)
+    diff = (sub[:, :, 1:] - sub[:, :, :-1]).abs().flatten(2).mean(2)
+    return torch.cat([mean, diff], 1)
+
+
+@pytest.mark.parametrize('shape', [(3, 16, 8, 13, 14), (1, 8, 1, 5, 5),
+                                   (2, 4, 3, 1, 1), (2, 6, 9, 10)])
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('stride', [1, 2, 3])
+def test_gate_pool_kernel_reads_the_sampled_pixels(kernel, shape,
+                                                   channels_last, stride):
+    x = torch.randn(*shape)
+    if channels_last:
+        x = x.contiguous(
+            memory_format=torch.channels_last_3d if len(shape) ==
+            5 else torch.channels_last)
+    for tdiff in ((False, True) if len(shape) == 5 else (False, )):
+        torch.testing.assert_close(
+            kernel.native_gate_pool(x, stride, tdiff),
+            _pool_reference(x, stride, tdiff))
+    # a strided view (every second frame) is read through its strides
+    if len(shape) == 5:
+        view = x[:, :, ::2]
+        torch.testing.assert_close(
+            kernel.native_gate_pool(view, stride, True),
+            _pool_reference(view, stride, True))
+
+
+@pytest.mark.parametrize('gate_input', ['mean', 'mean_tdiff'])
+def test_gates_pool_with_the_kernel_without_autograd(kernel, monkeypatch,
+                                                     gate_input):
+    conv = VARED2Conv3d(
+        8, 16, 3, padding=1, dynamic_cfg=dict(gate=dict(input=gate_input)))
+    x = torch.randn(3, 8, 6, 9, 9)
+    calls = []
+    original = native.native_gate_pool
+
+    def counted(*args):
+        calls.append(args[1:])
+        return original(*args)
+
+    monkeypatch.setattr(gate_module, 'native_gate_pool', counted)
+    # a gradient to the input: torch ops
+    conv.train()(x.clone().requires_grad_()).sum().backward()
+    assert calls == []
+    with torch.no_grad():
+        conv.eval()
+        kernel_logits = conv.gate.logits(x)
+        assert calls == [(2, gate_input == 'mean_tdiff')]
+        monkeypatch.setenv('VARED2_NATIVE', '0')
+        torch_logits = conv.gate.logits(x)
+        assert len(calls) == 1
+    for a, b in zip(kernel_logits, torch_logits):
+        torch.testing.assert_close(a, b)
+
+
+def test_gate_pool_kernel_refuses_bad_input(kernel):
+    ops = kernel.load_native()
+    with pytest.raises(RuntimeError, match='5-d float32 CPU'):
+        ops.gate_pool(torch.randn(2, 3, 4, 4, 4).double(), 2, False)
+    with pytest.raises(RuntimeError, match='stride must be >= 1'):
+        ops.gate_pool(torch.randn(2, 3, 4, 4, 4), 0, False)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('kind', ['3d', '2plus1d'])
+def test_grouped_inference_writes_reduced_groups_into_the_batch(
+        kernel, monkeypatch, channels_last, kind):
+    block = _block(kind)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    x = torch.randn(7, 8, 7, 6, 6)
+    if channels_last:
+        to_channels_last(fused)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    # (0, 0) allocates the output; scattered and consecutive reduced groups
+    choices = [(1, 1), (0, 0), (1, 1), (2, 0), (2, 0), (0, 2), (1, 1)]
+    writes = []
+    original = dynamic_base.native_rebuild
+
+    def counted(*args):
+        into = args[5] if len(args) > 5 else None
+        writes.append(None if into is None else list(into[1]))
+        return original(*args)
+
+    monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
+    with torch.no_grad():
+        with clip_policy(block, choices):
+            expected = block(x)
+        with clip_policy(fused, choices):
+            out = fused(x)
+            monkeypatch.setenv('VARED2_NATIVE', '0')
+            fallback = fused(x)
+            monkeypatch.delenv('VARED2_NATIVE')
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fallback, expected, rtol=1e-5, atol=1e-5)
+    layout = (
+        torch.channels_last_3d if channels_last else torch.contiguous_format)
+    assert out.is_contiguous(memory_format=layout)
+    # every reduced group went straight into its rows of the batch output
+    assert sorted(writes) == [[0, 2, 6], [3, 4], [5]]
+
+
+def test_rebuild_into_refuses_bad_destinations(kernel):
+    ops = kernel.load_native()
+    y = torch.randn(2, 4, 2, 9)
+    coef = torch.ones(2 + 3 + 2, 4)
+    out = torch.zeros(3, 4, 4, 9)
+    ops.rebuild_into([y], 4, 2, coef, False, False, out, [2, 0])
+    ref = _reference([y.view(2, 4, 2, 9)], 4, 2, coef, False)
+    assert torch.equal(out[2], ref[0]) and torch.equal(out[0], ref[1])
+    assert not out[1].any()
+    with pytest.raises(RuntimeError, match='row 3 outside the 3 rows'):
+        ops.rebuild_into([y], 4, 2, coef, False, False, out, [0, 3])
+    with pytest.raises(RuntimeError, match='1 rows for 2 clips'):
+        ops.rebuild_into([y], 4, 2, coef, False, False, out, [0])
+    with pytest.raises(RuntimeError, match='not dense per clip'):
+        ops.rebuild_into([y], 4, 2, coef, False, False,
+                         torch.zeros(3, 4, 9, 4).transpose(2, 3), [0, 1])
+    with pytest.raises(RuntimeError, match=r'out must be a float32 CPU'):
+        ops.rebuild_into([y], 4, 2, coef, False, False, out[:, :3], [0, 1])
+
+
+def test_rebuild_into_a_batch_of_single_pixels(kernel):
+    # a channels-last batch at 1x1x1: its size-1 dims carry strides the
+    # dense check must ignore (the last stage of a small clip)
+    out = torch.zeros(3, 4, 1, 1,
+                      1).contiguous(memory_format=torch.channels_last_3d)
+    y = torch.randn(2, 4, 1, 1, 1)
+    coef = torch.randn(4, 4)
+    assert kernel.native_rebuild([y], 1, 1, coef, False, (out, [2, 0])) is None
+    ref = _reference([y.flatten(3)], 1, 1, coef, False).view(2, 4, 1, 1, 1)
+    torch.testing.assert_close(out[2], ref[0])
+    torch.testing.assert_close(out[0], ref[1])
+    assert not out[1].any()

@@ -99,6 +99,10 @@ def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
     assert 0 < dyn['dynamic_conv_ms'] <= dyn['conv_ms']
     assert dyn['dynamic_other_ms'] > base['dynamic_other_ms']
     assert all(name.startswith('aten::') for name in dyn['other_top'])
+    # what the VA-RED2 layers do beyond their convs, by op, largest first
+    top = list(dyn['dynamic_other_top'].values())
+    assert top and top == sorted(top, reverse=True)
+    assert sum(top) <= dyn['dynamic_other_ms'] + 2e-3
     for p in (base, dyn):
         assert p['total_ms'] == pytest.approx(
             p['conv_ms'] + p['dynamic_other_ms'] + p['other_ms'], abs=2e-3)

@@ -146,6 +146,13 @@ def parse_args():
         default=3,
         help='untimed forwards of each model before timing')
     parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the weights drawn at random (every weight a '
+        'checkpoint does not give, such as the gates of --gate-cost), so '
+        'that runs of the same command take the same choices')
+    parser.add_argument(
         '--repeats',
         type=int,
         default=10,
@@ -254,6 +261,7 @@ def main():
         print('--retain-freed-memory: not applied (needs Linux with glibc)')
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    torch.manual_seed(args.seed)
     dyn, dims = build(args.config, args.checkpoint, args.cfg_options, device)
     if not dynamic_layers(dyn):
         raise ValueError(f'{args.config} has no VA-RED2 dynamic layers')
@@ -412,18 +420,22 @@ def main():
               'ceiling = speed-up vs same execution if the VA-RED2 convs '
               'cost their FLOPs share and the rebuild nothing')
         print('| batch | model | conv | VA-RED2 layers, non-conv | other | '
-              'total | largest other ops |')
-        print('|---|---|---|---|---|---|---|')
+              'total | largest other ops | largest VA-RED2 non-conv ops |')
+        print('|---|---|---|---|---|---|---|---|')
+
+        def largest(times):
+            return ', '.join(f'{n.replace("aten::", "")} {ms:.1f}'
+                             for n, ms in list(times.items())[:4])
+
         for r in rows:
             for key in ('base_same', 'dynamic'):
                 p = r['profile'][key]
-                top = ', '.join(f'{n.replace("aten::", "")} {ms:.1f}'
-                                for n, ms in list(p['other_top'].items())[:4])
                 print(f"| {r['batch']} | {key} | {p['conv_ms']:.1f} | "
                       f"{p['dynamic_other_ms']:.1f} | {p['other_ms']:.1f} | "
-                      f"{p['total_ms']:.1f} | {top} |")
+                      f"{p['total_ms']:.1f} | {largest(p['other_top'])} | "
+                      f"{largest(p['dynamic_other_top'])} |")
             print(f"| {r['batch']} | ceiling vs same execution | "
-                  f"{r['profile']['ceiling_same_execution']:.2f}x | | | | |")
+                  f"{r['profile']['ceiling_same_execution']:.2f}x | | | | | |")
     out_dir = osp.dirname(args.out)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
@@ -448,6 +460,7 @@ def main():
                 machine=platform.machine(),
                 repeats=args.repeats,
                 warmup=args.warmup,
+                seed=args.seed,
                 rows=rows),
             f,
             indent=2)

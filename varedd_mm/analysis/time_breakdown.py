@@ -54,7 +54,8 @@ def time_breakdown(model: nn.Module,
       affine, interpolation, gates, and the inner ReLU of unfused (2+1)D
       convs; in a fused model the one-pass rebuild kernel
       ``varedd_mm::rebuild``, which also applies a folded ReLU, while a
-      ReLU folded into a conv as a oneDNN post-op counts as conv time);
+      ReLU folded into a conv as a oneDNN post-op counts as conv time),
+      with the ``top`` largest by name in ``dynamic_other_top``;
     * ``other_ms``: every op outside them and not a conv (BN, activations,
       residual adds, pools, heads), with the ``top`` largest by name in
       ``other_top``;
@@ -86,6 +87,7 @@ def time_breakdown(model: nn.Module,
             h.remove()
     parts = defaultdict(float)
     other = defaultdict(float)
+    dynamic_other = defaultdict(float)
     for event in prof.events():
         if event.name == DYNAMIC_RANGE:
             continue
@@ -97,6 +99,7 @@ def time_breakdown(model: nn.Module,
                 parts['dynamic_conv_ms'] += ms
         elif inside:
             parts['dynamic_other_ms'] += ms
+            dynamic_other[event.name] += ms
         else:
             parts['other_ms'] += ms
             other[event.name] += ms
@@ -107,8 +110,10 @@ def time_breakdown(model: nn.Module,
     }
     result['total_ms'] = round(
         parts['conv_ms'] + parts['dynamic_other_ms'] + parts['other_ms'], 3)
-    result['other_top'] = {
-        name: round(ms, 3)
-        for name, ms in sorted(other.items(), key=lambda kv: -kv[1])[:top]
-    }
+    for key, times in (('dynamic_other_top', dynamic_other), ('other_top',
+                                                              other)):
+        result[key] = {
+            name: round(ms, 3)
+            for name, ms in sorted(times.items(), key=lambda kv: -kv[1])[:top]
+        }
     return result

@@ -8,7 +8,10 @@ VA-RED² needs:
 
 * training: ``loss_eff`` (summed, its key holds ``loss``) and the logged
   ``eff_ratio_expected`` / ``eff_ratio_realised`` in the loss dict
-  (:meth:`VARED2ModelMixin.vared2_loss`);
+  (:meth:`VARED2ModelMixin.vared2_loss`), and with ``policy_rank`` the
+  gates' counterfactual ranking loss ``loss_policy``
+  (:mod:`varedd_mm.ops.policy_rank`; the task model says what one clip's
+  task loss is in ``vared2_clip_losses``);
 * testing: per predicted sample, the realised GFLOPs of each of its rows
   (views of a clip, windows of an image), each row with its own choices,
   the base model's GFLOPs per row, the choices and the layer names
@@ -28,6 +31,8 @@ import torch
 from mmengine.registry import MODELS
 
 from varedd_mm.ops import EfficiencyLoss, dynamic_layers, track_flops
+from varedd_mm.ops.policy_rank import (counterfactual_deltas,
+                                       parse_policy_rank, rank_loss)
 
 
 class VARED2ModelMixin:
@@ -40,23 +45,49 @@ class VARED2ModelMixin:
 
     Args:
         efficiency_loss (dict, optional): See :meth:`_init_vared2`.
+        policy_rank (dict, optional): See :meth:`_init_vared2`.
         Others: those of the model class it is combined with.
     """
 
     def __init__(self,
                  *args,
                  efficiency_loss: Optional[dict] = None,
+                 policy_rank: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_vared2(efficiency_loss)
+        self._init_vared2(efficiency_loss, policy_rank)
 
     def loss(self, *args, **kwargs) -> dict:
-        """The base class's loss dict plus :meth:`vared2_loss`."""
+        """The base class's loss dict plus :meth:`vared2_loss` and, with
+        ``policy_rank``, ``loss_policy`` and its logged terms."""
+        deltas = None
+        if self._policy_rank is not None:
+            # before the training forward: its records must be the last
+            deltas = counterfactual_deltas(
+                self, lambda: self.vared2_clip_losses(*args, **kwargs),
+                self._policy_rank['dims'])
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
+        if deltas is not None:
+            rank = rank_loss(self._vared2_layers, deltas)
+            losses['loss_policy'] = (
+                self._policy_rank['loss_weight'] * rank.pop('loss'))
+            for d, delta in deltas.items():
+                losses[f'policy_delta_{d}'] = delta.mean()
+            for key, value in rank.items():
+                losses[f'policy_rank_{key}'] = value
         return losses
 
-    def _init_vared2(self, efficiency_loss: Optional[dict]) -> None:
+    def vared2_clip_losses(self, *args, **kwargs) -> torch.Tensor:
+        """The task loss of every row the dynamic layers run on (a clip,
+        a view), shape ``(rows,)``, for a forward on the arguments of
+        ``loss``; what ``policy_rank`` compares between choices. Task
+        models that support ``policy_rank`` override it."""
+        raise NotImplementedError
+
+    def _init_vared2(self,
+                     efficiency_loss: Optional[dict],
+                     policy_rank: Optional[dict] = None) -> None:
         """Build the efficiency loss and find the dynamic layers (called by
         ``__init__`` after the model is built).
 
@@ -66,6 +97,15 @@ class VARED2ModelMixin:
                 (built from mmengine's root registry, so it resolves under
                 every codebase's scope). None trains without it; the cost
                 ratios are still logged.
+            policy_rank (dict, optional): ``dict(loss_weight=1.0,
+                dims=None)`` adds the gates' counterfactual ranking loss
+                ``loss_policy`` (:mod:`varedd_mm.ops.policy_rank`; ``dims``
+                None: every dimension a dynamic layer reduces), logged with
+                ``policy_delta_<dim>`` (mean task loss increase of the
+                reduction) and ``policy_rank_acc_<dim>`` (share of clip
+                pairs the gates order right). Only for task models with a
+                per-clip task loss (``vared2_clip_losses``). None (default):
+                the paper's training.
         """
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
@@ -80,6 +120,16 @@ class VARED2ModelMixin:
         self.vared2_layer_names = [n for n, _ in named]
         self._vared2_layers = [m for _, m in named]
         self._flops = track_flops(self)
+        own = type(self).vared2_clip_losses
+        if (policy_rank is not None
+                and own is VARED2ModelMixin.vared2_clip_losses):
+            raise ValueError(
+                f'{type(self).__name__}: policy_rank needs the task loss of '
+                'each clip, which this model does not define (supported: '
+                'VARED2Recognizer3D); leave policy_rank=None')
+        self._policy_rank = parse_policy_rank(
+            policy_rank, self._vared2_layers,
+            f'{type(self).__name__}.policy_rank')
 
     def vared2_loss(self) -> Dict[str, torch.Tensor]:
         """The efficiency terms of the last (training) forward, for the

@@ -138,6 +138,32 @@ def _check_keys(cfg: Mapping, allowed: Mapping, name: str) -> None:
                          f'are {sorted(allowed)}')
 
 
+def parse_options(cfg: Mapping,
+                  defaults: Mapping,
+                  owner: str,
+                  positive: Tuple[str, ...] = ()) -> dict:
+    """``cfg`` merged over ``defaults``, for an options dict of a model
+    (``inplace_distill``, ``policy_rank``): a ``ValueError`` naming
+    ``owner`` unless ``cfg`` is a dict of known keys whose ``positive``
+    keys are numbers > 0."""
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f'{owner} must be a dict with keys '
+                         f'{sorted(defaults)} or None, got {cfg!r}')
+    unknown = sorted(set(cfg) - set(defaults))
+    if unknown:
+        raise ValueError(f'{owner}: unknown keys {unknown}; allowed: '
+                         f'{sorted(defaults)}')
+    parsed = dict(defaults, **cfg)
+    for key in positive:
+        value = parsed[key]
+        if isinstance(value,
+                      bool) or not isinstance(value,
+                                              (int, float)) or not value > 0:
+            raise ValueError(f'{owner}.{key} must be a number > 0, got '
+                             f'{value!r}')
+    return parsed
+
+
 def normalize_dims(dims) -> Tuple[str, ...]:
     """``dims`` as a tuple in canonical order; a ``ValueError`` naming the
     key unless it is a non-empty subset of :data:`ALLOWED_DIMS`."""

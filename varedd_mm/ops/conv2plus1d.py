@@ -302,7 +302,11 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
                              conv.padding, 1, 1)
         return self.relu(self._bn_s(s, m))
 
-    def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+    def _compute(self,
+                 x: torch.Tensor,
+                 i: int,
+                 j: int,
+                 into=None) -> Optional[torch.Tensor]:
         if i == 0 and j == 0:
             if self.fused_s_weight is not None:
                 return self._conv_t(
@@ -314,7 +318,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         if r > 1:
             x = x[:, :, ::r]
         y = self._conv_t(self._spatial(x, self.mid_width(j)), i, j, t_in)
-        return self._rebuild(y, i, j, t_out)
+        return self._rebuild(y, i, j, t_out, into)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
         # conv_s is per frame and BN per channel: every choice's spatial

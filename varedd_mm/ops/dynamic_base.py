@@ -67,8 +67,10 @@ class DynamicConvMixin:
 
     A subclass calls :meth:`_init_dynamic` in ``__init__`` and implements:
 
-    * ``_compute(x, i, j)``: the inference path of choice ``(i, j)`` for a
-      group of clips (reduced conv + cheap rebuild).
+    * ``_compute(x, i, j, into=None)``: the inference path of choice
+      ``(i, j)`` for a group of clips (reduced conv + cheap rebuild), with
+      ``into`` passed on to :meth:`_rebuild` (None returned when the
+      output was written there).
     * ``_compute_all(x)``: outputs of every choice for the training-time
       expectation, as a dict ``{(i, j): tensor}``.
     * ``_choice_macs(shape)``: MACs per clip of each choice (gate excluded)
@@ -160,6 +162,7 @@ class DynamicConvMixin:
         self.last_expected_macs: Optional[torch.Tensor] = None
         self.full_macs: Optional[int] = None
         self.last_probs: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        self.last_gate_features: Optional[torch.Tensor] = None
 
     def macs_table(self, shape: Sequence[int]) -> Dict[Choice, int]:
         """MACs per clip of every choice for an input of ``shape`` (gate
@@ -213,13 +216,17 @@ class DynamicConvMixin:
                 costs: torch.Tensor,
                 extra_macs: int,
                 expected: Optional[torch.Tensor] = None,
-                probs=None) -> None:
-        """Write the records of one forward (no host-device sync)."""
+                probs=None,
+                gate_features=None) -> None:
+        """Write the records of one forward (no host-device sync);
+        ``gate_features`` (what the gate MLP read, detached) only in
+        training, for ``policy_rank``."""
         self.last_choice = choice
         self.last_macs = costs[choice[:, 0], choice[:, 1]] + extra_macs
         self.last_expected_macs = (
             self.last_macs.float() if expected is None else expected)
         self.last_probs = probs
+        self.last_gate_features = gate_features
 
     # ------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
@@ -249,15 +256,23 @@ class DynamicConvMixin:
             lambda: (self.fused_scale[:c].reshape(view).contiguous(), self.
                      fused_shift[:c].reshape(view).contiguous()))
 
-    def _rebuild(self, y: torch.Tensor, i: int, j: int,
-                 t_out: Optional[int]) -> torch.Tensor:
+    def _rebuild(
+        self,
+        y: torch.Tensor,
+        i: int,
+        j: int,
+        t_out: Optional[int],
+        into: Optional[Tuple[torch.Tensor, List[int]]] = None
+    ) -> Optional[torch.Tensor]:
         """Cheap rebuild: channels first (on the computed frames), then
         time (on all channels).
 
         With a fused BN (:meth:`fuse_bn`), ``y`` is the BN'd conv output
         when ``j == 0`` and the raw one when ``j > 0`` (the ghost filters
         read raw values, so their zero-padded borders stay exact); the
-        output is BN'd either way.
+        output is BN'd either way. ``into = (out, rows)``: where the
+        compiled kernel writes, it writes clip ``n`` straight into
+        ``out[rows[n]]`` and None is returned (grouped inference).
         """
         scale, shift = self.fused_scale, self.fused_shift
         first = None  # affine the computed channels still need
@@ -273,13 +288,13 @@ class DynamicConvMixin:
                 coef = self.temporal_ops[i - 1].native_coef(
                     y.dim(), shift, first)
                 return native_rebuild(blocks, t_out, 2**i, coef,
-                                      self.fused_relu)
+                                      self.fused_relu, into)
             coef = self._inference_cache.get(
                 ('native_concat', y.shape[1], y.dim()),
                 (scale, shift) + tuple(first or ()),
                 lambda: native_terms(self.out_channels, first))
             return native_rebuild(blocks, y.shape[2] if y.dim() == 5 else 1, 1,
-                                  coef, self.fused_relu)
+                                  coef, self.fused_relu, into)
         out = self._rebuild_torch(y, i, j, t_out, blocks, first)
         return out.relu_() if self.fused_relu else out
 
@@ -355,7 +370,7 @@ class DynamicConvMixin:
             self._forced_cache[key] = records
         (self.last_choice, self.last_macs, self.last_expected_macs,
          self.full_macs) = records
-        self.last_probs = None
+        self.last_probs = self.last_gate_features = None
         return self._compute(x, i, j)
 
     def _forward_train(self, x: torch.Tensor, lt: torch.Tensor,
@@ -369,7 +384,8 @@ class DynamicConvMixin:
         joint = pt.unsqueeze(2) * pc.unsqueeze(1)  # (N, K_t, K_c)
         expected = (joint *
                     costs.to(joint.dtype)).flatten(1).sum(dim=1) + gate_cost
-        self._record(choice.detach(), costs, gate_cost, expected, (pt, pc))
+        self._record(choice.detach(), costs, gate_cost, expected, (pt, pc),
+                     self.gate.last_features)
         outs = self._compute_all(x)
         numel = outs[(0, 0)][0].numel()
         mix = (
@@ -415,7 +431,7 @@ class DynamicConvMixin:
         for n, k in enumerate(keys):
             groups.setdefault(k, []).append(n)
         out = None
-        for k in sorted(groups):
+        for k in sorted(groups):  # (0, 0) first: it allocates the output
             clips = groups[k]
             run = clips[-1] - clips[0] + 1 == len(clips)  # consecutive
             if autograd:
@@ -428,7 +444,12 @@ class DynamicConvMixin:
                 sub = empty_like_layout(x, (len(clips), ) + x.shape[1:])
                 for m, n in enumerate(clips):
                     sub[m].copy_(x[n])
-            y = self._compute(sub, k // kc, k % kc)
+            # the compiled rebuild writes a reduced group's clips straight
+            # into the batch output (no scatter copy)
+            into = None if autograd or out is None or k == 0 else (out, clips)
+            y = self._compute(sub, k // kc, k % kc, into)
+            if y is None:
+                continue
             if out is None:
                 # the batch's memory format, whatever a group's conv chose
                 out = torch.empty(

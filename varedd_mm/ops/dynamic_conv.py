@@ -90,7 +90,11 @@ class _PlainDynamicConv(DynamicConvMixin):
     def _output_conv(self) -> nn.Module:
         return self
 
-    def _compute(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+    def _compute(self,
+                 x: torch.Tensor,
+                 i: int,
+                 j: int,
+                 into=None) -> Optional[torch.Tensor]:
         fused = self.fused_weight is not None
         if i == 0 and j == 0:
             if fused:  # what the fused base conv runs (fuse.py)
@@ -118,7 +122,7 @@ class _PlainDynamicConv(DynamicConvMixin):
             stride = (self.stride[0] * 2**i, ) + tuple(self.stride[1:])
         y = reduced_conv(x, weight, bias, stride, self.padding, self.dilation,
                          groups)
-        return self._rebuild(y, i, j, t_out)
+        return self._rebuild(y, i, j, t_out, into)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
         full = self._conv_forward(x, self.weight, self.bias)

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import GateSpec
+from .native import native_applies, native_gate_pool
 
 
 class PooledStandardize(nn.Module):
@@ -86,6 +87,7 @@ class SoftModulationGate(nn.Module):
         self.fc2 = nn.Linear(self.hidden, num_temporal + num_channel)
         self.init_bias_full = spec.init_bias_full
         self.pool_stride = spec.pool_stride
+        self.last_features = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -98,6 +100,29 @@ class SoftModulationGate(nn.Module):
             self.fc2.bias[0] = self.init_bias_full
             self.fc2.bias[self.num_temporal] = self.init_bias_full
 
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled statistics the gate reads, ``(N, C_in)`` or, with
+        ``input='mean_tdiff'``, ``(N, 2 C_in)``: the mean of ``x`` over
+        every ``pool_stride``-th pixel in H and W (all frames), then the
+        mean absolute difference of consecutive frames at those pixels.
+        Without autograd on the CPU in float32 the compiled kernel reads
+        the sampled pixels once (``native.native_gate_pool``; same values
+        to float rounding)."""
+        s = self.pool_stride
+        tdiff = self.input == 'mean_tdiff'
+        if native_applies([x]):
+            return native_gate_pool(x, s, tdiff)
+        if s > 1:
+            x = x[..., ::s, ::s]
+        pooled = x.flatten(2).mean(dim=2)
+        if tdiff:
+            if x.shape[2] > 1:
+                diff = (x[:, :, 1:] - x[:, :, :-1]).abs().flatten(2).mean(2)
+            else:  # one frame: nothing changes
+                diff = torch.zeros_like(pooled)
+            pooled = torch.cat([pooled, diff], dim=1)
+        return pooled
+
     def logits(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Policy logits of each clip.
 
@@ -108,19 +133,18 @@ class SoftModulationGate(nn.Module):
             tuple[Tensor, Tensor]: temporal logits ``(N, K_t)`` and channel
             logits ``(N, K_c)``.
         """
-        s = self.pool_stride
-        if s > 1:
-            x = x[..., ::s, ::s]
-        pooled = x.flatten(2).mean(dim=2)
-        if self.input == 'mean_tdiff':
-            if x.shape[2] > 1:
-                diff = (x[:, :, 1:] - x[:, :, :-1]).abs().flatten(2).mean(2)
-            else:  # one frame: nothing changes
-                diff = torch.zeros_like(pooled)
-            pooled = torch.cat([pooled, diff], dim=1)
+        pooled = self.pool(x)
         if self.in_norm is not None:
             pooled = self.in_norm(pooled)
-        out = self.fc2(F.relu(self.fc1(pooled)))
+        #: what the MLP read in the last call, detached (``policy_rank``)
+        self.last_features = pooled.detach()
+        return self.head(pooled)
+
+    def head(self,
+             features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The gate MLP on pooled (and standardised) features: temporal
+        and channel logits."""
+        out = self.fc2(F.relu(self.fc1(features)))
         return out[:, :self.num_temporal], out[:, self.num_temporal:]
 
     def probs(self, logits: torch.Tensor) -> torch.Tensor:

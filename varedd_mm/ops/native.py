@@ -1,5 +1,6 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
-"""The one-pass rebuild writer (``csrc/rebuild.cpp``), built on first use.
+"""The one-pass rebuild writer and the gate's pooling (``csrc/rebuild.cpp``),
+built on first use.
 
 A VA-RED² layer at a reduced choice writes its full output from a small
 computed block; with torch ops that takes several memory passes over the
@@ -7,9 +8,15 @@ output (place the computed part with its affine, copy the ghost channels,
 two passes per rebuilt frame, then the ReLU that follows the layer). The
 C++ kernel ``torch.ops.varedd_mm.rebuild`` writes every output element
 once, with its affine and the ReLU (measurements: docs/engine.md, "One
-pass per output"). It covers fused (inference) models on the CPU in
-float32; everything else (CUDA, other dtypes, autograd, tracing,
-``torch.compile``) runs the torch-op path, which computes the same values
+pass per output"); ``rebuild_into`` writes a group of clips that share a
+choice straight into their rows of the batch output (grouped inference,
+no scatter copy). The rebuild runs for fused (inference) models on the CPU
+in float32. ``torch.ops.varedd_mm.gate_pool`` is the gate's pooled input
+(the mean over every ``pool_stride``-th pixel, and the mean absolute frame
+difference there) without autograd on the CPU in float32: torch's strided
+reductions read those pixels several times slower than a full pooling
+reads every pixel. Everything else (CUDA, other dtypes, autograd,
+tracing, ``torch.compile``) runs torch ops, which compute the same values
 to float rounding.
 
 The extension is compiled with ``torch.utils.cpp_extension.load`` (a C++
@@ -27,7 +34,7 @@ import platform
 import sys
 import time
 import warnings
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -134,8 +141,14 @@ def native_applies(blocks: List[torch.Tensor]) -> bool:
             and load_native() is not None)
 
 
-def native_rebuild(blocks: List[torch.Tensor], t_out: int, ratio: int,
-                   coef: torch.Tensor, relu: bool) -> torch.Tensor:
+def native_rebuild(
+    blocks: List[torch.Tensor],
+    t_out: int,
+    ratio: int,
+    coef: torch.Tensor,
+    relu: bool,
+    into: Optional[Tuple[torch.Tensor, List[int]]] = None
+) -> Optional[torch.Tensor]:
     """Write the layer output from its computed channel blocks in one pass.
 
     Args:
@@ -147,11 +160,15 @@ def native_rebuild(blocks: List[torch.Tensor], t_out: int, ratio: int,
         coef (Tensor): ``(2 + 3 (R - 1) + 2, C)`` per-channel terms (see
             ``csrc/rebuild.cpp``; :func:`~.cheap_ops.native_terms`).
         relu (bool): Apply a ReLU to every output element.
+        into (tuple, optional): ``(out, rows)``: write clip ``n`` of the
+            blocks into ``out[rows[n]]`` (a batch output, ``(B, C, t_out,
+            H, W)`` in the blocks' memory format) instead of a new tensor;
+            ``rows`` distinct. Used when it is in that format, else ignored.
 
     Returns:
-        Tensor: ``(N, C, t_out, H, W)`` (or ``(N, C, H, W)``) in the first
-        block's memory format (contiguous where that is ambiguous: every
-        dim after C of size 1).
+        Tensor | None: ``(N, C, t_out, H, W)`` (or ``(N, C, H, W)``) in the
+        first block's memory format (contiguous where that is ambiguous:
+        every dim after C of size 1); None when written ``into``.
     """
     from .backend import canonical_strides, memory_format_of
     first = blocks[0]
@@ -163,10 +180,37 @@ def native_rebuild(blocks: List[torch.Tensor], t_out: int, ratio: int,
     for b in blocks:
         b = b.contiguous(memory_format=fmt)  # a no-op for conv outputs
         flat.append((b.unsqueeze(2) if four_d else b).flatten(3))
-    out = load_native().rebuild(flat, t_out, ratio, coef, relu, fmt
-                                != torch.contiguous_format)
+    channels_last = fmt != torch.contiguous_format
+    if into is not None and into[0].is_contiguous(memory_format=fmt):
+        out, rows = into
+        o = out.unsqueeze(2) if four_d else out
+        # view() fails rather than copies: the kernel writes into out
+        o = o.view(o.shape[:3] + (-1, ))
+        load_native().rebuild_into(flat, t_out, ratio, coef, relu,
+                                   channels_last, o, rows)
+        return None
+    out = load_native().rebuild(flat, t_out, ratio, coef, relu, channels_last)
     out = out.unflatten(3, tuple(first.shape[-2:]))
     return canonical_strides(out.squeeze(2) if four_d else out, fmt)
+
+
+def native_gate_pool(x: torch.Tensor, stride: int,
+                     tdiff: bool) -> torch.Tensor:
+    """The gate's pooled input in one read of the sampled pixels.
+
+    Args:
+        x (Tensor): ``(N, C, T, H, W)`` or ``(N, C, H, W)`` layer input,
+            float32 on the CPU, any memory format.
+        stride (int): Every ``stride``-th pixel in H and W is read.
+        tdiff (bool): Also the mean absolute difference of consecutive
+            frames at those pixels (zeros for one frame; 5-d ``x``).
+
+    Returns:
+        Tensor: ``(N, C)``, or ``(N, 2C)`` with ``tdiff`` (mean first).
+    """
+    if x.dim() == 4:
+        x = x.unsqueeze(2)
+    return load_native().gate_pool(x, stride, tdiff)
 
 
 if __name__ == '__main__':

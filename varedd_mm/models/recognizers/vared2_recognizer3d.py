@@ -11,6 +11,7 @@ from mmaction.registry import MODELS
 
 from varedd_mm.models.vared2_model import VARED2ModelMixin
 from varedd_mm.ops import fixed_policy
+from varedd_mm.ops.config import parse_options
 
 #: keys of ``inplace_distill`` and their defaults
 DISTILL_DEFAULTS = dict(loss_weight=1.0, temperature=1.0, teacher='current')
@@ -20,24 +21,11 @@ DISTILL_TEACHERS = ('current', 'initial')
 def _parse_distill(cfg: Optional[dict]) -> Optional[dict]:
     if cfg is None:
         return None
-    if not isinstance(cfg, dict):
-        raise ValueError('inplace_distill must be a dict with keys '
-                         f'{sorted(DISTILL_DEFAULTS)} or None, got {cfg!r}')
-    unknown = set(cfg) - set(DISTILL_DEFAULTS)
-    if unknown:
-        raise ValueError(f'inplace_distill: unknown keys {sorted(unknown)}; '
-                         f'allowed: {sorted(DISTILL_DEFAULTS)}')
-    parsed = dict(DISTILL_DEFAULTS, **cfg)
+    parsed = parse_options(cfg, DISTILL_DEFAULTS, 'inplace_distill',
+                           ('loss_weight', 'temperature'))
     if parsed['teacher'] not in DISTILL_TEACHERS:
         raise ValueError(f'inplace_distill.teacher must be one of '
                          f'{DISTILL_TEACHERS}, got {parsed["teacher"]!r}')
-    for key in ('loss_weight', 'temperature'):
-        value = parsed[key]
-        if isinstance(value,
-                      bool) or not isinstance(value,
-                                              (int, float)) or not value > 0:
-            raise ValueError(f'inplace_distill.{key} must be a number > 0, '
-                             f'got {value!r}')
     return parsed
 
 
@@ -98,6 +86,12 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             the full option (shared weights, training-mode BN), ``'initial'``:
             a frozen eval-mode copy of the model taken at the first training
             step, at the full option. None (default) trains without it.
+        policy_rank (dict, optional): ``dict(loss_weight=1.0, dims=None)``
+            to train the gates to rank the clips of each batch by what a
+            reduction actually costs them in the task loss
+            (:mod:`varedd_mm.ops.policy_rank`, docs/policy.md); a keyword
+            of :class:`VARED2ModelMixin`. None (default): the paper's
+            training.
         Others: as ``Recognizer3D``.
     """
 
@@ -147,6 +141,33 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             teacher.requires_grad_(False)
             object.__setattr__(self, '_distill_teacher', teacher)
         return teacher
+
+    def vared2_clip_losses(self, inputs: torch.Tensor, data_samples,
+                           **kwargs) -> torch.Tensor:
+        """Cross-entropy of every view's class scores against its
+        sample's label, shape ``(N * views,)`` (views of a sample
+        contiguous, as the dynamic layers see them), for ``policy_rank``.
+        Single-label classification only (one class index per sample)."""
+        feats, head_kwargs = self.extract_feat(
+            inputs, data_samples=data_samples)
+        scores = self.cls_head(feats, **head_kwargs)
+        labels = []
+        for i, sample in enumerate(data_samples):
+            label = sample.gt_label
+            if label.numel() != 1 or label.is_floating_point():
+                raise ValueError(
+                    'policy_rank takes one class index per sample; sample '
+                    f'{i} has gt_label {tuple(label.shape)} of '
+                    f'{label.dtype} (soft or multiple labels: use '
+                    'policy_rank=None)')
+            labels.append(label.reshape(()))
+        labels = torch.stack(labels).to(scores.device)
+        if scores.shape[0] % labels.shape[0]:
+            raise RuntimeError(
+                f'policy_rank: {scores.shape[0]} score rows for '
+                f'{labels.shape[0]} samples')
+        labels = labels.repeat_interleave(scores.shape[0] // labels.shape[0])
+        return F.cross_entropy(scores, labels, reduction='none')
 
     def extract_feat(self, inputs: torch.Tensor, *args, **kwargs) -> tuple:
         """``Recognizer3D.extract_feat`` after checking the input layout.

@@ -20,6 +20,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace {
@@ -52,8 +53,19 @@ inline Frame frame_of(int64_t t, int64_t ratio, int64_t t_c) {
 }
 
 // channels innermost (channels-last): one row of C values per (n, t, s)
+// Where clip n of the blocks goes: out + dest(n) * clip_stride (dest =
+// the identity, or a row of the batch a group of clips belongs to).
+struct Dest {
+  float* out;
+  const int64_t* rows;  // nullptr: clip n -> row n
+  int64_t clip_stride;
+  inline float* clip(int64_t n) const {
+    return out + (rows ? rows[n] : n) * clip_stride;
+  }
+};
+
 template <bool kRelu>
-void run_channels_last(const std::vector<Block>& blocks, float* out,
+void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
                        int64_t n_batch, int64_t channels, int64_t t_out,
                        int64_t t_c, int64_t space, int64_t ratio,
                        const float* coef) {
@@ -63,7 +75,8 @@ void run_channels_last(const std::vector<Block>& blocks, float* out,
       const int64_t s = r % space;
       const int64_t n = r / (space * t_out);
       const Frame f = frame_of((r / space) % t_out, ratio, t_c);
-      float* __restrict__ dst = out + r * channels;
+      float* __restrict__ dst =
+          out.clip(n) + (r - n * space * t_out) * channels;
       for (const Block& b : blocks) {
         const float* __restrict__ y0 =
             b.data + n * b.sn + f.k * b.st + s * b.ss;
@@ -88,7 +101,7 @@ void run_channels_last(const std::vector<Block>& blocks, float* out,
 
 // contiguous (N, C, T, S): one plane of S values per (n, c, t)
 template <bool kRelu>
-void run_contiguous(const std::vector<Block>& blocks, float* out,
+void run_contiguous(const std::vector<Block>& blocks, const Dest& out,
                     int64_t n_batch, int64_t channels, int64_t t_out,
                     int64_t t_c, int64_t space, int64_t ratio,
                     const float* coef) {
@@ -104,7 +117,8 @@ void run_contiguous(const std::vector<Block>& blocks, float* out,
       const float* __restrict__ y0 = blk->data + n * blk->sn +
                                      (cg - blk->offset) * blk->sc +
                                      f.k * blk->st;
-      float* __restrict__ o = out + p * space;
+      float* __restrict__ o =
+          out.clip(n) + (p - n * channels * t_out) * space;
       const float a = coef[f.row * channels + cg];
       // the second row: d0 / dt (one frame read) or b_q (two)
       const float bd = coef[(f.row + 1) * channels + cg];
@@ -123,13 +137,14 @@ void run_contiguous(const std::vector<Block>& blocks, float* out,
 
 }  // namespace
 
-// blocks: (N, C_b, T_c, S) float32 CPU tensors, all with channel stride 1
-// (channels-last) or all with space stride 1 (contiguous); coef:
-// (2 + 3 (R - 1) + 2, C) contiguous. Returns (N, C, t_out, S) in the
-// blocks' layout.
-torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
-                      int64_t ratio, const torch::Tensor& coef, bool relu,
-                      bool channels_last) {
+namespace {
+
+// Checks the blocks and the coefficients; returns the blocks' pointers and
+// strides and sets the output's channel count.
+std::vector<Block> check_blocks(const std::vector<torch::Tensor>& ys,
+                                int64_t t_out, int64_t ratio,
+                                const torch::Tensor& coef, bool channels_last,
+                                int64_t* channels) {
   TORCH_CHECK(!ys.empty(), "rebuild: no blocks");
   TORCH_CHECK(ratio >= 1, "rebuild: ratio must be >= 1, got ", ratio);
   const auto& y = ys[0];
@@ -139,7 +154,7 @@ torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
               "rebuild: ", t_c, " computed frames for t_out=", t_out,
               " and ratio ", ratio);
   std::vector<Block> blocks;
-  int64_t channels = 0;
+  int64_t c_total = 0;
   for (const auto& b : ys) {
     TORCH_CHECK(b.scalar_type() == torch::kFloat && b.device().is_cpu(),
                 "rebuild: float32 CPU tensors only");
@@ -155,47 +170,191 @@ torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
       TORCH_CHECK(b.stride(3) == 1 || space == 1,
                   "rebuild: block is not contiguous");
     }
-    blocks.push_back({b.data_ptr<float>(), b.size(1), channels, b.stride(0),
+    blocks.push_back({b.data_ptr<float>(), b.size(1), c_total, b.stride(0),
                       b.stride(1), b.stride(2), b.stride(3)});
-    channels += b.size(1);
+    c_total += b.size(1);
   }
   const int64_t rows = 2 + 3 * (ratio - 1) + 2;
   TORCH_CHECK(coef.scalar_type() == torch::kFloat && coef.is_contiguous() &&
                   coef.dim() == 2 && coef.size(0) == rows &&
-                  coef.size(1) == channels,
-              "rebuild: coef must be a contiguous (", rows, ", ", channels,
+                  coef.size(1) == c_total,
+              "rebuild: coef must be a contiguous (", rows, ", ", c_total,
               ") float32 tensor");
+  *channels = c_total;
+  return blocks;
+}
+
+void run(const std::vector<Block>& blocks, const Dest& dest, int64_t n_batch,
+         int64_t channels, int64_t t_out, int64_t t_c, int64_t space,
+         int64_t ratio, const float* cf, bool relu, bool channels_last) {
+  if (channels_last) {
+    if (relu)
+      run_channels_last<true>(blocks, dest, n_batch, channels, t_out, t_c,
+                              space, ratio, cf);
+    else
+      run_channels_last<false>(blocks, dest, n_batch, channels, t_out, t_c,
+                               space, ratio, cf);
+  } else {
+    if (relu)
+      run_contiguous<true>(blocks, dest, n_batch, channels, t_out, t_c,
+                           space, ratio, cf);
+    else
+      run_contiguous<false>(blocks, dest, n_batch, channels, t_out, t_c,
+                            space, ratio, cf);
+  }
+}
+
+}  // namespace
+
+// blocks: (N, C_b, T_c, S) float32 CPU tensors, all with channel stride 1
+// (channels-last) or all with space stride 1 (contiguous); coef:
+// (2 + 3 (R - 1) + 2, C) contiguous. Returns (N, C, t_out, S) in the
+// blocks' layout.
+torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
+                      int64_t ratio, const torch::Tensor& coef, bool relu,
+                      bool channels_last) {
+  int64_t channels = 0;
+  const auto blocks =
+      check_blocks(ys, t_out, ratio, coef, channels_last, &channels);
+  const auto& y = ys[0];
+  const int64_t n_batch = y.size(0), t_c = y.size(2), space = y.size(3);
   // channels-last (N, C, T, S) is (N, T, S, C) in memory
   auto out = channels_last
                  ? torch::empty({n_batch, t_out, space, channels}, y.options())
                        .permute({0, 3, 1, 2})
                  : torch::empty({n_batch, channels, t_out, space}, y.options());
-  float* dst = out.data_ptr<float>();
-  const float* cf = coef.data_ptr<float>();
-  if (channels_last) {
-    if (relu)
-      run_channels_last<true>(blocks, dst, n_batch, channels, t_out, t_c,
-                              space, ratio, cf);
-    else
-      run_channels_last<false>(blocks, dst, n_batch, channels, t_out, t_c,
-                               space, ratio, cf);
-  } else {
-    if (relu)
-      run_contiguous<true>(blocks, dst, n_batch, channels, t_out, t_c, space,
-                           ratio, cf);
-    else
-      run_contiguous<false>(blocks, dst, n_batch, channels, t_out, t_c,
-                            space, ratio, cf);
-  }
+  const Dest dest{out.data_ptr<float>(), nullptr, channels * t_out * space};
+  run(blocks, dest, n_batch, channels, t_out, t_c, space, ratio,
+      coef.data_ptr<float>(), relu, channels_last);
   return out;
 }
 
-// a dispatcher op (torch.ops.varedd_mm.rebuild), so that the profiler
-// records it like any aten op
+// The same, written into rows[n] of out for clip n of the blocks (a group
+// of clips that share a choice, written straight into the batch output):
+// out is (B, C, t_out, S) in the blocks' layout, each clip one dense
+// block; rows are distinct indices into B.
+void rebuild_into(const std::vector<torch::Tensor>& ys, int64_t t_out,
+                  int64_t ratio, const torch::Tensor& coef, bool relu,
+                  bool channels_last, const torch::Tensor& out,
+                  at::IntArrayRef rows) {
+  int64_t channels = 0;
+  const auto blocks =
+      check_blocks(ys, t_out, ratio, coef, channels_last, &channels);
+  const auto& y = ys[0];
+  const int64_t n_batch = y.size(0), t_c = y.size(2), space = y.size(3);
+  TORCH_CHECK(out.scalar_type() == torch::kFloat && out.device().is_cpu() &&
+                  out.dim() == 4 && out.size(1) == channels &&
+                  out.size(2) == t_out && out.size(3) == space,
+              "rebuild_into: out must be a float32 CPU (B, ", channels, ", ",
+              t_out, ", ", space, ") tensor");
+  // the stride of a dim of size 1 is never used
+  auto stride_is = [&](int64_t dim, int64_t expected) {
+    return out.size(dim) == 1 || out.stride(dim) == expected;
+  };
+  const bool dense =
+      channels_last
+          ? (stride_is(1, 1) && stride_is(3, channels) &&
+             stride_is(2, space * channels))
+          : (stride_is(3, 1) && stride_is(2, space) &&
+             stride_is(1, t_out * space));
+  TORCH_CHECK(dense, "rebuild_into: out is not dense per clip in the ",
+              channels_last ? "channels-last" : "contiguous", " layout");
+  TORCH_CHECK(static_cast<int64_t>(rows.size()) == n_batch,
+              "rebuild_into: ", rows.size(), " rows for ", n_batch, " clips");
+  for (const int64_t r : rows)
+    TORCH_CHECK(r >= 0 && r < out.size(0), "rebuild_into: row ", r,
+                " outside the ", out.size(0), " rows of out");
+  const Dest dest{out.data_ptr<float>(), rows.data(), out.stride(0)};
+  run(blocks, dest, n_batch, channels, t_out, t_c, space, ratio,
+      coef.data_ptr<float>(), relu, channels_last);
+}
+
+// The gate's pooled input at inference: per clip and channel the mean of x
+// over every frame and every stride-th pixel in H and W, and with tdiff the
+// mean absolute difference of consecutive frames there (zero for one
+// frame). x: (N, C, T, H, W) float32 CPU, any strides (the loop order
+// follows the channel stride: channels innermost when it is 1). Returns
+// (N, C), or (N, 2C) with tdiff ([mean, tdiff]). Reads the sampled pixels
+// once, in memory order; torch's strided reductions (x[..., ::s, ::s]
+// .mean) ran 4-5x slower than a full pooling of x here (docs/engine.md).
+torch::Tensor gate_pool(const torch::Tensor& x, int64_t stride, bool tdiff) {
+  TORCH_CHECK(x.scalar_type() == torch::kFloat && x.device().is_cpu() &&
+                  x.dim() == 5,
+              "gate_pool: x must be a 5-d float32 CPU tensor");
+  TORCH_CHECK(stride >= 1, "gate_pool: stride must be >= 1, got ", stride);
+  const int64_t n_batch = x.size(0), channels = x.size(1), t_len = x.size(2),
+                h_len = x.size(3), w_len = x.size(4);
+  const int64_t hs = (h_len + stride - 1) / stride,
+                ws = (w_len + stride - 1) / stride;
+  const int64_t sn = x.stride(0), sc = x.stride(1), st = x.stride(2),
+                sh = x.stride(3) * stride, sw = x.stride(4) * stride;
+  const float* src = x.data_ptr<float>();
+  // per (n, t): sums over the sampled pixels of frame t, and of
+  // |x[t + 1] - x[t]| there
+  auto part = torch::zeros({n_batch, t_len, 2, channels}, x.options());
+  float* acc = part.data_ptr<float>();
+  const bool inner_c = sc == 1;
+  at::parallel_for(0, n_batch * t_len, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / t_len, t = r % t_len;
+      const bool diff = tdiff && t + 1 < t_len;
+      float* __restrict__ sum = acc + r * 2 * channels;
+      float* __restrict__ dsum = sum + channels;
+      const float* frame = src + n * sn + t * st;
+      if (inner_c) {  // channels-last: a row of C values per pixel
+        for (int64_t i = 0; i < hs; ++i) {
+          for (int64_t j = 0; j < ws; ++j) {
+            const float* __restrict__ p = frame + i * sh + j * sw;
+            for (int64_t c = 0; c < channels; ++c) sum[c] += p[c];
+            if (diff) {
+              const float* __restrict__ q = p + st;
+              for (int64_t c = 0; c < channels; ++c)
+                dsum[c] += std::abs(q[c] - p[c]);
+            }
+          }
+        }
+      } else {  // a plane per channel
+        for (int64_t c = 0; c < channels; ++c) {
+          const float* plane = frame + c * sc;
+          float s = 0.f, d = 0.f;
+          for (int64_t i = 0; i < hs; ++i) {
+            const float* __restrict__ p = plane + i * sh;
+            for (int64_t j = 0; j < ws; ++j) s += p[j * sw];
+            if (diff) {
+              const float* __restrict__ q = p + st;
+              for (int64_t j = 0; j < ws; ++j)
+                d += std::abs(q[j * sw] - p[j * sw]);
+            }
+          }
+          sum[c] = s;
+          dsum[c] = d;
+        }
+      }
+    }
+  });
+  auto sums = part.sum(1);  // (N, 2, C)
+  auto mean = sums.select(1, 0) / static_cast<double>(t_len * hs * ws);
+  if (!tdiff) return mean;
+  auto dmean = t_len > 1 ? sums.select(1, 1) /
+                               static_cast<double>((t_len - 1) * hs * ws)
+                         : torch::zeros_like(mean);
+  return torch::cat({mean, dmean}, 1);
+}
+
+// dispatcher ops (torch.ops.varedd_mm.*), so that the profiler records them
+// like any aten op
 TORCH_LIBRARY(varedd_mm, m) {
   m.def(
       "rebuild(Tensor[] blocks, int t_out, int ratio, Tensor coef, "
       "bool relu, bool channels_last) -> Tensor");
+  m.def(
+      "rebuild_into(Tensor[] blocks, int t_out, int ratio, Tensor coef, "
+      "bool relu, bool channels_last, Tensor(a!) out, int[] rows) -> ()");
+  m.def("gate_pool(Tensor x, int stride, bool tdiff) -> Tensor");
 }
 
-TORCH_LIBRARY_IMPL(varedd_mm, CPU, m) { m.impl("rebuild", &rebuild); }
+TORCH_LIBRARY_IMPL(varedd_mm, CPU, m) {
+  m.impl("rebuild", &rebuild);
+  m.impl("rebuild_into", &rebuild_into);
+  m.impl("gate_pool", &gate_pool);
+}

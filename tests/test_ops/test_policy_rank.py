@@ -1,0 +1,197 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""``policy_rank``: the counterfactual deltas and the gates' ranking loss."""
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from varedd_mm import VARED2Conv3d, dynamic_layers, fixed_policy
+from varedd_mm.ops.policy_rank import (counterfactual_deltas,
+                                       frozen_running_stats, parse_policy_rank,
+                                       rank_loss)
+
+
+def _net(dims=('temporal', 'channel')):
+    cfg = dict(dims=dims)
+    return nn.Sequential(
+        VARED2Conv3d(4, 8, 3, padding=1, bias=False, dynamic_cfg=cfg),
+        nn.BatchNorm3d(8), nn.ReLU(),
+        VARED2Conv3d(8, 8, 3, padding=1, bias=False, dynamic_cfg=cfg),
+        nn.BatchNorm3d(8), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+        nn.Dropout(0.5), nn.Linear(8, 3))
+
+
+def _layers(net):
+    return [m for _, m in dynamic_layers(net)]
+
+
+def _reference(logits, delta, temperature=1.0):
+    """The RankNet loss and accuracy written pair by pair."""
+    s = [
+        math.log(sum(math.exp(v / temperature)
+                     for v in row[1:])) - row[0] / temperature
+        for row in logits.tolist()
+    ]
+    d = delta.tolist()
+    pairs = [(a, b, d[b] - d[a])
+             for a, b in itertools.permutations(range(len(d)), 2)
+             if d[b] > d[a]]
+    total = sum(w for _, _, w in pairs)
+    loss = sum(w / total * math.log1p(math.exp(-(s[a] - s[b])))
+               for a, b, w in pairs)
+    acc = sum(w / total for a, b, w in pairs if s[a] > s[b])
+    return loss, acc
+
+
+def test_rank_loss_is_ranknet_over_weighted_pairs_and_ignores_shifts():
+    net = _net().train()
+    # gates with spread-out logits: a visible loss and a non-trivial order
+    for m in _layers(net):
+        nn.init.normal_(m.gate.fc2.weight, std=2.0)
+    net(torch.randn(5, 4, 4, 6, 6))
+    delta = torch.tensor([0.3, -0.1, 0.9, 0.3, 0.05])
+    out = rank_loss(_layers(net), {'temporal': delta})
+    refs = [
+        _reference(m.gate.head(m.last_gate_features)[0].detach(), delta)
+        for m in _layers(net)
+    ]
+    assert float(out['loss'].detach()) == pytest.approx(
+        sum(r[0] for r in refs) / len(refs), rel=1e-5)
+    assert float(out['acc_temporal']) == pytest.approx(
+        sum(r[1] for r in refs) / len(refs), rel=1e-5)
+    # a common shift of every clip's log-odds leaves the loss unchanged: the
+    # level is the efficiency loss's business
+    with torch.no_grad():
+        for m in _layers(net):
+            m.gate.fc2.bias[1] += 3.0  # the temporal half option
+    shifted = rank_loss(_layers(net), {'temporal': delta})
+    torch.testing.assert_close(shifted['loss'], out['loss'])
+    # and so does a constant (or a common shift) of the deltas
+    torch.testing.assert_close(
+        rank_loss(_layers(net), {'temporal': delta + 5.0})['loss'],
+        shifted['loss'])
+
+
+def test_rank_loss_trains_the_gate_mlps_to_reduce_the_cheap_clip():
+    net = _net().train()
+    net(torch.randn(2, 4, 4, 6, 6))
+    layers = _layers(net)
+
+    def log_odds(m):  # of the channel half option, per clip
+        lc = m.gate.head(m.last_gate_features)[1]
+        return lc[:, 1] - lc[:, 0]
+
+    before = [log_odds(m).detach() for m in layers]
+    # clip 0 loses nothing from reducing channels, clip 1 a lot
+    out = rank_loss(layers, {'channel': torch.tensor([0.0, 1.0])})
+    out['loss'].backward()
+    for m in layers:
+        kt = m.gate.num_temporal
+        # the temporal logits are not ranked; a common shift of the
+        # channel logits gets no push (the level is left to the budget)
+        assert not m.gate.fc2.weight.grad[:kt].any()
+        assert not m.gate.fc2.bias.grad[:kt].any()
+        assert float(m.gate.fc2.bias.grad[kt:].sum().abs()) < 1e-7
+    # only the gate MLPs: no gradient reaches the convs they pool
+    assert all(m.weight.grad is None for m in layers)
+    with torch.no_grad():
+        for m in layers:
+            for p in (m.gate.fc1.weight, m.gate.fc2.weight):
+                p -= 100.0 * p.grad
+    for m, old in zip(layers, before):
+        new = log_odds(m).detach()
+        # clip 0's log-odds of reducing rose relative to clip 1's
+        assert new[0] - new[1] > old[0] - old[1]
+
+
+def test_rank_loss_without_pairs_is_zero_and_connected():
+    net = _net().train()
+    net(torch.randn(1, 4, 4, 6, 6))
+    out = rank_loss(_layers(net), {'temporal': torch.tensor([0.4])})
+    assert float(out['loss']) == 0.0 and out['loss'].requires_grad
+    out['loss'].backward()  # a zero gradient, not an error
+    grad = _layers(net)[0].gate.fc2.weight.grad
+    assert grad is not None and not grad.any()
+
+
+def test_rank_loss_needs_gates_that_ran():
+    net = _net()
+    with fixed_policy(net, 1, 1):
+        net(torch.randn(2, 4, 4, 6, 6))
+    with pytest.raises(RuntimeError, match='no gate ran'):
+        rank_loss(_layers(net), {'temporal': torch.tensor([0.0, 1.0])})
+    net.train()(torch.randn(3, 4, 4, 6, 6))
+    with pytest.raises(RuntimeError, match='ran on 3 clips'):
+        rank_loss(_layers(net), {'temporal': torch.tensor([0.0, 1.0])})
+
+
+def test_counterfactual_deltas_match_forced_forwards_and_leave_no_trace():
+    torch.manual_seed(0)
+    net = _net().train()
+    x = torch.randn(4, 4, 4, 6, 6)
+    y = torch.tensor([0, 1, 2, 0])
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def clip_losses():
+        return F.cross_entropy(net(x), y, reduction='none')
+
+    deltas = counterfactual_deltas(net, clip_losses, ('temporal', 'channel'))
+    # no running statistic, counter or parameter moved; modes restored
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert all(m.training for m in net.modules())
+    assert all(m.forced_choice is None for m in _layers(net))
+    # the same forced forwards by hand: training-mode BN, dropout off
+    net[7].eval()
+    with torch.no_grad():
+        with fixed_policy(net, 0, 0):
+            full = clip_losses()
+        with fixed_policy(net, 1, 0):
+            temporal = clip_losses() - full
+        with fixed_policy(net, 0, 1):
+            channel = clip_losses() - full
+    torch.testing.assert_close(deltas['temporal'], temporal, rtol=0, atol=0)
+    torch.testing.assert_close(deltas['channel'], channel, rtol=0, atol=0)
+    assert not torch.equal(temporal, torch.zeros(4))
+
+
+def test_frozen_running_stats_restores_on_error():
+    net = _net().train()
+    before = net[1].running_mean.clone()
+    with pytest.raises(KeyError):
+        with frozen_running_stats(net):
+            assert not net[7].training
+            net(torch.randn(2, 4, 4, 6, 6))
+            raise KeyError
+    assert torch.equal(net[1].running_mean, before)
+    assert int(net[1].num_batches_tracked) == 0
+    assert net[7].training
+
+
+@pytest.mark.parametrize('cfg,match', [
+    ([1.0], 'must be a dict'),
+    (dict(weight=1.0), 'unknown keys'),
+    (dict(loss_weight=0), 'loss_weight must be a number > 0'),
+    (dict(loss_weight=True), 'loss_weight must be a number > 0'),
+    (dict(dims='temporal'), 'non-empty subset'),
+    (dict(dims=()), 'non-empty subset'),
+    (dict(dims=('space', )), 'non-empty subset'),
+    (dict(dims=('channel', )), r"reduces \['channel'\]"),
+])
+def test_parse_policy_rank_errors(cfg, match):
+    layers = _layers(_net(dims=('temporal', )))
+    with pytest.raises(ValueError, match=match):
+        parse_policy_rank(cfg, layers)
+
+
+def test_parse_policy_rank_defaults_to_the_reduced_dims():
+    assert parse_policy_rank(None, _layers(_net())) is None
+    assert parse_policy_rank({}, _layers(_net(dims=('temporal', )))) == dict(
+        loss_weight=1.0, dims=('temporal', ))
+    assert parse_policy_rank(
+        dict(dims=['channel', 'temporal'], loss_weight=2),
+        _layers(_net())) == dict(
+            loss_weight=2.0, dims=('temporal', 'channel'))

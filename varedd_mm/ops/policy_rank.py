@@ -1,0 +1,198 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Counterfactual ranking of the clips for the gates (``policy_rank``).
+
+What reaches a gate in plain VA-RED² training is the first-order estimate of
+what its choice changes in the loss of one clip (the gradient of the
+mixture). Measured on the harder benchmark (docs/policy.md, "What reaches
+the gates in training") that estimate is dominated by per-clip noise, while
+the *actual* loss change of a reduction differs strongly between clips: with
+every layer at every second frame still clips keep their top-1 and pans
+lose 40 points. ``policy_rank`` measures that change and hands it to the
+gates:
+
+1. Before the training forward, without gradients, with training-mode BN
+   whose running statistics are left untouched (:func:`frozen_running_stats`)
+   and dropout off, the model runs once with every dynamic layer at the full
+   choice and once per ranked dimension ``d`` with every layer at ``d``'s
+   first reduced option (``fixed_policy``). ``delta_d[n]`` is clip ``n``'s
+   task loss increase from that reduction (:func:`counterfactual_deltas`).
+2. After the training forward, every gate that ran is asked to order the
+   clips of the batch as ``delta_d`` does. The loss reaches the gate MLPs
+   only (their logits are recomputed from the pooled features they read,
+   detached), not the backbone features the gates pool. With ``s_n`` the
+   gate's log-odds
+   of reducing ``d`` for clip ``n`` (logits over the temperature), for every
+   pair with ``delta_d[a] < delta_d[b]`` the loss is
+   ``softplus(s_b - s_a)`` (RankNet), weighted by ``delta_d[b] -
+   delta_d[a]`` normalised to sum 1 (:func:`rank_loss`), averaged over the
+   gates and dimensions.
+
+The loss fixes only the *order* of the clips: a common shift of every clip's
+log-odds leaves it unchanged, so how much each layer reduces on average stays
+the efficiency loss's business (the budget). Cost: one extra forward without
+gradients per ranked dimension plus one at the full choice per training step.
+"""
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.dropout import _DropoutNd
+
+from .config import parse_options
+from .dynamic_base import DynamicConvMixin
+from .policy import fixed_policy
+
+DIMS = ('temporal', 'channel')
+#: keys of ``policy_rank`` and their defaults
+POLICY_RANK_DEFAULTS = dict(loss_weight=1.0, dims=None)
+
+
+def parse_policy_rank(cfg: Optional[dict],
+                      layers: Sequence[DynamicConvMixin],
+                      owner: str = 'policy_rank') -> Optional[dict]:
+    """Validate a ``policy_rank`` config against the model's layers.
+
+    Args:
+        cfg (dict, optional): ``dict(loss_weight=1.0, dims=None)``; None
+            disables the loss.
+        layers: The model's dynamic layers (``dims=None`` ranks every
+            dimension one of them reduces).
+        owner (str): Prefix of the error messages.
+
+    Returns:
+        dict | None: ``loss_weight`` (float) and ``dims`` (tuple).
+    """
+    if cfg is None:
+        return None
+    parsed = parse_options(cfg, POLICY_RANK_DEFAULTS, owner, ('loss_weight', ))
+    reduced = [d for d in DIMS if any(d in m.dims for m in layers)]
+    dims = parsed['dims']
+    if dims is None:
+        dims = tuple(reduced)
+    else:
+        valid = (
+            isinstance(dims, (list, tuple)) and len(dims) > 0
+            and len(set(dims)) == len(dims) and set(dims) <= set(DIMS))
+        if not valid:
+            raise ValueError(f'{owner}.dims must be None or a non-empty '
+                             f'subset of {DIMS}, got {dims!r}')
+        missing = [d for d in dims if d not in reduced]
+        if missing:
+            raise ValueError(f'{owner}.dims: no dynamic layer of the model '
+                             f'reduces {missing} (the layers reduce '
+                             f'{reduced})')
+        dims = tuple(d for d in DIMS if d in dims)
+    return dict(loss_weight=float(parsed['loss_weight']), dims=dims)
+
+
+@contextmanager
+def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
+    """Let ``model`` run in its current mode while its BN running statistics
+    (and ``num_batches_tracked``) are restored on exit and its dropout
+    layers are off: a training-mode forward then normalises with the
+    batch's statistics and leaves no trace in the model."""
+    bns = [
+        m for m in model.modules()
+        if isinstance(m, _BatchNorm) and m.track_running_stats
+    ]
+    saved = [(m.running_mean.clone(), m.running_var.clone(),
+              m.num_batches_tracked.clone()) for m in bns]
+    drops = [m for m in model.modules() if isinstance(m, _DropoutNd)]
+    modes = [m.training for m in drops]
+    try:
+        for m in drops:
+            m.eval()
+        yield model
+    finally:
+        for m, mode in zip(drops, modes):
+            m.train(mode)
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(bns, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
+def counterfactual_deltas(model: nn.Module,
+                          clip_losses: Callable[[], torch.Tensor],
+                          dims: Sequence[str]) -> Dict[str, torch.Tensor]:
+    """Per-clip task loss increase when every dynamic layer takes the first
+    reduced option of each dimension in ``dims``.
+
+    Args:
+        model (nn.Module): The task model (its dynamic layers are forced).
+        clip_losses (callable): Runs the model's forward on the training
+            batch and returns the task loss of each clip, shape ``(N,)``.
+        dims (Sequence[str]): Dimensions to measure.
+
+    Returns:
+        dict: ``{dim: (N,) tensor}``, detached.
+    """
+    with torch.no_grad(), frozen_running_stats(model):
+        with fixed_policy(model, 0, 0):
+            full = clip_losses().float()
+        deltas = {}
+        for d in dims:
+            choice = (1, 0) if d == 'temporal' else (0, 1)
+            with fixed_policy(model, *choice):
+                deltas[d] = clip_losses().float() - full
+    return deltas
+
+
+def rank_loss(layers: Sequence[DynamicConvMixin],
+              deltas: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The ranking loss of the last training forward's gates.
+
+    Args:
+        layers: The dynamic layers; those whose gate ran in the last
+            training forward (``last_gate_features`` set) and that reduce
+            a dimension of ``deltas`` take part.
+        deltas (dict): ``{dim: (N,) loss increase}`` from
+            :func:`counterfactual_deltas` on the same batch.
+
+    Returns:
+        dict: ``loss`` (mean over gates and dimensions, differentiable),
+        and per dimension ``acc_<dim>``: the weighted share of clip pairs the
+        gates order as ``deltas`` does (detached, 0.5 = chance).
+    """
+    out: Dict[str, torch.Tensor] = {}
+    terms = []
+    anchor = None
+    for d, delta in deltas.items():
+        col = DIMS.index(d)
+        # w[a, b] > 0 where clip a loses less than clip b from reducing d
+        w = (delta[None, :] - delta[:, None]).clamp(min=0)
+        total = w.sum()
+        accs = []
+        for m in layers:
+            features = m.last_gate_features
+            if features is None or d not in m.dims:
+                continue
+            # the logits of the training forward, recomputed from the gate
+            # MLP's detached input: the loss trains the gate MLPs only
+            lg = m.gate.head(features)[col] / m.gate.temperature
+            if lg.shape[0] != delta.shape[0]:
+                raise RuntimeError(
+                    f'policy_rank: a gate ran on {lg.shape[0]} clips, the '
+                    f'counterfactual forwards on {delta.shape[0]}')
+            anchor = lg.sum() * 0 if anchor is None else anchor
+            if not total > 0:
+                continue
+            s = torch.logsumexp(lg[:, 1:], dim=1) - lg[:, 0]
+            gap = s[:, None] - s[None, :]  # s_a - s_b
+            wn = (w / total).to(gap)
+            terms.append((wn * F.softplus(-gap)).sum())
+            accs.append((wn * (gap > 0).to(gap)).sum().detach())
+        if accs:
+            out[f'acc_{d}'] = torch.stack(accs).mean()
+    if anchor is None:
+        raise RuntimeError('policy_rank: no gate ran in the last forward '
+                           'for the ranked dimensions '
+                           f'{sorted(deltas)}')
+    # no pair to order (one clip, or equal losses): zero, still connected
+    # to the gates so distributed training sees every parameter used
+    out['loss'] = torch.stack(terms).mean() if terms else anchor
+    return out
