@@ -244,7 +244,6 @@ def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone():
 
     torch.testing.assert_close(a['policy_delta_temporal'], (ce((1, 0)) - ce(
         (0, 0))).mean())
-    assert 0 <= float(a['policy_rank_acc_temporal']) <= 1
     # loss_policy trains the gates
     ranked.zero_grad()
     ranked.loss(**data)['loss_policy'].backward()

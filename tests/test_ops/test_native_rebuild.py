@@ -259,7 +259,7 @@ def test_gate_pool_kernel_reads_the_sampled_pixels(kernel, shape,
 
 
 @pytest.mark.parametrize('gate_input', ['mean', 'mean_tdiff'])
-def test_gates_pool_with_the_kernel_without_autograd(kernel, monkeypatch,
+def test_gates_pool_with_the_kernel_at_inference_only(kernel, monkeypatch,
                                                      gate_input):
     conv = VARED2Conv3d(
         8, 16, 3, padding=1, dynamic_cfg=dict(gate=dict(input=gate_input)))
@@ -272,8 +272,10 @@ def test_gates_pool_with_the_kernel_without_autograd(kernel, monkeypatch,
         return original(*args)
 
     monkeypatch.setattr(gate_module, 'native_gate_pool', counted)
-    # a gradient to the input: torch ops
+    # training (with or without a gradient to the input): torch ops
     conv.train()(x.clone().requires_grad_()).sum().backward()
+    with torch.no_grad():
+        conv(x)
     assert calls == []
     with torch.no_grad():
         conv.eval()
@@ -311,8 +313,11 @@ def test_grouped_inference_writes_reduced_groups_into_the_batch(
 
     def counted(*args):
         into = args[5] if len(args) > 5 else None
-        writes.append(None if into is None else list(into[1]))
-        return original(*args)
+        out = original(*args)
+        # written into the batch output, not returned for a copy
+        writes.append(
+            None if into is None or out is not None else list(into[1]))
+        return out
 
     monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
     with torch.no_grad():
@@ -343,6 +348,8 @@ def test_rebuild_into_refuses_bad_destinations(kernel):
     assert not out[1].any()
     with pytest.raises(RuntimeError, match='row 3 outside the 3 rows'):
         ops.rebuild_into([y], 4, 2, coef, False, False, out, [0, 3])
+    with pytest.raises(RuntimeError, match='row 0 given twice'):
+        ops.rebuild_into([y], 4, 2, coef, False, False, out, [0, 0])
     with pytest.raises(RuntimeError, match='1 rows for 2 clips'):
         ops.rebuild_into([y], 4, 2, coef, False, False, out, [0])
     with pytest.raises(RuntimeError, match='not dense per clip'):

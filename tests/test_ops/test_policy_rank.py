@@ -42,7 +42,8 @@ def _reference(logits, delta, temperature=1.0):
     total = sum(w for _, _, w in pairs)
     loss = sum(w / total * math.log1p(math.exp(-(s[a] - s[b])))
                for a, b, w in pairs)
-    acc = sum(w / total for a, b, w in pairs if s[a] > s[b])
+    acc = sum(w / total * (1.0 if s[a] > s[b] else 0.5 if s[a] == s[b] else 0)
+              for a, b, w in pairs)
     return loss, acc
 
 
@@ -107,6 +108,16 @@ def test_rank_loss_trains_the_gate_mlps_to_reduce_the_cheap_clip():
         assert new[0] - new[1] > old[0] - old[1]
 
 
+def test_rank_accuracy_counts_ties_half():
+    net = _net().train()
+    net(torch.randn(3, 4, 4, 6, 6))
+    for m in _layers(net):  # every clip the same logits
+        m.last_gate_features = m.last_gate_features[:1].expand(3, -1)
+    out = rank_loss(_layers(net), {'temporal': torch.tensor([0.0, 1.0, 2.0])})
+    assert float(out['acc_temporal']) == pytest.approx(0.5)
+    assert float(out['loss']) == pytest.approx(math.log(2.0), rel=1e-6)
+
+
 def test_rank_loss_without_pairs_is_zero_and_connected():
     net = _net().train()
     net(torch.randn(1, 4, 4, 6, 6))
@@ -138,7 +149,9 @@ def test_counterfactual_deltas_match_forced_forwards_and_leave_no_trace():
     def clip_losses():
         return F.cross_entropy(net(x), y, reduction='none')
 
-    deltas = counterfactual_deltas(net, clip_losses, ('temporal', 'channel'))
+    deltas, ran = counterfactual_deltas(net, clip_losses,
+                                        ('temporal', 'channel'))
+    assert ran == _layers(net)
     # no running statistic, counter or parameter moved; modes restored
     for k, v in net.state_dict().items():
         assert torch.equal(v, state[k]), k
@@ -156,6 +169,17 @@ def test_counterfactual_deltas_match_forced_forwards_and_leave_no_trace():
     torch.testing.assert_close(deltas['temporal'], temporal, rtol=0, atol=0)
     torch.testing.assert_close(deltas['channel'], channel, rtol=0, atol=0)
     assert not torch.equal(temporal, torch.zeros(4))
+
+
+def test_only_the_layers_the_task_loss_ran_through_are_ranked():
+    net = _net().train()
+    x = torch.randn(3, 4, 4, 6, 6)
+    first = _layers(net)[0]
+    deltas, ran = counterfactual_deltas(net,
+                                        lambda: first(x).flatten(1).mean(1),
+                                        ('channel', ))
+    assert ran == [first]
+    assert deltas['channel'].shape == (3, )
 
 
 def test_frozen_running_stats_restores_on_error():

@@ -64,7 +64,14 @@ args_of() {
 }
 
 TAG=${TAG:-}
-[ -n "${POLICY:-}" ] && [ -z "$TAG" ] && { echo "POLICY needs a TAG" >&2; exit 1; }
+if [ -n "${POLICY:-}" ] && [ -z "$TAG" ]; then
+  echo "POLICY needs a TAG (a file-name part, e.g. TAG=gatecost06)" >&2
+  exit 1
+fi
+if [[ ! "$TAG" =~ ^[A-Za-z0-9_.-]*$ ]]; then
+  echo "TAG must be letters, digits, '_', '.' or '-', got '$TAG'" >&2
+  exit 1
+fi
 
 for model in $MODELS; do
   read -r -a args <<<"$(args_of "$model")"
@@ -78,7 +85,7 @@ for model in $MODELS; do
   for batch in "${BATCHES[@]}"; do
     for layout in "" "--channels-last"; do
       out="$OUT/${model}${TAG:+_$TAG}_b${batch}${layout:+_cl}.json"
-      $PYTHON tools/analysis/benchmark.py "${args[@]}" "${policy[@]}" --batch-sizes "$batch" \
+      $PYTHON tools/analysis/benchmark.py "${args[@]}" ${policy[@]+"${policy[@]}"} --batch-sizes "$batch" \
         --warmup 2 --repeats "$REPEATS" $layout ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} --out "$out" 2>"${out%.json}.log" |
         grep '^| [0-9]' | sed "s/^/| $model${layout:+ (channels-last)} /"
     done

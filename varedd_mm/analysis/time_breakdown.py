@@ -53,8 +53,9 @@ def time_breakdown(model: nn.Module,
     * ``dynamic_other_ms``: the other ops inside VA-RED² layers (placement,
       affine, interpolation, gates, and the inner ReLU of unfused (2+1)D
       convs; in a fused model the one-pass rebuild kernel
-      ``varedd_mm::rebuild``, which also applies a folded ReLU, while a
-      ReLU folded into a conv as a oneDNN post-op counts as conv time),
+      ``varedd_mm::rebuild`` / ``rebuild_into``, which also applies a
+      folded ReLU, and at inference the gates' ``varedd_mm::gate_pool``;
+      a ReLU folded into a conv as a oneDNN post-op counts as conv time),
       with the ``top`` largest by name in ``dynamic_other_top``;
     * ``other_ms``: every op outside them and not a conv (BN, activations,
       residual adds, pools, heads), with the ``top`` largest by name in

@@ -63,13 +63,13 @@ class VARED2ModelMixin:
         deltas = None
         if self._policy_rank is not None:
             # before the training forward: its records must be the last
-            deltas = counterfactual_deltas(
+            deltas, ranked = counterfactual_deltas(
                 self, lambda: self.vared2_clip_losses(*args, **kwargs),
                 self._policy_rank['dims'])
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
         if deltas is not None:
-            rank = rank_loss(self._vared2_layers, deltas)
+            rank = rank_loss(ranked, deltas)
             losses['loss_policy'] = (
                 self._policy_rank['loss_weight'] * rank.pop('loss'))
             for d, delta in deltas.items():

@@ -431,7 +431,7 @@ class DynamicConvMixin:
         for n, k in enumerate(keys):
             groups.setdefault(k, []).append(n)
         out = None
-        for k in sorted(groups):  # (0, 0) first: it allocates the output
+        for k in sorted(groups):  # the first group allocates the output
             clips = groups[k]
             run = clips[-1] - clips[0] + 1 == len(clips)  # consecutive
             if autograd:
@@ -446,10 +446,12 @@ class DynamicConvMixin:
                     sub[m].copy_(x[n])
             # the compiled rebuild writes a reduced group's clips straight
             # into the batch output (no scatter copy)
-            into = None if autograd or out is None or k == 0 else (out, clips)
-            y = self._compute(sub, k // kc, k % kc, into)
-            if y is None:
-                continue
+            if autograd or out is None:
+                y = self._compute(sub, k // kc, k % kc)
+            else:
+                y = self._compute(sub, k // kc, k % kc, (out, clips))
+                if y is None:  # written into out
+                    continue
             if out is None:
                 # the batch's memory format, whatever a group's conv chose
                 out = torch.empty(

@@ -105,12 +105,13 @@ class SoftModulationGate(nn.Module):
         ``input='mean_tdiff'``, ``(N, 2 C_in)``: the mean of ``x`` over
         every ``pool_stride``-th pixel in H and W (all frames), then the
         mean absolute difference of consecutive frames at those pixels.
-        Without autograd on the CPU in float32 the compiled kernel reads
-        the sampled pixels once (``native.native_gate_pool``; same values
-        to float rounding)."""
+        At inference (eval mode, no autograd) on the CPU in float32 the
+        compiled kernel reads the sampled pixels once
+        (``native.native_gate_pool``; same values to float rounding);
+        training always uses the torch ops."""
         s = self.pool_stride
         tdiff = self.input == 'mean_tdiff'
-        if native_applies([x]):
+        if not self.training and native_applies([x]):
             return native_gate_pool(x, s, tdiff)
         if s > 1:
             x = x[..., ::s, ::s]

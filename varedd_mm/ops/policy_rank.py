@@ -16,6 +16,11 @@ gates:
    choice and once per ranked dimension ``d`` with every layer at ``d``'s
    first reduced option (``fixed_policy``). ``delta_d[n]`` is clip ``n``'s
    task loss increase from that reduction (:func:`counterfactual_deltas`).
+   Only the layers that ran in these forwards are ranked (a training-only
+   head's gates cannot change the task loss measured here). The cost
+   records (``track_flops``) of the step then cover these forwards too;
+   the efficiency loss reads the layers' own records of the training
+   forward, which runs last.
 2. After the training forward, every gate that ran is asked to order the
    clips of the batch as ``delta_d`` does. The loss reaches the gate MLPs
    only (their logits are recomputed from the pooled features they read,
@@ -33,7 +38,7 @@ the efficiency loss's business (the budget). Cost: one extra forward without
 gradients per ranked dimension plus one at the full choice per training step.
 """
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -43,7 +48,7 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from .config import parse_options
 from .dynamic_base import DynamicConvMixin
-from .policy import fixed_policy
+from .policy import dynamic_layers, fixed_policy
 
 DIMS = ('temporal', 'channel')
 #: keys of ``policy_rank`` and their defaults
@@ -116,9 +121,10 @@ def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
                 m.num_batches_tracked.copy_(count)
 
 
-def counterfactual_deltas(model: nn.Module,
-                          clip_losses: Callable[[], torch.Tensor],
-                          dims: Sequence[str]) -> Dict[str, torch.Tensor]:
+def counterfactual_deltas(
+        model: nn.Module, clip_losses: Callable[[], torch.Tensor],
+        dims: Sequence[str]
+) -> Tuple[Dict[str, torch.Tensor], List[nn.Module]]:
     """Per-clip task loss increase when every dynamic layer takes the first
     reduced option of each dimension in ``dims``.
 
@@ -129,17 +135,32 @@ def counterfactual_deltas(model: nn.Module,
         dims (Sequence[str]): Dimensions to measure.
 
     Returns:
-        dict: ``{dim: (N,) tensor}``, detached.
+        tuple: ``{dim: (N,) tensor}`` (detached), and the dynamic layers
+        that ran in these forwards (those the loss can speak for: a
+        training-only head's layers, such as TPN's auxiliary head, do
+        not).
     """
-    with torch.no_grad(), frozen_running_stats(model):
-        with fixed_policy(model, 0, 0):
-            full = clip_losses().float()
-        deltas = {}
-        for d in dims:
-            choice = (1, 0) if d == 'temporal' else (0, 1)
-            with fixed_policy(model, *choice):
-                deltas[d] = clip_losses().float() - full
-    return deltas
+    ran = {}
+
+    def seen(module, args):
+        ran[id(module)] = module
+
+    handles = [
+        m.register_forward_pre_hook(seen) for _, m in dynamic_layers(model)
+    ]
+    try:
+        with torch.no_grad(), frozen_running_stats(model):
+            with fixed_policy(model, 0, 0):
+                full = clip_losses().float()
+            deltas = {}
+            for d in dims:
+                choice = (1, 0) if d == 'temporal' else (0, 1)
+                with fixed_policy(model, *choice):
+                    deltas[d] = clip_losses().float() - full
+    finally:
+        for h in handles:
+            h.remove()
+    return deltas, list(ran.values())
 
 
 def rank_loss(layers: Sequence[DynamicConvMixin],
@@ -185,7 +206,9 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
             gap = s[:, None] - s[None, :]  # s_a - s_b
             wn = (w / total).to(gap)
             terms.append((wn * F.softplus(-gap)).sum())
-            accs.append((wn * (gap > 0).to(gap)).sum().detach())
+            # a tie counts half: 0.5 is chance
+            right = (gap > 0).to(gap) + 0.5 * (gap == 0).to(gap)
+            accs.append((wn * right).sum().detach())
         if accs:
             out[f'acc_{d}'] = torch.stack(accs).mean()
     if anchor is None:

@@ -148,8 +148,9 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
         sample's label, shape ``(N * views,)`` (views of a sample
         contiguous, as the dynamic layers see them), for ``policy_rank``.
         Single-label classification only (one class index per sample)."""
-        feats, head_kwargs = self.extract_feat(
-            inputs, data_samples=data_samples)
+        # without data samples the TPN neck skips its auxiliary head
+        feats, head_kwargs = self.extract_feat(inputs)
+        head_kwargs.pop('loss_aux', None)
         scores = self.cls_head(feats, **head_kwargs)
         labels = []
         for i, sample in enumerate(data_samples):

@@ -52,7 +52,6 @@ inline Frame frame_of(int64_t t, int64_t ratio, int64_t t_c) {
   return {k, 2 + 3 * (q - 1), true};
 }
 
-// channels innermost (channels-last): one row of C values per (n, t, s)
 // Where clip n of the blocks goes: out + dest(n) * clip_stride (dest =
 // the identity, or a row of the batch a group of clips belongs to).
 struct Dest {
@@ -64,6 +63,7 @@ struct Dest {
   }
 };
 
+// channels innermost (channels-last): one row of C values per (n, t, s)
 template <bool kRelu>
 void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
                        int64_t n_batch, int64_t channels, int64_t t_out,
@@ -261,9 +261,13 @@ void rebuild_into(const std::vector<torch::Tensor>& ys, int64_t t_out,
               channels_last ? "channels-last" : "contiguous", " layout");
   TORCH_CHECK(static_cast<int64_t>(rows.size()) == n_batch,
               "rebuild_into: ", rows.size(), " rows for ", n_batch, " clips");
-  for (const int64_t r : rows)
+  std::vector<bool> taken(out.size(0), false);
+  for (const int64_t r : rows) {
     TORCH_CHECK(r >= 0 && r < out.size(0), "rebuild_into: row ", r,
                 " outside the ", out.size(0), " rows of out");
+    TORCH_CHECK(!taken[r], "rebuild_into: row ", r, " given twice");
+    taken[r] = true;
+  }
   const Dest dest{out.data_ptr<float>(), rows.data(), out.stride(0)};
   run(blocks, dest, n_batch, channels, t_out, t_c, space, ratio,
       coef.data_ptr<float>(), relu, channels_last);
@@ -291,15 +295,19 @@ torch::Tensor gate_pool(const torch::Tensor& x, int64_t stride, bool tdiff) {
   const float* src = x.data_ptr<float>();
   // per (n, t): sums over the sampled pixels of frame t, and of
   // |x[t + 1] - x[t]| there
-  auto part = torch::zeros({n_batch, t_len, 2, channels}, x.options());
-  float* acc = part.data_ptr<float>();
+  // double accumulators: the sums do not depend on the summation order
+  // to float precision (eval choices near a tie stay where torch's
+  // reductions put them)
+  auto part = torch::zeros({n_batch, t_len, 2, channels},
+                           x.options().dtype(torch::kDouble));
+  double* acc = part.data_ptr<double>();
   const bool inner_c = sc == 1;
   at::parallel_for(0, n_batch * t_len, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / t_len, t = r % t_len;
       const bool diff = tdiff && t + 1 < t_len;
-      float* __restrict__ sum = acc + r * 2 * channels;
-      float* __restrict__ dsum = sum + channels;
+      double* __restrict__ sum = acc + r * 2 * channels;
+      double* __restrict__ dsum = sum + channels;
       const float* frame = src + n * sn + t * st;
       if (inner_c) {  // channels-last: a row of C values per pixel
         for (int64_t i = 0; i < hs; ++i) {
@@ -316,7 +324,7 @@ torch::Tensor gate_pool(const torch::Tensor& x, int64_t stride, bool tdiff) {
       } else {  // a plane per channel
         for (int64_t c = 0; c < channels; ++c) {
           const float* plane = frame + c * sc;
-          float s = 0.f, d = 0.f;
+          double s = 0.0, d = 0.0;
           for (int64_t i = 0; i < hs; ++i) {
             const float* __restrict__ p = plane + i * sh;
             for (int64_t j = 0; j < ws; ++j) s += p[j * sw];
@@ -334,11 +342,11 @@ torch::Tensor gate_pool(const torch::Tensor& x, int64_t stride, bool tdiff) {
   });
   auto sums = part.sum(1);  // (N, 2, C)
   auto mean = sums.select(1, 0) / static_cast<double>(t_len * hs * ws);
-  if (!tdiff) return mean;
+  if (!tdiff) return mean.to(torch::kFloat);
   auto dmean = t_len > 1 ? sums.select(1, 1) /
                                static_cast<double>((t_len - 1) * hs * ws)
                          : torch::zeros_like(mean);
-  return torch::cat({mean, dmean}, 1);
+  return torch::cat({mean, dmean}, 1).to(torch::kFloat);
 }
 
 // dispatcher ops (torch.ops.varedd_mm.*), so that the profiler records them
