@@ -260,7 +260,7 @@ def test_gate_pool_kernel_reads_the_sampled_pixels(kernel, shape,
 
 @pytest.mark.parametrize('gate_input', ['mean', 'mean_tdiff'])
 def test_gates_pool_with_the_kernel_at_inference_only(kernel, monkeypatch,
-                                                     gate_input):
+                                                      gate_input):
     conv = VARED2Conv3d(
         8, 16, 3, padding=1, dynamic_cfg=dict(gate=dict(input=gate_input)))
     x = torch.randn(3, 8, 6, 9, 9)
