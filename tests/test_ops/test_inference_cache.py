@@ -4,10 +4,12 @@ fused model derives them once, and never reads stale ones after its cheap
 ops' weights change."""
 import copy
 
+import pytest
 import torch
 import torch.nn as nn
 
-from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
+from varedd_mm import (VARED2Conv2plus1d, VARED2Conv3d, fixed_policy,
+                       fuse_conv_bn)
 from varedd_mm.ops import to_channels_last
 from varedd_mm.ops.cache import InferenceCache
 from varedd_mm.ops.cheap_ops import ChannelCheapOp, TemporalCheapOp
@@ -176,3 +178,38 @@ def test_fused_2plus1d_derives_interp_kernels_once(monkeypatch):
         with fixed_policy(fused, 1, 1):
             fused(x)
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize('taps', ['subsample', 'interp'])
+@pytest.mark.parametrize('fmt',
+                         [torch.contiguous_format, torch.channels_last_3d])
+def test_fused_2plus1d_reduced_choices_copy_nothing(taps, fmt):
+    """A fused (2+1)D conv at a reduced choice reads every R-th input frame
+    in place (conv_s at temporal stride R, no gathered copy of the input)
+    and its sliced temporal filters once (cached), in either layout; the
+    output is the unfused layer's."""
+    from torch.profiler import ProfilerActivity, profile
+    conv = VARED2Conv2plus1d(
+        8, 16, 3, padding=1, dynamic_cfg=dict(temporal_taps=taps))
+    block = nn.Sequential(conv, nn.BatchNorm3d(16)).eval()
+    _perturb(block)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    if fmt == torch.channels_last_3d:
+        to_channels_last(fused)
+    x = torch.randn(2, 8, 7, 5, 5)
+    with torch.no_grad():
+        for choice in ((1, 0), (1, 1), (0, 1)):
+            with fixed_policy(fused, *choice), fixed_policy(block, *choice):
+                expected = block(x)
+                xf = x.contiguous(memory_format=fmt)
+                fused(xf)  # derives the cached values
+                with profile(
+                        activities=[ProfilerActivity.CPU],
+                        record_shapes=True) as p:
+                    out = fused(xf)
+            # (a Python scalar in a multiply is copied as a 0-dim tensor)
+            copies = [(e.name, e.input_shapes) for e in p.events()
+                      if e.name in ('aten::copy_', 'aten::clone') and any(
+                          s for s in e.input_shapes)]
+            assert not copies, (choice, copies)
+            torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)

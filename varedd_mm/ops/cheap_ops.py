@@ -350,14 +350,22 @@ class ChannelCheapOp(nn.Module):
         # conv over the C' * T planes (filters repeated over T) needs no
         # transpose copy and is ~10x faster on CPU than folding T into the
         # batch or a depthwise Conv3d (docs/engine.md).
+
+        def repeated(filters):
+            return [(wq.repeat_interleave(t, dim=0),
+                     None if bq is None else bq.repeat_interleave(t))
+                    for wq, bq in filters]
+
+        if cached:  # repeated once per clip length, not every call
+            filters = self._cache.get(('repeated', t),
+                                      (self.weight, scale, shift),
+                                      lambda: repeated(filters))
+        else:
+            filters = repeated(filters)
         y2 = y.reshape(n, c * t, h, w)
         return [
-            F.conv2d(
-                y2,
-                wq.repeat_interleave(t, dim=0),
-                None if bq is None else bq.repeat_interleave(t),
-                padding=1,
-                groups=c * t).view(n, c, t, h, w) for wq, bq in filters
+            F.conv2d(y2, wq, bq, padding=1, groups=c * t).view(n, c, t, h, w)
+            for wq, bq in filters
         ]
 
     def _filters(self, scale, shift, five_d: bool) -> list:

@@ -263,7 +263,14 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         else:
             full = conv.weight
             bias = None if conv.bias is None else conv.bias[:c]
-        weight = full if j == 0 else full[:c, :m]
+        weight = full
+        if j > 0 and self.fused_for_inference:
+            # the sliced filters, dense once rather than copied every call
+            weight = self._inference_cache.get(
+                ('t_weight', j), (full, ), lambda: full[:c, :m].contiguous(
+                    memory_format=memory_format_of(full)))
+        elif j > 0:
+            weight = full[:c, :m]
         if not self._interp_taps(i):
             # at (0, 0) the output is final: the fused ReLU as a post-op
             return reduced_conv(s, weight, bias, conv.stride, conv.padding, 1,
@@ -285,21 +292,26 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
                       dim=2)
         return reduced_conv(s, weight, bias, conv.stride, (0, 0, 0), 1, 1)
 
-    def _spatial(self, x: torch.Tensor, m: int) -> torch.Tensor:
-        """``relu(bn_s(conv_s(x)))`` on the first ``m`` mid channels."""
+    def _spatial(self, x: torch.Tensor, m: int, r: int = 1) -> torch.Tensor:
+        """``relu(bn_s(conv_s(x[:, :, ::r])))`` on the first ``m`` mid
+        channels. ``conv_s`` is ``1×k×k`` with temporal stride 1 and no
+        temporal padding, so every ``r``-th frame is its output at temporal
+        stride ``r``: the conv reads them in place (no gathered copy of the
+        input, which channels-last inputs of few channels make slow)."""
         conv = self.conv_s
+        stride = (r, ) + tuple(conv.stride[1:])
         if self.fused_s_weight is not None:
             # the inner ReLU as a post-op, as fuse.py runs the base's
             return reduced_conv(x, self.fused_s_weight[:m],
-                                self.fused_s_bias[:m], conv.stride,
-                                conv.padding, 1, 1, True)
+                                self.fused_s_bias[:m], stride, conv.padding, 1,
+                                1, True)
         if m < self.mid_channels:
             bias = None if conv.bias is None else conv.bias[:m]
-            s = reduced_conv(x, conv.weight[:m], bias, conv.stride,
-                             conv.padding, 1, 1)
+            s = reduced_conv(x, conv.weight[:m], bias, stride, conv.padding, 1,
+                             1)
         else:
-            s = reduced_conv(x, conv.weight, conv.bias, conv.stride,
-                             conv.padding, 1, 1)
+            s = reduced_conv(x, conv.weight, conv.bias, stride, conv.padding,
+                             1, 1)
         return self.relu(self._bn_s(s, m))
 
     def _compute(self,
@@ -313,11 +325,8 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
                     self._spatial(x, self.mid_channels), 0, 0, x.shape[2])
             s = self._bn_s(self.conv_s(x), self.mid_channels)
             return self.conv_t(self.relu(s))
-        r = 2**i
         t_in, t_out = self._sizes(x.shape)[:2]
-        if r > 1:
-            x = x[:, :, ::r]
-        y = self._conv_t(self._spatial(x, self.mid_width(j)), i, j, t_in)
+        y = self._conv_t(self._spatial(x, self.mid_width(j), 2**i), i, j, t_in)
         return self._rebuild(y, i, j, t_out, into)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
