@@ -77,6 +77,8 @@ def test_benchmark_reports_upstream_and_same_execution_base(
         assert row[key] > 0
     # GFLOPs come from the unfused model (BN counted), at (1, 1) by default
     assert 0 < row['dynamic_gflops_per_clip'] < row['base_gflops_per_clip']
+    # the forced choice, set once for the timing, is what the timed model ran
+    assert row['timed_model_same_choices'] is True
     assert row['flops_ratio'] == pytest.approx(row['dynamic_gflops_per_clip'] /
                                                row['base_gflops_per_clip'])
 

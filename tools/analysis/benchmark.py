@@ -55,6 +55,7 @@ conv time x the FLOPs ratio), i.e. the speed-up if VA-RED²'s convs cost
 their FLOPs share and its rebuild cost nothing.
 """
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -319,12 +320,19 @@ def main():
 
     dyn_choice = ('mixed' if args.mixed else None if
                   (args.learned or calibration) else args.choice)
+    # a forced choice is set once on the timed models, as a user would,
+    # not entered and left around every timed forward
+    timed_policies = contextlib.ExitStack()
+    if dyn_choice not in (None, 'mixed'):
+        timed_policies.enter_context(fixed_policy(dyn_run, *dyn_choice))
+    if base is None:
+        timed_policies.enter_context(fixed_policy(base_same, 0, 0))
     runners = dict(
         base=(forced(base_up, None) if base is not None else forced(
             dyn, (0, 0))),
-        base_same=forced(base_same, None if base is not None else (0, 0),
-                         args.channels_last),
-        dynamic=forced(dyn_run, dyn_choice, args.channels_last))
+        base_same=forced(base_same, None, args.channels_last),
+        dynamic=forced(dyn_run, 'mixed' if dyn_choice == 'mixed' else None,
+                       args.channels_last))
 
     rows = []
     for batch in args.batch_sizes:
@@ -386,6 +394,7 @@ def main():
                 choice_groups_per_layer=groups,
                 timed_model_same_choices=same_choices,
                 **(dict(profile=profiled) if profiled else {})))
+    timed_policies.close()
     print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
           f'device {device}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {args.repeats}')
