@@ -78,6 +78,28 @@ def test_kernel_writes_what_the_formula_says(kernel, ratio, t_out,
         atol=1e-6)
 
 
+@pytest.mark.parametrize('threads', [1, 2, 3])
+def test_kernel_chunks_starting_inside_a_plane(kernel, threads):
+    """The channels-last loop walks its share of the (n, t, pixel) rows
+    plane by plane: with several threads a share starts and ends inside a
+    plane (here 3 x 7 planes of 37 pixels), and every row is still written
+    once, from its own frame."""
+    blocks = [
+        torch.randn(3, c, 4, 37,
+                    1).contiguous(memory_format=torch.channels_last_3d)
+        for c in (5, 5)
+    ]
+    coef = torch.randn(2 + 3 + 2, 10)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = kernel.native_rebuild(blocks, 7, 2, coef, True)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(
+        out, _reference(blocks, 7, 2, coef, True), rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize('channels_last', [False, True])
 def test_kernel_on_images(kernel, channels_last):
     blocks = [torch.randn(2, c, 5, 7) for c in (6, 6)]

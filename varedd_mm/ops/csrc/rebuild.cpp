@@ -63,38 +63,56 @@ struct Dest {
   }
 };
 
-// channels innermost (channels-last): one row of C values per (n, t, s)
+// The most blocks a layer writes: the computed channels and up to three
+// ghost blocks (channel choice 1/4).
+constexpr int64_t kMaxBlocks = 8;
+
+// channels innermost (channels-last): one row of C values per (n, t, s).
+// A chunk of rows is walked plane by plane (one (n, t)): the frame, the
+// coefficient rows and each block's source are found once per plane, not
+// per row, which for thin layers (a few dozen channels per row) cost more
+// than the row's arithmetic.
 template <bool kRelu>
 void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
                        int64_t n_batch, int64_t channels, int64_t t_out,
                        int64_t t_c, int64_t space, int64_t ratio,
                        const float* coef) {
   const int64_t rows = n_batch * t_out * space;
+  const int64_t nb = static_cast<int64_t>(blocks.size());
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t s = r % space;
-      const int64_t n = r / (space * t_out);
-      const Frame f = frame_of((r / space) % t_out, ratio, t_c);
-      float* __restrict__ dst =
-          out.clip(n) + (r - n * space * t_out) * channels;
-      for (const Block& b : blocks) {
-        const float* __restrict__ y0 =
-            b.data + n * b.sn + f.k * b.st + s * b.ss;
-        float* __restrict__ o = dst + b.offset;
-        const float* __restrict__ a = coef + f.row * channels + b.offset;
-        const int64_t cb = b.channels;
-        if (!f.pair) {
-          const float* __restrict__ d = a + channels;
-          for (int64_t c = 0; c < cb; ++c)
-            o[c] = finish<kRelu>(a[c] * y0[c] + d[c]);
-        } else {
-          const float* __restrict__ y1 = y0 + b.st;
-          const float* __restrict__ bb = a + channels;
-          const float* __restrict__ d = bb + channels;
-          for (int64_t c = 0; c < cb; ++c)
-            o[c] = finish<kRelu>(a[c] * y0[c] + bb[c] * y1[c] + d[c]);
+    const float* y0[kMaxBlocks];
+    int64_t r = begin;
+    while (r < end) {
+      const int64_t plane = r / space;  // n * t_out + t
+      const int64_t s0 = r - plane * space;
+      const int64_t s1 = std::min(space, s0 + (end - r));
+      const int64_t n = plane / t_out, t = plane - n * t_out;
+      const Frame f = frame_of(t, ratio, t_c);
+      for (int64_t i = 0; i < nb; ++i)
+        y0[i] = blocks[i].data + n * blocks[i].sn + f.k * blocks[i].st;
+      float* const dst = out.clip(n) + t * space * channels;
+      const float* __restrict__ a = coef + f.row * channels;
+      const float* __restrict__ bd = a + channels;  // d0 / dt, or b_q
+      const float* __restrict__ d = bd + channels;  // d_q (pairs only)
+      for (int64_t s = s0; s < s1; ++s) {
+        float* __restrict__ row = dst + s * channels;
+        for (int64_t i = 0; i < nb; ++i) {
+          const Block& b = blocks[i];
+          const float* __restrict__ y = y0[i] + s * b.ss;
+          float* __restrict__ o = row + b.offset;
+          const int64_t off = b.offset, cb = b.channels;
+          if (!f.pair) {
+            for (int64_t c = 0; c < cb; ++c)
+              o[c] = finish<kRelu>(a[off + c] * y[c] + bd[off + c]);
+          } else {
+            const float* __restrict__ y1 = y + b.st;
+            for (int64_t c = 0; c < cb; ++c)
+              o[c] = finish<kRelu>(a[off + c] * y[c] + bd[off + c] * y1[c] +
+                                   d[off + c]);
+          }
         }
       }
+      r += s1 - s0;
     }
   });
 }
@@ -153,6 +171,8 @@ std::vector<Block> check_blocks(const std::vector<torch::Tensor>& ys,
   TORCH_CHECK(t_c == (t_out + ratio - 1) / ratio,
               "rebuild: ", t_c, " computed frames for t_out=", t_out,
               " and ratio ", ratio);
+  TORCH_CHECK(static_cast<int64_t>(ys.size()) <= kMaxBlocks, "rebuild: at "
+              "most ", kMaxBlocks, " blocks, got ", ys.size());
   std::vector<Block> blocks;
   int64_t c_total = 0;
   for (const auto& b : ys) {
