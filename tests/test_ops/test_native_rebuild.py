@@ -79,25 +79,37 @@ def test_kernel_writes_what_the_formula_says(kernel, ratio, t_out,
 
 
 @pytest.mark.parametrize('threads', [1, 2, 3])
-def test_kernel_chunks_starting_inside_a_plane(kernel, threads):
+@pytest.mark.parametrize('into', [False, True])
+def test_kernel_chunks_starting_inside_a_plane(kernel, threads, into):
     """The channels-last loop walks its share of the (n, t, pixel) rows
-    plane by plane: with several threads a share starts and ends inside a
-    plane (here 3 x 7 planes of 37 pixels), and every row is still written
-    once, from its own frame."""
+    plane by plane: with 2 and 3 threads the shares start and end inside a
+    plane (3 x 7 planes of 38 pixels), and every row is written, from its
+    own frame, also into given rows of a batch (``rebuild_into``; the
+    batch is NaN before, so a row left unwritten shows)."""
     blocks = [
-        torch.randn(3, c, 4, 37,
+        torch.randn(3, c, 4, 38,
                     1).contiguous(memory_format=torch.channels_last_3d)
         for c in (5, 5)
     ]
     coef = torch.randn(2 + 3 + 2, 10)
+    expected = _reference(blocks, 7, 2, coef, False)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        out = kernel.native_rebuild(blocks, 7, 2, coef, True)
+        if into:
+            out = torch.full(
+                (4, 10, 7, 38, 1),
+                float('nan')).contiguous(memory_format=torch.channels_last_3d)
+            rows = [3, 0, 2]
+            assert kernel.native_rebuild(blocks, 7, 2, coef, False,
+                                         (out, rows)) is None
+            assert out[1].isnan().all()
+            out = out[rows]
+        else:
+            out = kernel.native_rebuild(blocks, 7, 2, coef, False)
     finally:
         torch.set_num_threads(before)
-    torch.testing.assert_close(
-        out, _reference(blocks, 7, 2, coef, True), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize('channels_last', [False, True])

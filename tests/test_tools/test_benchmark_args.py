@@ -142,3 +142,22 @@ def test_gate_cost_times_gates_choosing_per_clip(tool, monkeypatch, tmp_path,
     # the whole model's ratio: the dynamic layers' 0.6 and the static
     # parts (here small) at full cost
     assert four['flops_ratio'] == pytest.approx(0.6, abs=0.05)
+
+
+def test_mixed_batch_is_what_the_timed_model_ran(tool, monkeypatch, tmp_path):
+    """--mixed: clip i takes choice i mod len in every layer; the timed
+    model (its clip policy set once for the timing) ran exactly the choices
+    whose GFLOPs are reported."""
+    import json
+    out = tmp_path / 'bench.json'
+    monkeypatch.setattr('sys.argv', [
+        'benchmark.py', CFG, '--shape', '4', '32', '32', '--batch-sizes', '4',
+        '--warmup', '0', '--repeats', '1', '--mixed', '0', '0', '1', '1',
+        '--out',
+        str(out)
+    ])
+    tool.main()
+    (row, ) = json.loads(out.read_text())['rows']
+    assert row['choice_groups_per_layer'] == 2
+    assert row['timed_model_same_choices'] is True
+    assert 0 < row['flops_ratio'] < 1

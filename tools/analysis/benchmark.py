@@ -320,10 +320,13 @@ def main():
 
     dyn_choice = ('mixed' if args.mixed else None if
                   (args.learned or calibration) else args.choice)
-    # a forced choice is set once on the timed models, as a user would,
-    # not entered and left around every timed forward
+    # the timed models' policies (a forced choice, the mixed clips) are set
+    # once, as a user would, not entered and left around every timed
+    # forward; `dyn`, which counts the FLOPs, takes them per call
     timed_policies = contextlib.ExitStack()
-    if dyn_choice not in (None, 'mixed'):
+    if dyn_choice == 'mixed':
+        timed_policies.enter_context(clip_policy(dyn_run, args.mixed))
+    elif dyn_choice is not None:
         timed_policies.enter_context(fixed_policy(dyn_run, *dyn_choice))
     if base is None:
         timed_policies.enter_context(fixed_policy(base_same, 0, 0))
@@ -331,70 +334,70 @@ def main():
         base=(forced(base_up, None) if base is not None else forced(
             dyn, (0, 0))),
         base_same=forced(base_same, None, args.channels_last),
-        dynamic=forced(dyn_run, 'mixed' if dyn_choice == 'mixed' else None,
-                       args.channels_last))
+        dynamic=forced(dyn_run, None, args.channels_last))
 
     rows = []
-    for batch in args.batch_sizes:
-        x = inputs[:batch]
-        for _ in range(args.warmup):
-            for fn in runners.values():
-                fn(x)
-        times = {key: [] for key in runners}
-        for _ in tqdm(range(args.repeats), desc=f'batch {batch}'):
-            for key, fn in runners.items():
-                sync(device)
-                t0 = time.perf_counter()
-                fn(x)
-                sync(device)
-                times[key].append(time.perf_counter() - t0)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        # cost of what ran, per clip
-        track_flops(dyn)
-        forced(dyn, dyn_choice)(x)
-        dyn_gflops = clip_gflops(dyn).mean().item()
-        # distinct choices among the batch's clips, per dynamic layer
-        groups = sum(
-            len(set(map(tuple, layer.last_choice.tolist())))
-            for _, layer in dynamic_layers(dyn)) / len(dynamic_layers(dyn))
-        # the timed (fused) model takes the choices counted here: its
-        # outputs differ by float rounding, which could flip a gate whose
-        # logits are nearly tied
-        choices = [layer.last_choice for _, layer in dynamic_layers(dyn)]
-        runners['dynamic'](x)
-        same_choices = all(
-            torch.equal(a, layer.last_choice)
-            for a, (_, layer) in zip(choices, dynamic_layers(dyn_run)))
-        with fixed_policy(dyn, 0, 0):
-            dyn(x[:1])
-            base_gflops = clip_gflops(dyn).item()
-        untrack_flops(dyn)
-        profiled = {}
-        if args.profile:
-            models = dict(base_same=base_same, dynamic=dyn_run)
-            for key in ('base_same', 'dynamic'):
-                profiled[key] = time_breakdown(models[key],
-                                               lambda: runners[key](x))
-            b = profiled['base_same']
-            profiled['ceiling_same_execution'] = round(
-                b['total_ms'] /
-                (b['other_ms'] + b['dynamic_other_ms'] + b['conv_ms'] *
-                 (dyn_gflops / base_gflops)), 3)
-        rows.append(
-            dict(
-                batch=batch,
-                base_clips_per_s=batch / med['base'],
-                base_same_clips_per_s=batch / med['base_same'],
-                dynamic_clips_per_s=batch / med['dynamic'],
-                speedup=med['base'] / med['dynamic'],
-                speedup_same_execution=med['base_same'] / med['dynamic'],
-                base_gflops_per_clip=base_gflops,
-                dynamic_gflops_per_clip=dyn_gflops,
-                flops_ratio=dyn_gflops / base_gflops,
-                choice_groups_per_layer=groups,
-                timed_model_same_choices=same_choices,
-                **(dict(profile=profiled) if profiled else {})))
-    timed_policies.close()
+    with timed_policies:
+        for batch in args.batch_sizes:
+            x = inputs[:batch]
+            for _ in range(args.warmup):
+                for fn in runners.values():
+                    fn(x)
+            times = {key: [] for key in runners}
+            for _ in tqdm(range(args.repeats), desc=f'batch {batch}'):
+                for key, fn in runners.items():
+                    sync(device)
+                    t0 = time.perf_counter()
+                    fn(x)
+                    sync(device)
+                    times[key].append(time.perf_counter() - t0)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            # cost of what ran, per clip
+            track_flops(dyn)
+            forced(dyn, dyn_choice)(x)
+            dyn_gflops = clip_gflops(dyn).mean().item()
+            # distinct choices among the batch's clips, per dynamic layer
+            groups = sum(
+                len(set(map(tuple, layer.last_choice.tolist())))
+                for _, layer in dynamic_layers(dyn)) / len(
+                    dynamic_layers(dyn))
+            # the timed (fused) model takes the choices counted here: its
+            # outputs differ by float rounding, which could flip a gate whose
+            # logits are nearly tied
+            choices = [layer.last_choice for _, layer in dynamic_layers(dyn)]
+            runners['dynamic'](x)
+            same_choices = all(
+                torch.equal(a, layer.last_choice)
+                for a, (_, layer) in zip(choices, dynamic_layers(dyn_run)))
+            with fixed_policy(dyn, 0, 0):
+                dyn(x[:1])
+                base_gflops = clip_gflops(dyn).item()
+            untrack_flops(dyn)
+            profiled = {}
+            if args.profile:
+                models = dict(base_same=base_same, dynamic=dyn_run)
+                for key in ('base_same', 'dynamic'):
+                    profiled[key] = time_breakdown(models[key],
+                                                   lambda: runners[key](x))
+                b = profiled['base_same']
+                profiled['ceiling_same_execution'] = round(
+                    b['total_ms'] /
+                    (b['other_ms'] + b['dynamic_other_ms'] + b['conv_ms'] *
+                     (dyn_gflops / base_gflops)), 3)
+            rows.append(
+                dict(
+                    batch=batch,
+                    base_clips_per_s=batch / med['base'],
+                    base_same_clips_per_s=batch / med['base_same'],
+                    dynamic_clips_per_s=batch / med['dynamic'],
+                    speedup=med['base'] / med['dynamic'],
+                    speedup_same_execution=med['base_same'] / med['dynamic'],
+                    base_gflops_per_clip=base_gflops,
+                    dynamic_gflops_per_clip=dyn_gflops,
+                    flops_ratio=dyn_gflops / base_gflops,
+                    choice_groups_per_layer=groups,
+                    timed_model_same_choices=same_choices,
+                    **(dict(profile=profiled) if profiled else {})))
     print(f'{osp.basename(args.config)}: {mode}; input {args.shape}; '
           f'device {device}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {args.repeats}')

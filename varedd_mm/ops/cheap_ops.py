@@ -313,7 +313,8 @@ class ChannelCheapOp(nn.Module):
             cached (bool): Fused inference models: keep the folded filters
                 (built at the first call, rebuilt when the weight or the
                 affine is replaced or changed in place, see
-                :meth:`TemporalCheapOp.inference_terms`) and run 3D
+                :meth:`TemporalCheapOp.inference_terms`), for NCDHW inputs
+                repeated over the frames once per clip length, and run 3D
                 channels-last inputs through the reduced convs' dispatch
                 (oneDNN's depthwise kernel on the 5D tensor at CPU
                 inference).
@@ -359,7 +360,7 @@ class ChannelCheapOp(nn.Module):
         if cached:  # repeated once per clip length, not every call
             filters = self._cache.get(('repeated', t),
                                       (self.weight, scale, shift),
-                                      lambda: repeated(filters))
+                                      lambda f=filters: repeated(f))
         else:
             filters = repeated(filters)
         y2 = y.reshape(n, c * t, h, w)

@@ -299,7 +299,7 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         stride ``r``: the conv reads them in place (no gathered copy of the
         input, which channels-last inputs of few channels make slow)."""
         conv = self.conv_s
-        stride = (r, ) + tuple(conv.stride[1:])
+        stride = (r * conv.stride[0], ) + tuple(conv.stride[1:])
         if self.fused_s_weight is not None:
             # the inner ReLU as a post-op, as fuse.py runs the base's
             return reduced_conv(x, self.fused_s_weight[:m],

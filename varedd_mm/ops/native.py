@@ -126,13 +126,17 @@ def native_error() -> Optional[str]:
     return _state['error']
 
 
+#: The most blocks the kernel takes (``kMaxBlocks`` in csrc/rebuild.cpp).
+MAX_BLOCKS = 8
+
+
 def native_applies(blocks: List[torch.Tensor]) -> bool:
     """Whether the kernel can write the output of these computed blocks:
-    CPU float32 tensors of 4 or 5 dims, no autograd, not traced or
-    compiled."""
+    at most :data:`MAX_BLOCKS` CPU float32 tensors of 4 or 5 dims, no
+    autograd, not traced or compiled."""
     b = blocks[0]
-    return (b.device.type == 'cpu' and b.dim() in (4, 5)
-            and not torch.jit.is_tracing()
+    return (len(blocks) <= MAX_BLOCKS and b.device.type == 'cpu'
+            and b.dim() in (4, 5) and not torch.jit.is_tracing()
             and not torch.compiler.is_compiling()
             and all(x.dtype == torch.float32 and x.device == b.device
                     for x in blocks)

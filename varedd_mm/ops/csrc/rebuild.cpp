@@ -63,8 +63,10 @@ struct Dest {
   }
 };
 
-// The most blocks a layer writes: the computed channels and up to three
-// ghost blocks (channel choice 1/4).
+// The most blocks the kernel takes (the channels-last loop keeps one
+// source pointer per block on the stack). A layer writes at most four: the
+// computed channels and up to three ghost blocks (channel choice 1/4);
+// native_applies (native.py) sends more to the torch ops.
 constexpr int64_t kMaxBlocks = 8;
 
 // channels innermost (channels-last): one row of C values per (n, t, s).
