@@ -104,10 +104,12 @@ void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
           float* __restrict__ o = row + b.offset;
           const int64_t off = b.offset, cb = b.channels;
           if (!f.pair) {
+#pragma omp simd
             for (int64_t c = 0; c < cb; ++c)
               o[c] = finish<kRelu>(a[off + c] * y[c] + bd[off + c]);
           } else {
             const float* __restrict__ y1 = y + b.st;
+#pragma omp simd
             for (int64_t c = 0; c < cb; ++c)
               o[c] = finish<kRelu>(a[off + c] * y[c] + bd[off + c] * y1[c] +
                                    d[off + c]);
