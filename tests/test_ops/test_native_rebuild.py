@@ -147,6 +147,13 @@ def test_kernel_refuses_bad_input(kernel):
     with pytest.raises(RuntimeError, match='not contiguous'):
         ops.rebuild([flat.transpose(1, 3).contiguous().transpose(1, 3)], 8, 2,
                     coef, False, False)
+    # more blocks than the kernel keeps: refused there, and native_applies
+    # sends them to the torch ops
+    many = [torch.randn(1, 1, 4, 16)] * (kernel.MAX_BLOCKS + 1)
+    with pytest.raises(RuntimeError, match='at most 8 blocks'):
+        ops.rebuild(many, 8, 2, torch.randn(7, len(many)), False, False)
+    assert kernel.native_applies(many[:kernel.MAX_BLOCKS])
+    assert not kernel.native_applies(many)
 
 
 def test_canonical_strides():
