@@ -199,8 +199,9 @@ def test_inplace_distillation_refuses_bad_settings(bad, match):
         _distill_model(**bad)
 
 
-def _rank_model(policy_rank):
+def _rank_model(policy_rank, **dynamic_cfg):
     cfg = Config.fromfile(DYNAMIC['r2plus1d'])
+    cfg.model.backbone.dynamic_cfg.update(dynamic_cfg)
     cfg.model.cls_head.num_classes = 5
     cfg.model.backbone.pretrained = None
     cfg.model.policy_rank = policy_rank
@@ -249,6 +250,34 @@ def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone():
     ranked.loss(**data)['loss_policy'].backward()
     gate = ranked.backbone.layer2[0].conv1.conv.gate.fc2.weight
     assert gate.grad is not None and gate.grad.abs().sum() > 0
+
+
+def test_policy_rank_of_every_option_logs_each_step():
+    model = _rank_model(
+        dict(dims=('temporal', ), options='all'),
+        dims=('temporal', ),
+        search_space=3)
+    data = model.data_preprocessor(_batch(n=3), True)
+    with torch.no_grad():
+        out = model.loss(**data)
+    assert {k for k in out if k.startswith('policy_')} == {
+        'policy_delta_temporal', 'policy_delta_temporal_2',
+        'policy_rank_acc_temporal', 'policy_rank_acc_temporal_2'
+    }
+    from varedd_mm import fixed_policy
+    from varedd_mm.ops.policy_rank import frozen_running_stats
+    labels = torch.tensor([s.gt_label.item() for s in data['data_samples']])
+
+    def ce(choice):
+        with torch.no_grad(), frozen_running_stats(model), fixed_policy(
+                model, *choice):
+            feats, kw = model.extract_feat(data['inputs'])
+            return torch.nn.functional.cross_entropy(
+                model.cls_head(feats, **kw), labels, reduction='none')
+
+    # the quarter option's delta: the step from half the frames
+    torch.testing.assert_close(out['policy_delta_temporal_2'],
+                               (ce((2, 0)) - ce((1, 0))).mean())
 
 
 def test_policy_rank_refuses_what_it_cannot_rank():

@@ -14,8 +14,8 @@ from varedd_mm.ops.policy_rank import (counterfactual_deltas,
                                        rank_loss)
 
 
-def _net(dims=('temporal', 'channel')):
-    cfg = dict(dims=dims)
+def _net(dims=('temporal', 'channel'), search_space=2):
+    cfg = dict(dims=dims, search_space=search_space)
     return nn.Sequential(
         VARED2Conv3d(4, 8, 3, padding=1, bias=False, dynamic_cfg=cfg),
         nn.BatchNorm3d(8), nn.ReLU(),
@@ -28,13 +28,14 @@ def _layers(net):
     return [m for _, m in dynamic_layers(net)]
 
 
-def _reference(logits, delta, temperature=1.0):
-    """The RankNet loss and accuracy written pair by pair."""
-    s = [
-        math.log(sum(math.exp(v / temperature)
-                     for v in row[1:])) - row[0] / temperature
-        for row in logits.tolist()
-    ]
+def _reference(logits, delta, temperature=1.0, option=1):
+    """The RankNet loss and accuracy written pair by pair (``option``: the
+    log-odds of that option or a cheaper one against a dearer one)."""
+
+    def lse(values):
+        return math.log(sum(math.exp(v / temperature) for v in values))
+
+    s = [lse(row[option:]) - lse(row[:option]) for row in logits.tolist()]
     d = delta.tolist()
     pairs = [(a, b, d[b] - d[a])
              for a, b in itertools.permutations(range(len(d)), 2)
@@ -74,6 +75,43 @@ def test_rank_loss_is_ranknet_over_weighted_pairs_and_ignores_shifts():
     torch.testing.assert_close(
         rank_loss(_layers(net), {'temporal': delta + 5.0})['loss'],
         shifted['loss'])
+
+
+def test_rank_loss_of_a_further_option_ranks_that_step():
+    net = _net(dims=('temporal', ), search_space=3).train()
+    for m in _layers(net):
+        nn.init.normal_(m.gate.fc2.weight, std=2.0)
+    net(torch.randn(4, 4, 4, 6, 6))
+    first = torch.tensor([0.2, 0.0, 0.5, 0.1])
+    second = torch.tensor([1.0, 0.3, 0.2, 0.6])
+    out = rank_loss(_layers(net), {'temporal': first, 'temporal_2': second})
+    refs = []
+    for m in _layers(net):
+        logits = m.gate.head(m.last_gate_features)[0].detach()
+        assert logits.shape[1] == 3
+        refs += [_reference(logits, first), _reference(logits, second, 1.0, 2)]
+    # the mean over gates and ranked options
+    assert float(out['loss'].detach()) == pytest.approx(
+        sum(r[0] for r in refs) / len(refs), rel=1e-5)
+    assert float(out['acc_temporal_2']) == pytest.approx(
+        sum(r[1] for r in refs[1::2]) / len(refs[1::2]), rel=1e-5)
+    # a common shift of the quarter option's logit moves option 2's log-odds
+    # for every clip alike: option 2's terms do not change
+    only_second = rank_loss(_layers(net), {'temporal_2': second})
+    with torch.no_grad():
+        for m in _layers(net):
+            m.gate.fc2.bias[2] += 3.0
+    torch.testing.assert_close(
+        rank_loss(_layers(net), {'temporal_2': second})['loss'],
+        only_second['loss'])
+    # a gate with two options cannot rank a third
+    net2 = _net(dims=('temporal', )).train()
+    net2(torch.randn(4, 4, 4, 6, 6))
+    with pytest.raises(RuntimeError, match="'temporal_2' rank option 2"):
+        rank_loss(_layers(net2), {'temporal_2': second})
+    for key in ('temporal_1', 'temporal_0', 'space', 'temporal_x'):
+        with pytest.raises(ValueError, match='unknown deltas key'):
+            rank_loss(_layers(net), {key: second})
 
 
 def test_rank_loss_trains_the_gate_mlps_to_reduce_the_cheap_clip():
@@ -171,6 +209,38 @@ def test_counterfactual_deltas_match_forced_forwards_and_leave_no_trace():
     assert not torch.equal(temporal, torch.zeros(4))
 
 
+def test_counterfactual_deltas_of_every_option_are_steps():
+    torch.manual_seed(0)
+    net = _net(search_space=3).train()
+    x = torch.randn(4, 4, 4, 6, 6)
+    y = torch.tensor([0, 1, 2, 0])
+
+    def clip_losses():
+        return F.cross_entropy(net(x), y, reduction='none')
+
+    deltas, _ = counterfactual_deltas(net, clip_losses,
+                                      ('temporal', 'channel'),
+                                      dict(temporal=2, channel=1))
+    assert sorted(deltas) == ['channel', 'temporal', 'temporal_2']
+    net[7].eval()
+    with torch.no_grad():
+        with fixed_policy(net, 0, 0):
+            full = clip_losses()
+        with fixed_policy(net, 1, 0):
+            half = clip_losses()
+        with fixed_policy(net, 2, 0):
+            quarter = clip_losses()
+        with fixed_policy(net, 0, 1):
+            channel = clip_losses()
+    torch.testing.assert_close(deltas['temporal'], half - full, rtol=0, atol=0)
+    # option 2 against option 1, not against the full choice
+    torch.testing.assert_close(
+        deltas['temporal_2'], quarter - half, rtol=0, atol=0)
+    torch.testing.assert_close(
+        deltas['channel'], channel - full, rtol=0, atol=0)
+    assert not torch.equal(quarter, half)
+
+
 def test_only_the_layers_the_task_loss_ran_through_are_ranked():
     net = _net().train()
     x = torch.randn(3, 4, 4, 6, 6)
@@ -204,6 +274,7 @@ def test_frozen_running_stats_restores_on_error():
     (dict(dims=()), 'non-empty subset'),
     (dict(dims=('space', )), 'non-empty subset'),
     (dict(dims=('channel', )), r"reduces \['channel'\]"),
+    (dict(options='every'), r"options must be one of \('first', 'all'\)"),
 ])
 def test_parse_policy_rank_errors(cfg, match):
     layers = _layers(_net(dims=('temporal', )))
@@ -214,8 +285,18 @@ def test_parse_policy_rank_errors(cfg, match):
 def test_parse_policy_rank_defaults_to_the_reduced_dims():
     assert parse_policy_rank(None, _layers(_net())) is None
     assert parse_policy_rank({}, _layers(_net(dims=('temporal', )))) == dict(
-        loss_weight=1.0, dims=('temporal', ))
+        loss_weight=1.0, dims=('temporal', ), options=dict(temporal=1))
     assert parse_policy_rank(
         dict(dims=['channel', 'temporal'], loss_weight=2),
         _layers(_net())) == dict(
-            loss_weight=2.0, dims=('temporal', 'channel'))
+            loss_weight=2.0,
+            dims=('temporal', 'channel'),
+            options=dict(temporal=1, channel=1))
+    # 'all': every reduced option of the search space (K - 1 of them)
+    assert parse_policy_rank(
+        dict(options='all'),
+        _layers(_net(search_space=3)))['options'] == dict(
+            temporal=2, channel=2)
+    assert parse_policy_rank(
+        dict(options='all'), _layers(_net()))['options'] == dict(
+            temporal=1, channel=1)

@@ -65,15 +65,15 @@ class VARED2ModelMixin:
             # before the training forward: its records must be the last
             deltas, ranked = counterfactual_deltas(
                 self, lambda: self.vared2_clip_losses(*args, **kwargs),
-                self._policy_rank['dims'])
+                self._policy_rank['dims'], self._policy_rank['options'])
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
         if deltas is not None:
             rank = rank_loss(ranked, deltas)
             losses['loss_policy'] = (
                 self._policy_rank['loss_weight'] * rank.pop('loss'))
-            for d, delta in deltas.items():
-                losses[f'policy_delta_{d}'] = delta.mean()
+            for key, delta in deltas.items():
+                losses[f'policy_delta_{key}'] = delta.mean()
             for key, value in rank.items():
                 losses[f'policy_rank_{key}'] = value
         return losses
@@ -98,14 +98,17 @@ class VARED2ModelMixin:
                 every codebase's scope). None trains without it; the cost
                 ratios are still logged.
             policy_rank (dict, optional): ``dict(loss_weight=1.0,
-                dims=None)`` adds the gates' counterfactual ranking loss
-                ``loss_policy`` (:mod:`varedd_mm.ops.policy_rank`; ``dims``
-                None: every dimension a dynamic layer reduces), logged with
-                ``policy_delta_<dim>`` (mean task loss increase of the
-                reduction) and ``policy_rank_acc_<dim>`` (share of clip
-                pairs the gates order right). Only for task models with a
-                per-clip task loss (``vared2_clip_losses``). None (default):
-                the paper's training.
+                dims=None, options='first')`` adds the gates'
+                counterfactual ranking loss ``loss_policy``
+                (:mod:`varedd_mm.ops.policy_rank`; ``dims`` None: every
+                dimension a dynamic layer reduces; ``options='all'`` ranks
+                every reduced option of the search space, not only the
+                first), logged with ``policy_delta_<dim>`` (mean task loss
+                increase of the reduction; ``policy_delta_<dim>_<k>`` from
+                option ``k - 1`` to ``k``) and ``policy_rank_acc_<...>``
+                (share of clip pairs the gates order right). Only for task
+                models with a per-clip task loss (``vared2_clip_losses``).
+                None (default): the paper's training.
         """
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))

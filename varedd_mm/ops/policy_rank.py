@@ -16,6 +16,9 @@ gates:
    choice and once per ranked dimension ``d`` with every layer at ``d``'s
    first reduced option (``fixed_policy``). ``delta_d[n]`` is clip ``n``'s
    task loss increase from that reduction (:func:`counterfactual_deltas`).
+   With ``options='all'`` and a search space of more than two options, also
+   once per further option ``k`` of ``d`` (a quarter of the frames, ...):
+   ``delta_d_k[n]`` is the increase from option ``k - 1`` to option ``k``.
    Only the layers that ran in these forwards are ranked (a training-only
    head's gates cannot change the task loss measured here). The cost
    records (``track_flops``) of the step then cover these forwards too;
@@ -30,12 +33,14 @@ gates:
    pair with ``delta_d[a] < delta_d[b]`` the loss is
    ``softplus(s_b - s_a)`` (RankNet), weighted by ``delta_d[b] -
    delta_d[a]`` normalised to sum 1 (:func:`rank_loss`), averaged over the
-   gates and dimensions.
+   gates and dimensions. For option ``k`` (``delta_d_k``) ``s_n`` is the
+   log-odds of taking option ``k`` or a cheaper one against a dearer one:
+   each step down the options is ranked by what that step costs.
 
 The loss fixes only the *order* of the clips: a common shift of every clip's
 log-odds leaves it unchanged, so how much each layer reduces on average stays
 the efficiency loss's business (the budget). Cost: one extra forward without
-gradients per ranked dimension plus one at the full choice per training step.
+gradients per ranked option plus one at the full choice per training step.
 """
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -52,7 +57,26 @@ from .policy import dynamic_layers, fixed_policy
 
 DIMS = ('temporal', 'channel')
 #: keys of ``policy_rank`` and their defaults
-POLICY_RANK_DEFAULTS = dict(loss_weight=1.0, dims=None)
+POLICY_RANK_DEFAULTS = dict(loss_weight=1.0, dims=None, options='first')
+#: values of ``policy_rank.options``
+RANKED_OPTIONS = ('first', 'all')
+
+
+def delta_key(dim: str, option: int) -> str:
+    """Name of the deltas of ``dim``'s reduced ``option`` (1: ``dim``,
+    else ``<dim>_<option>``), as logged in ``policy_delta_<key>``."""
+    return dim if option == 1 else f'{dim}_{option}'
+
+
+def split_key(key: str) -> Tuple[str, int]:
+    """``(dim, option)`` of a :func:`delta_key`."""
+    dim, _, option = key.partition('_')
+    valid = option == '' or (option.isdigit() and int(option) >= 2)
+    if dim not in DIMS or not valid:
+        raise ValueError(f'policy_rank: unknown deltas key {key!r}; '
+                         f'expected a dimension of {DIMS}, optionally '
+                         'followed by _<option> (option >= 2)')
+    return dim, int(option) if option else 1
 
 
 def parse_policy_rank(cfg: Optional[dict],
@@ -61,14 +85,17 @@ def parse_policy_rank(cfg: Optional[dict],
     """Validate a ``policy_rank`` config against the model's layers.
 
     Args:
-        cfg (dict, optional): ``dict(loss_weight=1.0, dims=None)``; None
-            disables the loss.
+        cfg (dict, optional): ``dict(loss_weight=1.0, dims=None,
+            options='first')``; None disables the loss. ``options``:
+            ``'first'`` ranks each dimension's first reduced option only,
+            ``'all'`` every reduced option of the search space.
         layers: The model's dynamic layers (``dims=None`` ranks every
             dimension one of them reduces).
         owner (str): Prefix of the error messages.
 
     Returns:
-        dict | None: ``loss_weight`` (float) and ``dims`` (tuple).
+        dict | None: ``loss_weight`` (float), ``dims`` (tuple) and
+        ``options`` (``{dim: number of ranked reduced options}``).
     """
     if cfg is None:
         return None
@@ -90,7 +117,27 @@ def parse_policy_rank(cfg: Optional[dict],
                              f'reduces {missing} (the layers reduce '
                              f'{reduced})')
         dims = tuple(d for d in DIMS if d in dims)
-    return dict(loss_weight=float(parsed['loss_weight']), dims=dims)
+    if parsed['options'] not in RANKED_OPTIONS:
+        raise ValueError(f'{owner}.options must be one of {RANKED_OPTIONS}, '
+                         f"got {parsed['options']!r}")
+    options = {}
+    for d in dims:
+        # a layer's options along d (1 where it does not reduce d)
+        counts = {
+            m.dynamic_spec.num_temporal
+            if d == 'temporal' else m.dynamic_spec.num_channel
+            for m in layers if d in m.dims
+        }
+        if parsed['options'] == 'first':
+            options[d] = 1
+        elif len(counts) > 1:
+            raise ValueError(f"{owner}.options='all': the layers reducing "
+                             f'{d} have different numbers of options '
+                             f'{sorted(counts)}; use options=\'first\'')
+        else:
+            options[d] = counts.pop() - 1
+    return dict(
+        loss_weight=float(parsed['loss_weight']), dims=dims, options=options)
 
 
 @contextmanager
@@ -122,10 +169,12 @@ def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def counterfactual_deltas(
-        model: nn.Module, clip_losses: Callable[[], torch.Tensor],
-        dims: Sequence[str]
+    model: nn.Module,
+    clip_losses: Callable[[], torch.Tensor],
+    dims: Sequence[str],
+    options: Optional[Dict[str, int]] = None
 ) -> Tuple[Dict[str, torch.Tensor], List[nn.Module]]:
-    """Per-clip task loss increase when every dynamic layer takes the first
+    """Per-clip task loss increase when every dynamic layer takes a
     reduced option of each dimension in ``dims``.
 
     Args:
@@ -133,9 +182,13 @@ def counterfactual_deltas(
         clip_losses (callable): Runs the model's forward on the training
             batch and returns the task loss of each clip, shape ``(N,)``.
         dims (Sequence[str]): Dimensions to measure.
+        options (dict, optional): ``{dim: n}``: measure options ``1..n`` of
+            ``dim``, each against the one before (:func:`delta_key`); None:
+            option 1 of each dimension.
 
     Returns:
-        tuple: ``{dim: (N,) tensor}`` (detached), and the dynamic layers
+        tuple: ``{delta_key: (N,) tensor}`` (detached; ``{dim: ...}`` for
+        the first options), and the dynamic layers
         that ran in these forwards (those the loss can speak for: a
         training-only head's layers, such as TPN's auxiliary head, do
         not).
@@ -154,9 +207,13 @@ def counterfactual_deltas(
                 full = clip_losses().float()
             deltas = {}
             for d in dims:
-                choice = (1, 0) if d == 'temporal' else (0, 1)
-                with fixed_policy(model, *choice):
-                    deltas[d] = clip_losses().float() - full
+                previous = full
+                for k in range(1, (options or {}).get(d, 1) + 1):
+                    choice = (k, 0) if d == 'temporal' else (0, k)
+                    with fixed_policy(model, *choice):
+                        losses = clip_losses().float()
+                    deltas[delta_key(d, k)] = losses - previous
+                    previous = losses
     finally:
         for h in handles:
             h.remove()
@@ -171,18 +228,20 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
         layers: The dynamic layers; those whose gate ran in the last
             training forward (``last_gate_features`` set) and that reduce
             a dimension of ``deltas`` take part.
-        deltas (dict): ``{dim: (N,) loss increase}`` from
+        deltas (dict): ``{delta_key: (N,) loss increase}`` from
             :func:`counterfactual_deltas` on the same batch.
 
     Returns:
-        dict: ``loss`` (mean over gates and dimensions, differentiable),
-        and per dimension ``acc_<dim>``: the weighted share of clip pairs the
-        gates order as ``deltas`` does (detached, 0.5 = chance).
+        dict: ``loss`` (mean over gates and ranked options,
+        differentiable), and per key ``acc_<key>``: the weighted share of
+        clip pairs the gates order as ``deltas`` does (detached, 0.5 =
+        chance).
     """
     out: Dict[str, torch.Tensor] = {}
     terms = []
     anchor = None
-    for d, delta in deltas.items():
+    for key, delta in deltas.items():
+        d, k = split_key(key)
         col = DIMS.index(d)
         # w[a, b] > 0 where clip a loses less than clip b from reducing d
         w = (delta[None, :] - delta[:, None]).clamp(min=0)
@@ -199,10 +258,16 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
                 raise RuntimeError(
                     f'policy_rank: a gate ran on {lg.shape[0]} clips, the '
                     f'counterfactual forwards on {delta.shape[0]}')
+            if lg.shape[1] <= k:
+                raise RuntimeError(
+                    f'policy_rank: deltas {key!r} rank option {k}, a gate '
+                    f'has {lg.shape[1]} options along {d}')
             anchor = lg.sum() * 0 if anchor is None else anchor
             if not total > 0:
                 continue
-            s = torch.logsumexp(lg[:, 1:], dim=1) - lg[:, 0]
+            # log-odds of option k or cheaper against a dearer one
+            s = (torch.logsumexp(lg[:, k:], dim=1) -
+                 torch.logsumexp(lg[:, :k], dim=1))
             gap = s[:, None] - s[None, :]  # s_a - s_b
             wn = (w / total).to(gap)
             terms.append((wn * F.softplus(-gap)).sum())
@@ -210,7 +275,7 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
             right = (gap > 0).to(gap) + 0.5 * (gap == 0).to(gap)
             accs.append((wn * right).sum().detach())
         if accs:
-            out[f'acc_{d}'] = torch.stack(accs).mean()
+            out[f'acc_{key}'] = torch.stack(accs).mean()
     if anchor is None:
         raise RuntimeError('policy_rank: no gate ran in the last forward '
                            'for the ranked dimensions '
