@@ -293,10 +293,8 @@ def test_parse_policy_rank_defaults_to_the_reduced_dims():
             dims=('temporal', 'channel'),
             options=dict(temporal=1, channel=1))
     # 'all': every reduced option of the search space (K - 1 of them)
-    assert parse_policy_rank(
-        dict(options='all'),
-        _layers(_net(search_space=3)))['options'] == dict(
-            temporal=2, channel=2)
-    assert parse_policy_rank(
-        dict(options='all'), _layers(_net()))['options'] == dict(
-            temporal=1, channel=1)
+    every = dict(options='all')
+    three = parse_policy_rank(every, _layers(_net(search_space=3)))
+    assert three['options'] == dict(temporal=2, channel=2)
+    two = parse_policy_rank(every, _layers(_net()))
+    assert two['options'] == dict(temporal=1, channel=1)

@@ -266,8 +266,8 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
             if not total > 0:
                 continue
             # log-odds of option k or cheaper against a dearer one
-            s = (torch.logsumexp(lg[:, k:], dim=1) -
-                 torch.logsumexp(lg[:, :k], dim=1))
+            cheaper = torch.logsumexp(lg[:, k:], dim=1)
+            s = cheaper - torch.logsumexp(lg[:, :k], dim=1)
             gap = s[:, None] - s[None, :]  # s_a - s_b
             wn = (w / total).to(gap)
             terms.append((wn * F.softplus(-gap)).sum())
