@@ -211,9 +211,13 @@ def _rank_model(policy_rank, **dynamic_cfg):
     return model.train()
 
 
-def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone():
-    ranked = _rank_model(dict(loss_weight=0.5, dims=('temporal', )))
-    plain = _rank_model(None)
+@pytest.mark.parametrize('per_step', [None, 1])
+def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone(
+        per_step):
+    ranked = _rank_model(
+        dict(loss_weight=0.5, dims=('temporal', ), layers_per_step=per_step),
+        gate=dict(norm_input=True))
+    plain = _rank_model(None, gate=dict(norm_input=True))
     plain.load_state_dict(ranked.state_dict())
     data = ranked.data_preprocessor(_batch(n=4), True)
     with torch.no_grad():
@@ -243,13 +247,26 @@ def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone():
             return torch.nn.functional.cross_entropy(
                 head(feats, **kw), labels, reduction='none')
 
-    torch.testing.assert_close(a['policy_delta_temporal'], (ce((1, 0)) - ce(
-        (0, 0))).mean())
-    # loss_policy trains the gates
+    if per_step is None:
+        every = ce((1, 0)) - ce((0, 0))
+        torch.testing.assert_close(a['policy_delta_temporal'], every.mean())
+    # loss_policy trains the gates (every one, or the layer whose turn it
+    # is: the first takes the first step, the second the next)
+    if per_step:
+        ranked._policy_rank._next = 1  # the second layer's turn
+        layer = ranked._policy_rank._turns[1]
+    else:
+        layer = ranked.backbone.layer2[0].conv1.conv
     ranked.zero_grad()
     ranked.loss(**data)['loss_policy'].backward()
-    gate = ranked.backbone.layer2[0].conv1.conv.gate.fc2.weight
-    assert gate.grad is not None and gate.grad.abs().sum() > 0
+    grads = [
+        m.gate.fc2.weight.grad is not None
+        and bool(m.gate.fc2.weight.grad.abs().sum() > 0)
+        for m in ranked._vared2_layers
+    ]
+    assert grads[ranked._vared2_layers.index(layer)]
+    if per_step:
+        assert sum(grads) == 1
 
 
 def test_policy_rank_of_every_option_logs_each_step():

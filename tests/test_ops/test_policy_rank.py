@@ -9,13 +9,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from varedd_mm import VARED2Conv3d, dynamic_layers, fixed_policy
-from varedd_mm.ops.policy_rank import (counterfactual_deltas,
+from varedd_mm.ops.policy_rank import (PolicyRanker, counterfactual_deltas,
                                        frozen_running_stats, parse_policy_rank,
                                        rank_loss)
 
 
-def _net(dims=('temporal', 'channel'), search_space=2):
-    cfg = dict(dims=dims, search_space=search_space)
+def _net(dims=('temporal', 'channel'), search_space=2, **gate):
+    cfg = dict(dims=dims, search_space=search_space, gate=gate)
     return nn.Sequential(
         VARED2Conv3d(4, 8, 3, padding=1, bias=False, dynamic_cfg=cfg),
         nn.BatchNorm3d(8), nn.ReLU(),
@@ -252,6 +252,108 @@ def test_only_the_layers_the_task_loss_ran_through_are_ranked():
     assert deltas['channel'].shape == (3, )
 
 
+def test_one_layer_alone_is_forced_the_others_run_their_gates():
+    torch.manual_seed(0)
+    # Gumbel noise and standardised gate input: the gates that run draw
+    # noise and update running statistics, which the counterfactual
+    # forwards must neither vary between them nor leave behind
+    net = _net(gumbel=True, norm_input=True).train()
+    for m in _layers(net):
+        nn.init.normal_(m.gate.fc2.weight, std=2.0)
+    x = torch.randn(6, 4, 4, 6, 6)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    first, second = _layers(net)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def clip_losses():
+        return F.cross_entropy(net(x), y, reduction='none')
+
+    rng = torch.get_rng_state()
+    deltas, ran = counterfactual_deltas(
+        net, clip_losses, ('temporal', ), forced=second)
+    assert ran == [second]
+    assert torch.equal(torch.get_rng_state(), rng)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert first.forced_choice is None and second.forced_choice is None
+    # by hand: the first layer's gate choosing (the same noise in both
+    # forwards), the second forced
+    net[7].eval()
+    with torch.no_grad():
+        with fixed_policy(second, 0, 0):
+            full = clip_losses()
+            full_choices = first.last_choice.clone()
+        torch.set_rng_state(rng)
+        with fixed_policy(second, 1, 0):
+            half = clip_losses()
+            assert torch.equal(first.last_choice, full_choices)
+    torch.testing.assert_close(deltas['temporal'], half - full, rtol=0, atol=0)
+    # the first layer really chose per clip (not forced)
+    assert first.last_probs is not None
+    assert not torch.equal(half, full)
+
+
+def test_policy_ranker_takes_the_layers_in_turn_and_ranks_each_alone():
+    net = _net(dims=('temporal', )).train()
+    layers = _layers(net)
+    x = torch.randn(5, 4, 4, 6, 6)
+    y = torch.tensor([0, 1, 2, 0, 1])
+
+    def clip_losses():
+        return F.cross_entropy(net(x), y, reduction='none')
+
+    ranker = PolicyRanker(dict(layers_per_step=1), layers, 'm.policy_rank')
+    seen = []
+    for step in range(3):
+        measured = ranker.measure(net, clip_losses)
+        (ranked, deltas), = measured
+        seen.append(ranked)
+        net.zero_grad()
+        net(x)  # the training forward
+        out = ranker.loss(measured)
+        assert sorted(out) == [
+            'loss_policy', 'policy_delta_temporal', 'policy_rank_acc_temporal'
+        ]
+        out['loss_policy'].backward()
+        # only the ranked layer's gate MLP gets a gradient
+        for m in layers:
+            grad = m.gate.fc1.weight.grad
+            pushed = grad is not None and bool(grad.abs().sum() > 0)
+            assert pushed == (m is ranked[0]), step
+        # and its deltas are its own reduction alone
+        with torch.no_grad(), frozen_running_stats(net):
+            with fixed_policy(ranked[0], 0, 0):
+                full = clip_losses()
+            with fixed_policy(ranked[0], 1, 0):
+                half = clip_losses()
+        torch.testing.assert_close(deltas['temporal'], half - full)
+    assert seen == [[layers[0]], [layers[1]], [layers[0]]]
+    # two per step: both, each with its own deltas
+    both = PolicyRanker(dict(layers_per_step=2), layers, 'm')
+    measured = both.measure(net, clip_losses)
+    assert [r for r, _ in measured] == [[layers[0]], [layers[1]]]
+    assert not torch.equal(measured[0][1]['temporal'],
+                           measured[1][1]['temporal'])
+
+
+def test_policy_ranker_drops_a_layer_the_task_loss_does_not_run():
+    net = _net(dims=('temporal', )).train()
+    first, second = _layers(net)
+    x = torch.randn(3, 4, 4, 6, 6)
+    ranker = PolicyRanker(dict(layers_per_step=1), [first, second], 'm')
+    # a task loss that only runs the first layer
+    loss = lambda: first(x).flatten(1).mean(1)  # noqa: E731
+    assert ranker.measure(net, loss)[0][0] == [first]
+    # the second's turn: it leaves, the first takes its place
+    assert [r for r, _ in ranker.measure(net, loss)] == [[first]]
+    assert ranker._turns == [first]
+    two = PolicyRanker(dict(layers_per_step=2), [first, second], 'm')
+    assert [r for r, _ in two.measure(net, loss)] == [[first]]
+    only_second = PolicyRanker(dict(layers_per_step=1), [second], 'm')
+    with pytest.raises(RuntimeError, match='none of the dynamic layers'):
+        only_second.measure(net, loss)
+
+
 def test_frozen_running_stats_restores_on_error():
     net = _net().train()
     before = net[1].running_mean.clone()
@@ -275,6 +377,9 @@ def test_frozen_running_stats_restores_on_error():
     (dict(dims=('space', )), 'non-empty subset'),
     (dict(dims=('channel', )), r"reduces \['channel'\]"),
     (dict(options='every'), r"options must be one of \('first', 'all'\)"),
+    (dict(layers_per_step=0), 'layers_per_step must be None'),
+    (dict(layers_per_step=True), 'layers_per_step must be None'),
+    (dict(layers_per_step=1.0), 'layers_per_step must be None'),
 ])
 def test_parse_policy_rank_errors(cfg, match):
     layers = _layers(_net(dims=('temporal', )))
@@ -285,13 +390,17 @@ def test_parse_policy_rank_errors(cfg, match):
 def test_parse_policy_rank_defaults_to_the_reduced_dims():
     assert parse_policy_rank(None, _layers(_net())) is None
     assert parse_policy_rank({}, _layers(_net(dims=('temporal', )))) == dict(
-        loss_weight=1.0, dims=('temporal', ), options=dict(temporal=1))
+        loss_weight=1.0,
+        dims=('temporal', ),
+        options=dict(temporal=1),
+        layers_per_step=None)
     assert parse_policy_rank(
-        dict(dims=['channel', 'temporal'], loss_weight=2),
+        dict(dims=['channel', 'temporal'], loss_weight=2, layers_per_step=3),
         _layers(_net())) == dict(
             loss_weight=2.0,
             dims=('temporal', 'channel'),
-            options=dict(temporal=1, channel=1))
+            options=dict(temporal=1, channel=1),
+            layers_per_step=3)
     # 'all': every reduced option of the search space (K - 1 of them)
     every = dict(options='all')
     three = parse_policy_rank(every, _layers(_net(search_space=3)))

@@ -31,8 +31,7 @@ import torch
 from mmengine.registry import MODELS
 
 from varedd_mm.ops import EfficiencyLoss, dynamic_layers, track_flops
-from varedd_mm.ops.policy_rank import (counterfactual_deltas,
-                                       parse_policy_rank, rank_loss)
+from varedd_mm.ops.policy_rank import PolicyRanker
 
 
 class VARED2ModelMixin:
@@ -60,22 +59,15 @@ class VARED2ModelMixin:
     def loss(self, *args, **kwargs) -> dict:
         """The base class's loss dict plus :meth:`vared2_loss` and, with
         ``policy_rank``, ``loss_policy`` and its logged terms."""
-        deltas = None
+        measured = None
         if self._policy_rank is not None:
             # before the training forward: its records must be the last
-            deltas, ranked = counterfactual_deltas(
-                self, lambda: self.vared2_clip_losses(*args, **kwargs),
-                self._policy_rank['dims'], self._policy_rank['options'])
+            measured = self._policy_rank.measure(
+                self, lambda: self.vared2_clip_losses(*args, **kwargs))
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
-        if deltas is not None:
-            rank = rank_loss(ranked, deltas)
-            losses['loss_policy'] = (
-                self._policy_rank['loss_weight'] * rank.pop('loss'))
-            for key, delta in deltas.items():
-                losses[f'policy_delta_{key}'] = delta.mean()
-            for key, value in rank.items():
-                losses[f'policy_rank_{key}'] = value
+        if measured is not None:
+            losses.update(self._policy_rank.loss(measured))
         return losses
 
     def vared2_clip_losses(self, *args, **kwargs) -> torch.Tensor:
@@ -98,12 +90,14 @@ class VARED2ModelMixin:
                 every codebase's scope). None trains without it; the cost
                 ratios are still logged.
             policy_rank (dict, optional): ``dict(loss_weight=1.0,
-                dims=None, options='first')`` adds the gates'
-                counterfactual ranking loss ``loss_policy``
+                dims=None, options='first', layers_per_step=None)`` adds
+                the gates' counterfactual ranking loss ``loss_policy``
                 (:mod:`varedd_mm.ops.policy_rank`; ``dims`` None: every
                 dimension a dynamic layer reduces; ``options='all'`` ranks
                 every reduced option of the search space, not only the
-                first), logged with ``policy_delta_<dim>`` (mean task loss
+                first; ``layers_per_step=n``: ``n`` gates per step, in
+                turn, each ranked by its own layer's reduction alone),
+                logged with ``policy_delta_<dim>`` (mean task loss
                 increase of the reduction; ``policy_delta_<dim>_<k>`` from
                 option ``k - 1`` to ``k``) and ``policy_rank_acc_<...>``
                 (share of clip pairs the gates order right). Only for task
@@ -130,7 +124,7 @@ class VARED2ModelMixin:
                 f'{type(self).__name__}: policy_rank needs the task loss of '
                 'each clip, which this model does not define (supported: '
                 'VARED2Recognizer3D); leave policy_rank=None')
-        self._policy_rank = parse_policy_rank(
+        self._policy_rank = None if policy_rank is None else PolicyRanker(
             policy_rank, self._vared2_layers,
             f'{type(self).__name__}.policy_rank')
 

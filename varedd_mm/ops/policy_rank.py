@@ -53,11 +53,13 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from .config import parse_options
 from .dynamic_base import DynamicConvMixin
+from .gate import PooledStandardize
 from .policy import dynamic_layers, fixed_policy
 
 DIMS = ('temporal', 'channel')
 #: keys of ``policy_rank`` and their defaults
-POLICY_RANK_DEFAULTS = dict(loss_weight=1.0, dims=None, options='first')
+POLICY_RANK_DEFAULTS = dict(
+    loss_weight=1.0, dims=None, options='first', layers_per_step=None)
 #: values of ``policy_rank.options``
 RANKED_OPTIONS = ('first', 'all')
 
@@ -86,16 +88,21 @@ def parse_policy_rank(cfg: Optional[dict],
 
     Args:
         cfg (dict, optional): ``dict(loss_weight=1.0, dims=None,
-            options='first')``; None disables the loss. ``options``:
-            ``'first'`` ranks each dimension's first reduced option only,
-            ``'all'`` every reduced option of the search space.
+            options='first', layers_per_step=None)``; None disables the
+            loss. ``options``: ``'first'`` ranks each dimension's first
+            reduced option only, ``'all'`` every reduced option of the
+            search space. ``layers_per_step``: None ranks every gate by the
+            counterfactual of every layer reduced together; an int ``n >=
+            1`` ranks ``n`` gates per step (in turn), each by the
+            counterfactual of its own layer alone (:class:`PolicyRanker`).
         layers: The model's dynamic layers (``dims=None`` ranks every
             dimension one of them reduces).
         owner (str): Prefix of the error messages.
 
     Returns:
-        dict | None: ``loss_weight`` (float), ``dims`` (tuple) and
-        ``options`` (``{dim: number of ranked reduced options}``).
+        dict | None: ``loss_weight`` (float), ``dims`` (tuple),
+        ``options`` (``{dim: number of ranked reduced options}``) and
+        ``layers_per_step`` (None or int).
     """
     if cfg is None:
         return None
@@ -136,28 +143,45 @@ def parse_policy_rank(cfg: Optional[dict],
                              f'{sorted(counts)}; use options=\'first\'')
         else:
             options[d] = counts.pop() - 1
+    per_step = parsed['layers_per_step']
+    whole = isinstance(per_step, int) and not isinstance(per_step, bool)
+    if per_step is not None and not (whole and per_step >= 1):
+        raise ValueError(f'{owner}.layers_per_step must be None (every '
+                         'layer reduced together) or an int >= 1, got '
+                         f'{per_step!r}')
     return dict(
-        loss_weight=float(parsed['loss_weight']), dims=dims, options=options)
+        loss_weight=float(parsed['loss_weight']),
+        dims=dims,
+        options=options,
+        layers_per_step=per_step)
 
 
 @contextmanager
 def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
     """Let ``model`` run in its current mode while its BN running statistics
-    (and ``num_batches_tracked``) are restored on exit and its dropout
+    (and ``num_batches_tracked``), those of the gates' input
+    standardisation and the random number generators' states (Gumbel
+    noise of the gates that run) are restored on exit and its dropout
     layers are off: a training-mode forward then normalises with the
     batch's statistics and leaves no trace in the model."""
     bns = [
         m for m in model.modules()
-        if isinstance(m, _BatchNorm) and m.track_running_stats
+        if (isinstance(m, _BatchNorm) and m.track_running_stats)
+        or isinstance(m, PooledStandardize)
     ]
     saved = [(m.running_mean.clone(), m.running_var.clone(),
               m.num_batches_tracked.clone()) for m in bns]
     drops = [m for m in model.modules() if isinstance(m, _DropoutNd)]
     modes = [m.training for m in drops]
+    cuda = sorted({
+        p.device.index or 0
+        for p in model.parameters() if p.device.type == 'cuda'
+    })
     try:
         for m in drops:
             m.eval()
-        yield model
+        with torch.random.fork_rng(devices=cuda):
+            yield model
     finally:
         for m, mode in zip(drops, modes):
             m.train(mode)
@@ -172,10 +196,11 @@ def counterfactual_deltas(
     model: nn.Module,
     clip_losses: Callable[[], torch.Tensor],
     dims: Sequence[str],
-    options: Optional[Dict[str, int]] = None
+    options: Optional[Dict[str, int]] = None,
+    forced: Optional[nn.Module] = None
 ) -> Tuple[Dict[str, torch.Tensor], List[nn.Module]]:
-    """Per-clip task loss increase when every dynamic layer takes a
-    reduced option of each dimension in ``dims``.
+    """Per-clip task loss increase when every dynamic layer of ``forced``
+    takes a reduced option of each dimension in ``dims``.
 
     Args:
         model (nn.Module): The task model (its dynamic layers are forced).
@@ -185,6 +210,12 @@ def counterfactual_deltas(
         options (dict, optional): ``{dim: n}``: measure options ``1..n`` of
             ``dim``, each against the one before (:func:`delta_key`); None:
             option 1 of each dimension.
+        forced (nn.Module, optional): The part of ``model`` whose dynamic
+            layers are forced: the full choice, then each option. Default
+            ``model``; a single layer measures what that layer's reduction
+            alone costs, the other layers running their gates (in training
+            mode: the arg-max, or with Gumbel noise the same sample in
+            every forward).
 
     Returns:
         tuple: ``{delta_key: (N,) tensor}`` (detached; ``{dim: ...}`` for
@@ -198,20 +229,24 @@ def counterfactual_deltas(
     def seen(module, args):
         ran[id(module)] = module
 
+    forced = model if forced is None else forced
     handles = [
-        m.register_forward_pre_hook(seen) for _, m in dynamic_layers(model)
+        m.register_forward_pre_hook(seen) for _, m in dynamic_layers(forced)
     ]
+
+    def run(choice):
+        # every forward from the same random state: the same Gumbel noise
+        with frozen_running_stats(model), fixed_policy(forced, *choice):
+            return clip_losses().float()
+
     try:
-        with torch.no_grad(), frozen_running_stats(model):
-            with fixed_policy(model, 0, 0):
-                full = clip_losses().float()
+        with torch.no_grad():
+            full = run((0, 0))
             deltas = {}
             for d in dims:
                 previous = full
                 for k in range(1, (options or {}).get(d, 1) + 1):
-                    choice = (k, 0) if d == 'temporal' else (0, k)
-                    with fixed_policy(model, *choice):
-                        losses = clip_losses().float()
+                    losses = run((k, 0) if d == 'temporal' else (0, k))
                     deltas[delta_key(d, k)] = losses - previous
                     previous = losses
     finally:
@@ -284,3 +319,84 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
     # to the gates so distributed training sees every parameter used
     out['loss'] = torch.stack(terms).mean() if terms else anchor
     return out
+
+
+class PolicyRanker:
+    """``policy_rank`` of a task model: the counterfactual forwards before
+    its training forward (:meth:`measure`), the ranking loss and the logged
+    terms after it (:meth:`loss`).
+
+    With ``layers_per_step=None`` every layer is forced together and every
+    gate that ran is ranked by the same deltas (:func:`counterfactual_deltas`
+    on the model). With ``layers_per_step=n`` the model's dynamic layers
+    take turns, ``n`` per step (in the order of the model): each is forced
+    alone, the other layers running their gates, and only its own gate is
+    ranked by those deltas, which are then what *this* layer's reduction
+    costs each clip where the others stand. A layer that did not run in
+    the counterfactual forwards (a training-only head's) leaves the turns.
+    Costs ``1 + options`` forwards without gradients per ranked layer (per
+    step in the first mode).
+
+    Args:
+        cfg (dict): The model's ``policy_rank`` (:func:`parse_policy_rank`).
+        layers: The model's dynamic layers.
+        owner (str): Prefix of the error messages.
+    """
+
+    def __init__(self, cfg: dict, layers: Sequence[DynamicConvMixin],
+                 owner: str) -> None:
+        parsed = parse_policy_rank(cfg, layers, owner)
+        self.loss_weight = parsed['loss_weight']
+        self.dims = parsed['dims']
+        self.options = parsed['options']
+        self.layers_per_step = parsed['layers_per_step']
+        self.owner = owner
+        self._turns = [
+            m for m in layers if any(d in m.dims for d in self.dims)
+        ]
+        self._next = 0
+
+    def measure(
+        self, model: nn.Module, clip_losses: Callable[[], torch.Tensor]
+    ) -> List[Tuple[List[nn.Module], Dict[str, torch.Tensor]]]:
+        """Run the counterfactual forwards of one step (before its training
+        forward): ``[(ranked layers, deltas)]``."""
+        if self.layers_per_step is None:
+            deltas, ran = counterfactual_deltas(model, clip_losses, self.dims,
+                                                self.options)
+            return [(ran, deltas)]
+        measured = []
+        while len(measured) < min(self.layers_per_step, len(self._turns)):
+            layer = self._turns[self._next]
+            deltas, ran = counterfactual_deltas(model, clip_losses, self.dims,
+                                                self.options, layer)
+            if ran:
+                measured.append((ran, deltas))
+                self._next += 1
+            else:  # the next layer takes its place (and its turn)
+                self._turns.remove(layer)
+            if not self._turns:
+                raise RuntimeError(f'{self.owner}: none of the dynamic '
+                                   'layers ran in the task loss forward')
+            self._next %= len(self._turns)
+        return measured
+
+    def loss(
+        self, measured: List[Tuple[List[nn.Module], Dict[str, torch.Tensor]]]
+    ) -> Dict[str, torch.Tensor]:
+        """``loss_policy`` (weighted mean over the ranked layers),
+        ``policy_delta_<key>`` (mean loss increase) and
+        ``policy_rank_acc_<key>`` (mean share of pairs ordered right), for
+        the loss dict, after the training forward of the step."""
+        parts = [rank_loss(layers, deltas) for layers, deltas in measured]
+        out = {
+            'loss_policy':
+            self.loss_weight * torch.stack([p['loss'] for p in parts]).mean()
+        }
+        for key in measured[0][1]:
+            out[f'policy_delta_{key}'] = torch.stack(
+                [deltas[key].mean() for _, deltas in measured]).mean()
+            accs = [p[f'acc_{key}'] for p in parts if f'acc_{key}' in p]
+            if accs:
+                out[f'policy_rank_acc_{key}'] = torch.stack(accs).mean()
+        return out
