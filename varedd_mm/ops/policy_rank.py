@@ -37,6 +37,10 @@ gates:
    log-odds of taking option ``k`` or a cheaper one against a dearer one:
    each step down the options is ranked by what that step costs.
 
+With ``layers_per_step=n`` (:class:`PolicyRanker`) each step measures
+instead ``n`` layers in turn, each forced alone while the others run their
+gates, and ranks only that layer's gate by its own deltas.
+
 The loss fixes only the *order* of the clips: a common shift of every clip's
 log-odds leaves it unchanged, so how much each layer reduces on average stays
 the efficiency loss's business (the budget). Cost: one extra forward without
