@@ -18,7 +18,8 @@ re-run by hand), in ``WORK_DIR``:
    ``--prune-budgets`` (default: all), prune the base with
    ``tools/analysis/prune_static.py`` to the GFLOPs per clip the VA-RED²
    model of that budget realised, fine-tune it with the VA-RED² config's
-   schedule (same epochs, optimiser and learning rate) and test it;
+   schedule and seed (same epochs, optimiser, learning rate and
+   ``randomness``) and test it;
 5. write ``summary.json``, ``tables.md`` and ``accuracy_vs_gflops.png``.
 
 A step whose outputs exist is not run again (``--rerun`` runs all), so an
@@ -46,8 +47,8 @@ HARD_DYN_CFG = osp.join(
 #: VA-RED² config's load_from points
 WORK_DIR = 'work_dirs/hard'
 #: keys of the VA-RED² config that make the pruned models' fine-tuning
-#: schedule the same as VA-RED²'s
-SCHEDULE_KEYS = ('train_cfg', 'optim_wrapper', 'param_scheduler')
+#: schedule (and seed) the same as VA-RED²'s
+SCHEDULE_KEYS = ('train_cfg', 'optim_wrapper', 'param_scheduler', 'randomness')
 
 
 def parse_args(argv=None):

@@ -55,13 +55,18 @@ def test_pruned_models_get_the_vared2_schedule(bench, tmp_path):
     assert ft.optim_wrapper.optimizer == dyn.optim_wrapper.optimizer
     assert 'paramwise_cfg' not in ft.optim_wrapper
     assert ft.default_hooks.checkpoint == dyn.default_hooks.checkpoint
-    # a VA-RED2 schedule changed on the command line reaches them too
+    assert ft.randomness == dyn.randomness
+    # a VA-RED2 schedule or seed changed on the command line reaches them
+    # too
     path = bench.finetune_config(
-        str(pruned_path), bench.HARD_DYN_CFG,
-        ['train_cfg.max_epochs=12', 'param_scheduler.0.T_max=12'])
+        str(pruned_path), bench.HARD_DYN_CFG, [
+            'train_cfg.max_epochs=12', 'param_scheduler.0.T_max=12',
+            'randomness.seed=1'
+        ])
     ft = Config.fromfile(path)
     assert ft.train_cfg.max_epochs == 12
     assert ft.param_scheduler[0].T_max == 12
+    assert ft.randomness.seed == 1
 
 
 def test_summary_per_class_and_static_vs_moving(bench, tmp_path,
