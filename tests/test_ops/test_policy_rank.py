@@ -336,6 +336,49 @@ def test_policy_ranker_takes_the_layers_in_turn_and_ranks_each_alone():
                            measured[1][1]['temporal'])
 
 
+def test_policy_ranker_measures_each_layer_along_its_own_dims():
+    time_only = VARED2Conv3d(
+        4, 8, 3, padding=1, bias=False, dynamic_cfg=dict(dims='temporal'))
+    both = VARED2Conv3d(8, 8, 3, padding=1, bias=False)
+    net = nn.Sequential(time_only, nn.ReLU(), both, nn.AdaptiveAvgPool3d(1),
+                        nn.Flatten(), nn.Linear(8, 3)).train()
+    x = torch.randn(4, 4, 4, 6, 6)
+    y = torch.tensor([0, 1, 2, 0])
+
+    def clip_losses():
+        return F.cross_entropy(net(x), y, reduction='none')
+
+    ranker = PolicyRanker(dict(layers_per_step=1), [time_only, both], 'm')
+    measured = ranker.measure(net, clip_losses)
+    assert sorted(measured[0][1]) == ['temporal']  # no channel forward
+    net(x)
+    out = ranker.loss(measured)
+    assert 'policy_delta_channel' not in out
+    assert 'policy_rank_acc_channel' not in out
+    measured = ranker.measure(net, clip_losses)
+    assert sorted(measured[0][1]) == ['channel', 'temporal']
+    net(x)
+    assert 'policy_rank_acc_channel' in ranker.loss(measured)
+
+
+def test_policy_ranker_drops_a_layer_whose_gate_does_not_train():
+    net = _net(dims=('temporal', )).train()
+    first, second = _layers(net)
+    first.eval()  # a frozen stage
+    x = torch.randn(3, 4, 4, 6, 6)
+    y = torch.tensor([0, 1, 2])
+
+    def clip_losses():
+        return F.cross_entropy(net(x), y, reduction='none')
+
+    ranker = PolicyRanker(dict(layers_per_step=1), [first, second], 'm')
+    measured = ranker.measure(net, clip_losses)
+    assert measured[0][0] == [second]
+    assert ranker._turns == [second]
+    net(x)  # the training forward: the second's gate ran in training mode
+    assert 'loss_policy' in ranker.loss(measured)
+
+
 def test_policy_ranker_drops_a_layer_the_task_loss_does_not_run():
     net = _net(dims=('temporal', )).train()
     first, second = _layers(net)
@@ -350,7 +393,7 @@ def test_policy_ranker_drops_a_layer_the_task_loss_does_not_run():
     two = PolicyRanker(dict(layers_per_step=2), [first, second], 'm')
     assert [r for r, _ in two.measure(net, loss)] == [[first]]
     only_second = PolicyRanker(dict(layers_per_step=1), [second], 'm')
-    with pytest.raises(RuntimeError, match='none of the dynamic layers'):
+    with pytest.raises(RuntimeError, match='layers_per_step: none of the'):
         only_second.measure(net, loss)
 
 

@@ -44,7 +44,8 @@ gates, and ranks only that layer's gate by its own deltas.
 The loss fixes only the *order* of the clips: a common shift of every clip's
 log-odds leaves it unchanged, so how much each layer reduces on average stays
 the efficiency loss's business (the budget). Cost: one extra forward without
-gradients per ranked option plus one at the full choice per training step.
+gradients per ranked option plus one at the full choice per training step
+(per ranked layer with ``layers_per_step``).
 """
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -165,9 +166,9 @@ def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
     """Let ``model`` run in its current mode while its BN running statistics
     (and ``num_batches_tracked``), those of the gates' input
     standardisation and the random number generators' states (Gumbel
-    noise of the gates that run) are restored on exit and its dropout
-    layers are off: a training-mode forward then normalises with the
-    batch's statistics and leaves no trace in the model."""
+    noise of the gates that run; CPU and CUDA) are restored on exit and
+    its dropout layers are off: a training-mode forward then normalises
+    with the batch's statistics and leaves no trace in the model."""
     bns = [
         m for m in model.modules()
         if (isinstance(m, _BatchNorm) and m.track_running_stats)
@@ -217,9 +218,9 @@ def counterfactual_deltas(
         forced (nn.Module, optional): The part of ``model`` whose dynamic
             layers are forced: the full choice, then each option. Default
             ``model``; a single layer measures what that layer's reduction
-            alone costs, the other layers running their gates (in training
-            mode: the arg-max, or with Gumbel noise the same sample in
-            every forward).
+            alone costs, the other layers running their gates as in
+            training (the soft mixture, or with straight-through gates the
+            arg-max; with Gumbel noise the same sample in every forward).
 
     Returns:
         tuple: ``{delta_key: (N,) tensor}`` (detached; ``{dim: ...}`` for
@@ -336,10 +337,16 @@ class PolicyRanker:
     take turns, ``n`` per step (in the order of the model): each is forced
     alone, the other layers running their gates, and only its own gate is
     ranked by those deltas, which are then what *this* layer's reduction
-    costs each clip where the others stand. A layer that did not run in
-    the counterfactual forwards (a training-only head's) leaves the turns.
-    Costs ``1 + options`` forwards without gradients per ranked layer (per
-    step in the first mode).
+    costs each clip where the others stand (each layer along the ranked
+    dimensions it reduces). A layer that did not run in the counterfactual
+    forwards (a training-only head's), or whose gate does not train (a
+    frozen stage in eval mode), leaves the turns. The turns are not part
+    of a checkpoint: a resumed run starts them again at the first layer.
+    Cost per step: one forward without gradients at the full choice plus
+    one per ranked option, once (every layer together) or per ranked layer;
+    in the second mode the other layers run their gates as in training
+    (the soft mixture of their options, or with straight-through gates the
+    arg-max), which costs more than a forced forward.
 
     Args:
         cfg (dict): The model's ``policy_rank`` (:func:`parse_policy_rank`).
@@ -360,6 +367,10 @@ class PolicyRanker:
         ]
         self._next = 0
 
+    def _all_options(self) -> List[Tuple[str, int]]:
+        return [(d, k) for d in self.dims
+                for k in range(1, self.options[d] + 1)]
+
     def measure(
         self, model: nn.Module, clip_losses: Callable[[], torch.Tensor]
     ) -> List[Tuple[List[nn.Module], Dict[str, torch.Tensor]]]:
@@ -372,16 +383,20 @@ class PolicyRanker:
         measured = []
         while len(measured) < min(self.layers_per_step, len(self._turns)):
             layer = self._turns[self._next]
-            deltas, ran = counterfactual_deltas(model, clip_losses, self.dims,
-                                                self.options, layer)
+            dims = [d for d in self.dims if d in layer.dims]
+            ran = []
+            if layer.training:
+                deltas, ran = counterfactual_deltas(model, clip_losses, dims,
+                                                    self.options, layer)
             if ran:
                 measured.append((ran, deltas))
                 self._next += 1
             else:  # the next layer takes its place (and its turn)
                 self._turns.remove(layer)
             if not self._turns:
-                raise RuntimeError(f'{self.owner}: none of the dynamic '
-                                   'layers ran in the task loss forward')
+                raise RuntimeError(
+                    f'{self.owner}.layers_per_step: none of the dynamic '
+                    'layers ran in training mode in the task loss forward')
             self._next %= len(self._turns)
         return measured
 
@@ -389,17 +404,23 @@ class PolicyRanker:
         self, measured: List[Tuple[List[nn.Module], Dict[str, torch.Tensor]]]
     ) -> Dict[str, torch.Tensor]:
         """``loss_policy`` (weighted mean over the ranked layers),
-        ``policy_delta_<key>`` (mean loss increase) and
-        ``policy_rank_acc_<key>`` (mean share of pairs ordered right), for
-        the loss dict, after the training forward of the step."""
+        ``policy_delta_<key>`` (mean loss increase: of every layer reduced
+        together, or with ``layers_per_step`` the mean over the ranked
+        layers of each one's reduction alone) and ``policy_rank_acc_<key>``
+        (mean share of pairs ordered right), for the loss dict, after the
+        training forward of the step."""
         parts = [rank_loss(layers, deltas) for layers, deltas in measured]
         out = {
             'loss_policy':
             self.loss_weight * torch.stack([p['loss'] for p in parts]).mean()
         }
-        for key in measured[0][1]:
-            out[f'policy_delta_{key}'] = torch.stack(
-                [deltas[key].mean() for _, deltas in measured]).mean()
+        for d, k in self._all_options():
+            key = delta_key(d, k)
+            means = [
+                deltas[key].mean() for _, deltas in measured if key in deltas
+            ]
+            if means:  # no ranked layer reduces d this step: not logged
+                out[f'policy_delta_{key}'] = torch.stack(means).mean()
             accs = [p[f'acc_{key}'] for p in parts if f'acc_{key}' in p]
             if accs:
                 out[f'policy_rank_acc_{key}'] = torch.stack(accs).mean()

@@ -87,12 +87,11 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             a frozen eval-mode copy of the model taken at the first training
             step, at the full option. None (default) trains without it.
         policy_rank (dict, optional): ``dict(loss_weight=1.0, dims=None,
-            options='first')`` to train the gates to rank the clips of
-            each batch by what a reduction actually costs them in the task
-            loss
-            (:mod:`varedd_mm.ops.policy_rank`, docs/policy.md); a keyword
-            of :class:`VARED2ModelMixin`. None (default): the paper's
-            training.
+            options='first', layers_per_step=None)`` to train the gates to
+            rank the clips of each batch by what a reduction actually costs
+            them in the task loss (:mod:`varedd_mm.ops.policy_rank`,
+            docs/policy.md); a keyword of :class:`VARED2ModelMixin`. None
+            (default): the paper's training.
         Others: as ``Recognizer3D``.
     """
 
