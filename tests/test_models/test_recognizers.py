@@ -211,6 +211,20 @@ def _rank_model(policy_rank, **dynamic_cfg):
     return model.train()
 
 
+def _forced_ce(model, data, choice):
+    """Per-clip cross-entropy with every layer forced to ``choice``, as
+    ``policy_rank`` measures it (no gradients, training-mode BN whose
+    statistics are left alone, dropout off)."""
+    from varedd_mm import fixed_policy
+    from varedd_mm.ops.policy_rank import frozen_running_stats
+    labels = torch.tensor([s.gt_label.item() for s in data['data_samples']])
+    with torch.no_grad(), frozen_running_stats(model), fixed_policy(
+            model, *choice):
+        feats, kw = model.extract_feat(data['inputs'])
+        return torch.nn.functional.cross_entropy(
+            model.cls_head(feats, **kw), labels, reduction='none')
+
+
 @pytest.mark.parametrize('per_step', [None, 1])
 def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone(
         per_step):
@@ -241,20 +255,9 @@ def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone(
         assert torch.equal(v, w), k
     # delta: the task loss increase of every layer at every second frame,
     # measured with dropout off and training-mode BN
-    head = ranked.cls_head
-    labels = torch.tensor([s.gt_label.item() for s in data['data_samples']])
-    from varedd_mm import fixed_policy
-    from varedd_mm.ops.policy_rank import frozen_running_stats
-
-    def ce(choice):
-        with torch.no_grad(), frozen_running_stats(ranked), fixed_policy(
-                ranked, *choice):
-            feats, kw = ranked.extract_feat(data['inputs'])
-            return torch.nn.functional.cross_entropy(
-                head(feats, **kw), labels, reduction='none')
-
     if per_step is None:
-        every = ce((1, 0)) - ce((0, 0))
+        half, full = (_forced_ce(ranked, data, c) for c in ((1, 0), (0, 0)))
+        every = half - full
         torch.testing.assert_close(a['policy_delta_temporal'], every.mean())
     # loss_policy trains the gates (every one, or the layer whose turn it
     # is: the first takes the first step, the second the next)
@@ -288,19 +291,8 @@ def test_policy_rank_of_every_option_logs_each_step():
         'policy_delta_temporal', 'policy_delta_temporal_2',
         'policy_rank_acc_temporal', 'policy_rank_acc_temporal_2'
     ]
-    from varedd_mm import fixed_policy
-    from varedd_mm.ops.policy_rank import frozen_running_stats
-    labels = torch.tensor([s.gt_label.item() for s in data['data_samples']])
-
-    def ce(choice):
-        with torch.no_grad(), frozen_running_stats(model), fixed_policy(
-                model, *choice):
-            feats, kw = model.extract_feat(data['inputs'])
-            return torch.nn.functional.cross_entropy(
-                model.cls_head(feats, **kw), labels, reduction='none')
-
     # the quarter option's delta: the step from half the frames
-    step = ce((2, 0)) - ce((1, 0))
+    step = _forced_ce(model, data, (2, 0)) - _forced_ce(model, data, (1, 0))
     torch.testing.assert_close(out['policy_delta_temporal_2'], step.mean())
 
 
