@@ -95,7 +95,42 @@ def test_gate_probabilities_are_the_gates(model_and_batches):
     stem = out['gates']['backbone.conv1.conv.gate']
     assert stem['temporal_full'] == dict(static=1.0, other=1.0, std=0.0)
     assert stem['channel_full']['static'] == pytest.approx(0.0, abs=1e-6)
+    assert stem['temporal_chosen_full'] == dict(static=1.0, other=1.0, std=0.0)
+    assert stem['channel_chosen_full'] == dict(static=0.0, other=0.0, std=0.0)
     assert out['forced'] == {}
+
+
+def test_chosen_full_is_the_choice_the_layers_ran(model_and_batches):
+    model, batches = model_and_batches
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    ran = {}
+    labels = []
+    try:
+        with torch.no_grad():  # gates that choose differently per clip
+            for _, m in dynamic_layers(model):
+                m.gate.fc2.weight.copy_(
+                    torch.randn(m.gate.fc2.weight.shape, generator=gen) * 3)
+                m.gate.fc2.bias.zero_()
+        out = probe_policy(model, batches, static_labels=[0, 1, 2], choices=[])
+        # the same test forward by hand: the choices each layer ran
+        with torch.no_grad():
+            for b in batches:
+                labels += [int(s.gt_label.item()) for s in model.test_step(b)]
+                for name, m in dynamic_layers(model):
+                    full = (m.last_choice == 0).float()
+                    ran.setdefault(name + '.gate', []).append(full)
+    finally:
+        model.load_state_dict(saved)
+    every = torch.cat([torch.cat(c) for c in ran.values()])
+    assert 0 < float(every.mean()) < 1  # both kinds of choice ran
+    static = np.isin(labels, [0, 1, 2])
+    for name, chunks in ran.items():
+        full = torch.cat(chunks).numpy()
+        for col, dim in enumerate(('temporal', 'channel')):
+            got = out['gates'][name][f'{dim}_chosen_full']
+            assert got['static'] == pytest.approx(full[static, col].mean())
+            assert got['other'] == pytest.approx(full[~static, col].mean())
 
 
 def test_views_are_averaged_per_video_and_empty_groups_are_none(

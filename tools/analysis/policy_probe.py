@@ -148,12 +148,14 @@ def main(argv=None):
     n = result['num_clips']
     print(f"clips: {n['static']} static, {n['other']} other; cells are "
           'static / other')
-    print('| layer | P(temporal full) | std | P(channel full) | std |')
-    print('|---|---|---|---|---|')
+    print('| layer | P(temporal full) | std | temporal full chosen | '
+          'P(channel full) | std | channel full chosen |')
+    print('|---|---|---|---|---|---|---|')
     for name, g in result['gates'].items():
         t, c = g['temporal_full'], g['channel_full']
-        print(f"| {name} | {_cell(t)} | {t['std']:.3f} | {_cell(c)} | "
-              f"{c['std']:.3f} |")
+        tc, cc = g['temporal_chosen_full'], g['channel_chosen_full']
+        print(f"| {name} | {_cell(t)} | {t['std']:.3f} | {_cell(tc)} | "
+              f"{_cell(c)} | {c['std']:.3f} | {_cell(cc)} |")
     print('\n| policy | top-1 | cross-entropy | GFLOPs/view |')
     print('|---|---|---|---|')
     rows = [('learned', result['learned'])

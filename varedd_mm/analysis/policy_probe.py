@@ -33,8 +33,11 @@ Choice = Tuple[int, int]
 
 @contextmanager
 def _record_gate_probs(model: nn.Module) -> Iterator[Dict[str, list]]:
-    """Record ``(P(temporal full), P(channel full))`` per clip of every
-    gate run inside the block, keyed by the gate's module name."""
+    """Record ``(P(temporal full), P(channel full), temporal full chosen,
+    channel full chosen)`` per clip of every gate run inside the block
+    (the last two 1.0 where the arg-max of the logits, the eval-mode
+    choice, is the full option, else 0.0), keyed by the gate's module
+    name."""
     records: Dict[str, list] = {}
     patched = []
     for name, gate in model.named_modules():
@@ -43,9 +46,12 @@ def _record_gate_probs(model: nn.Module) -> Iterator[Dict[str, list]]:
 
         def logits(x, _gate=gate, _name=name, _orig=gate.logits):
             t, c = _orig(x)
+            probs = [
+                torch.softmax(v / _gate.temperature, 1)[:, 0] for v in (t, c)
+            ]
+            chosen = [(v.argmax(1) == 0).float() for v in (t, c)]
             records.setdefault(_name, []).append(
-                (torch.softmax(t / _gate.temperature, 1)[:, 0].detach().cpu(),
-                 torch.softmax(c / _gate.temperature, 1)[:, 0].detach().cpu()))
+                tuple(v.detach().cpu() for v in probs + chosen))
             return t, c
 
         gate.logits = logits  # instance attribute shadows the method
@@ -104,8 +110,11 @@ def probe_policy(model: nn.Module,
 
     Returns:
         dict: ``gates`` (per layer: ``temporal_full`` and ``channel_full``,
-        each ``{'static', 'other', 'std'}``; per test sample, views
-        averaged; a group without samples is ``None``), ``learned`` and
+        the gate's probability of the full option, and
+        ``temporal_chosen_full`` and ``channel_chosen_full``, the share of
+        clips whose arg-max choice is the full option (what runs at
+        inference), each ``{'static', 'other', 'std'}``; per test sample,
+        views averaged; a group without samples is ``None``), ``learned`` and
         ``forced`` (per choice ``'t,c'``) with ``top1``, ``ce`` and
         ``gflops`` (realised GFLOPs per view, gates and rebuild included;
         None when the model does not report them) per group and the
@@ -150,7 +159,9 @@ def probe_policy(model: nn.Module,
     gates = {}
     for name, calls in records.items():
         per_dim = {}
-        for i, dim in enumerate(('temporal_full', 'channel_full')):
+        for i, dim in enumerate(
+            ('temporal_full', 'channel_full', 'temporal_chosen_full',
+             'channel_chosen_full')):
             values = torch.cat([c[i] for c in calls]).numpy()
             if len(values) != len(labels):
                 # multi-view tests: one probability per view, the views of
