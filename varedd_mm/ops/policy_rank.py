@@ -17,7 +17,7 @@ gates:
    first reduced option (``fixed_policy``). ``delta_d[n]`` is clip ``n``'s
    task loss increase from that reduction (:func:`counterfactual_deltas`).
    With ``options='all'`` and a search space of more than two options, also
-   once per further option ``k`` of ``d`` (a quarter of the frames, ...):
+   once per further option ``k`` of ``d`` (``search_space=3``: a quarter):
    ``delta_d_k[n]`` is the increase from option ``k - 1`` to option ``k``.
    Only the layers that ran in these forwards are ranked (a training-only
    head's gates cannot change the task loss measured here). The cost
