@@ -115,6 +115,16 @@ def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
         ceiling, abs=1e-3)
     limit = 1 / row['flops_ratio']
     assert 1 < row['profile']['ceiling_same_execution'] < limit
+    # each dynamic layer against the base module of the same name: every
+    # dynamic layer, both times inside the forward's total
+    layers = row['profile']['layers']
+    net, _ = tool.build(CFG, None, None, 'cpu')
+    assert list(layers) == [n for n, _ in tool.dynamic_layers(net)]
+    assert all(t['base_same_ms'] > 0 for t in layers.values())
+    # a layer's time covers every op that ran inside it
+    inside = dyn['dynamic_conv_ms'] + dyn['dynamic_other_ms']
+    assert sum(t['dynamic_ms'] for t in layers.values()) >= inside - 2e-3
+    assert 'layers_ms' not in base and 'layers_ms' not in dyn
 
 
 def test_gate_cost_times_gates_choosing_per_clip(tool, monkeypatch, tmp_path,

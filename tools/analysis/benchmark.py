@@ -182,8 +182,9 @@ def parse_args():
         '--profile',
         action='store_true',
         help='also profile one forward of the same-execution base and of '
-        'the VA-RED2 model per batch size (time by kind of op, and the '
-        'speed-up ceiling it implies; CPU)')
+        'the VA-RED2 model per batch size (time by kind of op, the '
+        'speed-up ceiling it implies, and each dynamic layer\'s time '
+        'against the base module of the same name; CPU)')
     parser.add_argument(
         '--out', default='work_dirs/benchmark.json', help='JSON output file')
     parser.add_argument(
@@ -376,9 +377,19 @@ def main():
             profiled = {}
             if args.profile:
                 models = dict(base_same=base_same, dynamic=dyn_run)
+                # each dynamic layer against the module of the same name
+                # in the base (its plain conv), where there is one
+                in_base = dict(base_same.named_modules())
+                names = [n for n, _ in dynamic_layers(dyn_run) if n in in_base]
                 for key in ('base_same', 'dynamic'):
-                    profiled[key] = time_breakdown(models[key],
-                                                   lambda: runners[key](x))
+                    profiled[key] = time_breakdown(
+                        models[key], lambda: runners[key](x), layers=names)
+                base_ms = profiled['base_same'].pop('layers_ms')
+                dyn_ms = profiled['dynamic'].pop('layers_ms')
+                profiled['layers'] = {
+                    n: dict(base_same_ms=base_ms[n], dynamic_ms=dyn_ms[n])
+                    for n in names
+                }
                 b = profiled['base_same']
                 profiled['ceiling_same_execution'] = round(
                     b['total_ms'] /

@@ -9,7 +9,7 @@ gap between a speed-up and its FLOPs ratio: the ops VA-RED² does not reduce
 and what its rebuild costs on top.
 """
 from collections import defaultdict
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional, Sequence
 
 import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile, record_function
@@ -18,6 +18,10 @@ from varedd_mm.ops import dynamic_layers
 
 #: profiler range around every VA-RED² dynamic layer's forward
 DYNAMIC_RANGE = 'varedd_mm::dynamic_layer'
+#: prefix of the profiler range around each module timed per layer (named by
+#: its index, not its module name: ops are classified by their callers'
+#: names, and a module name may contain "conv")
+LAYER_RANGE = 'varedd_mm::layer/'
 
 
 def _is_conv(name: str) -> bool:
@@ -40,9 +44,11 @@ def _classify(event):
     return is_conv, inside
 
 
-def time_breakdown(model: nn.Module,
-                   run: Callable[[], object],
-                   top: int = 6) -> Dict[str, object]:
+def time_breakdown(
+        model: nn.Module,
+        run: Callable[[], object],
+        top: int = 6,
+        layers: Optional[Sequence[str]] = None) -> Dict[str, object]:
     """Profile one call of ``run`` (a forward of ``model``) on the CPU side
     and split the ops' self time (ms):
 
@@ -61,7 +67,13 @@ def time_breakdown(model: nn.Module,
       residual adds, pools, heads), with the ``top`` largest by name in
       ``other_top``;
     * ``total_ms``: the sum of the above (host time between ops, which the
-      profiler does not attribute to an op, is not in it).
+      profiler does not attribute to an op, is not in it);
+    * with ``layers`` (module names of ``model``), ``layers_ms``: each
+      module's whole forward (its ops, and the ops they call), by name; a
+      module that ran more than once is summed, one that did not run is
+      0. Give the VA-RED² model's dynamic layer names for the VA-RED² model
+      and for its base (the same module names there are the plain convs)
+      to compare them layer by layer.
 
     On CUDA the CPU-side times are launch times: use the figure for CPU
     runs.
@@ -76,10 +88,28 @@ def time_breakdown(model: nn.Module,
     def leave(module, args, output):
         stack.pop().__exit__(None, None, None)
 
+    def timed(index):
+
+        def enter_layer(module, args):
+            ctx = record_function(f'{LAYER_RANGE}{index}')
+            ctx.__enter__()
+            stack.append(ctx)
+
+        return enter_layer
+
+    modules = dict(model.named_modules())
+    missing = [name for name in layers or () if name not in modules]
+    if missing:
+        raise ValueError(f'time_breakdown: layers {missing} are not modules '
+                         'of the model')
     handles = []
     for _, layer in dynamic_layers(model):
         handles.append(layer.register_forward_pre_hook(enter))
         handles.append(layer.register_forward_hook(leave, always_call=True))
+    for index, name in enumerate(layers or ()):
+        handles.append(modules[name].register_forward_pre_hook(timed(index)))
+        handles.append(modules[name].register_forward_hook(
+            leave, always_call=True))
     try:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             run()
@@ -89,7 +119,12 @@ def time_breakdown(model: nn.Module,
     parts = defaultdict(float)
     other = defaultdict(float)
     dynamic_other = defaultdict(float)
+    per_layer = [0.0] * len(layers or ())
     for event in prof.events():
+        if event.name.startswith(LAYER_RANGE):
+            per_layer[int(event.name[len(LAYER_RANGE):])] += (
+                event.cpu_time_total / 1e3)
+            continue
         if event.name == DYNAMIC_RANGE:
             continue
         ms = event.self_cpu_time_total / 1e3
@@ -116,5 +151,10 @@ def time_breakdown(model: nn.Module,
         result[key] = {
             name: round(ms, 3)
             for name, ms in sorted(times.items(), key=lambda kv: -kv[1])[:top]
+        }
+    if layers is not None:
+        result['layers_ms'] = {
+            name: round(ms, 3)
+            for name, ms in zip(layers, per_layer)
         }
     return result
