@@ -80,22 +80,19 @@ def time_breakdown(
     """
     stack = []
 
-    def enter(module, args):
-        ctx = record_function(DYNAMIC_RANGE)
-        ctx.__enter__()
-        stack.append(ctx)
+    def opens(range_name):
+        """A pre-hook opening the profiler range ``range_name`` (closed by
+        ``leave``; ranges nest, so one stack serves every hook)."""
 
-    def leave(module, args, output):
-        stack.pop().__exit__(None, None, None)
-
-    def timed(index):
-
-        def enter_layer(module, args):
-            ctx = record_function(f'{LAYER_RANGE}{index}')
+        def enter(module, args):
+            ctx = record_function(range_name)
             ctx.__enter__()
             stack.append(ctx)
 
-        return enter_layer
+        return enter
+
+    def leave(module, args, output):
+        stack.pop().__exit__(None, None, None)
 
     modules = dict(model.named_modules())
     missing = [name for name in layers or () if name not in modules]
@@ -104,10 +101,11 @@ def time_breakdown(
                          'of the model')
     handles = []
     for _, layer in dynamic_layers(model):
-        handles.append(layer.register_forward_pre_hook(enter))
+        handles.append(layer.register_forward_pre_hook(opens(DYNAMIC_RANGE)))
         handles.append(layer.register_forward_hook(leave, always_call=True))
     for index, name in enumerate(layers or ()):
-        handles.append(modules[name].register_forward_pre_hook(timed(index)))
+        handles.append(modules[name].register_forward_pre_hook(
+            opens(f'{LAYER_RANGE}{index}')))
         handles.append(modules[name].register_forward_hook(
             leave, always_call=True))
     try:
