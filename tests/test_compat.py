@@ -148,6 +148,11 @@ def test_pytorch_launcher_on_cpu_only_torch():
             module=torch.nn.Linear(2, 2), device_ids=[0])
         model(torch.randn(3, 2)).sum().backward()
         print('backend', get_backend())
+        # what the interpreter runs at exit destroys the process group
+        import atexit
+        atexit._run_exitfuncs()
+        print('initialized after exit hooks',
+              torch.distributed.is_initialized())
     """)
     env = dict(
         os.environ,
@@ -163,6 +168,7 @@ def test_pytorch_launcher_on_cpu_only_torch():
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'backend gloo' in out.stdout
+    assert 'initialized after exit hooks False' in out.stdout
 
 
 # MultiSports: one class, one 3-frame video (h=100, w=200), one GT tube

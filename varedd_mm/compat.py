@@ -30,8 +30,11 @@ torch >= 2.6         ``torch.load`` defaults to ``weights_only=True`` and
 ``pytorch``/         (fails on CPU-only torch) and the runner passes
 ``slurm`` on CPU     ``device_ids`` to DDP, which CPU modules refuse. Without
                      CUDA: no ``set_device``, ``nccl`` becomes ``gloo``, and
-                     ``device_ids`` are dropped for CPU modules. With CUDA
-                     the upstream code runs unchanged.
+                     ``device_ids`` are dropped for CPU modules; the gloo
+                     process group is destroyed at exit (left to the
+                     interpreter's shutdown, gloo's threads now and again
+                     abort the finished process). With CUDA the upstream
+                     code runs unchanged.
 undeclared deps      mmaction2 needs ``importlib_metadata``; ``mmseg.models``
                      needs ``ftfy`` and ``regex``: declared in
                      ``requirements/runtime.txt`` and ``setup.cfg`` extras.
@@ -49,6 +52,7 @@ numpy ``int()``)     earlier, finished loop: the *last* detection's score. All
                      installed function shows the fault.
 ===================  ==========================================================
 """
+import atexit
 import importlib.util
 import os
 import sys
@@ -220,6 +224,16 @@ def _init_cpu_process_group(backend, **kwargs):
         rank=int(os.environ['RANK']),
         world_size=int(os.environ['WORLD_SIZE']),
         **kwargs)
+    # gloo's threads outlive an un-destroyed process group at interpreter
+    # exit; torch 2.13 then aborts now and again ("terminate called without
+    # an active exception", exit code -6) after a finished run
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 def _slurm_env(port) -> None:
