@@ -94,7 +94,8 @@ def reduced_conv(x: torch.Tensor,
                  padding,
                  dilation,
                  groups: int,
-                 relu: bool = False) -> torch.Tensor:
+                 relu: bool = False,
+                 residual: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``F.conv2d``/``F.conv3d`` for the reduced choices.
 
     At inference on CPU it calls oneDNN directly: aten's dispatch sends
@@ -108,7 +109,9 @@ def reduced_conv(x: torch.Tensor,
 
     ``relu=True`` applies a ReLU to the output: through oneDNN as a post-op
     of the conv (no second pass over the output; fused inference models,
-    ``fuse.py``), elsewhere in place after the conv.
+    ``fuse.py``), elsewhere in place after the conv. ``residual`` (shaped
+    like the output) is added before that ReLU, as a residual block's sum:
+    through oneDNN as a binary post-op, elsewhere in place.
     """
     dims = x.dim() - 2
     if _onednn_applies(x, weight):
@@ -119,6 +122,13 @@ def reduced_conv(x: torch.Tensor,
         fmt = _conv_format(x, weight)
         x = x.contiguous(memory_format=fmt)
         weight = weight.contiguous(memory_format=fmt)
+        if residual is not None:
+            residual = residual.contiguous(memory_format=fmt)
+            return canonical_strides(
+                torch.ops.mkldnn._convolution_pointwise.binary(
+                    x, residual, weight, bias, as_list(padding),
+                    as_list(stride), as_list(dilation), groups, 'add', None,
+                    'relu' if relu else None, [], None), fmt)
         if relu:
             return canonical_strides(
                 torch.ops.mkldnn._convolution_pointwise(
@@ -130,4 +140,6 @@ def reduced_conv(x: torch.Tensor,
                                                  as_list(dilation), groups)
     conv = F.conv3d if dims == 3 else F.conv2d
     y = conv(x, weight, bias, stride, padding, dilation, groups)
+    if residual is not None:
+        y = y.add_(residual)
     return y.relu_() if relu else y

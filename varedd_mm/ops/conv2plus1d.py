@@ -246,19 +246,29 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
     def _interp_taps(self, i: int) -> bool:
         return i > 0 and self.dynamic_spec.temporal_taps == 'interp'
 
-    def _conv_t(self, s: torch.Tensor, i: int, j: int,
-                t_in: int) -> torch.Tensor:
+    def _conv_t(self,
+                s: torch.Tensor,
+                i: int,
+                j: int,
+                t_in: int,
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The temporal conv at choice ``(i, j)`` on the spatial output
-        ``s`` of a ``t_in``-frame input (already sub-sampled for ``i``)."""
+        ``s`` of a ``t_in``-frame input (already sub-sampled for ``i``);
+        at (0, 0) of a fused model it also applies ``residual`` and the
+        ReLU after it (:meth:`forward`)."""
         c, m = self.out_channels >> j, self.mid_width(j)
         conv = self.conv_t
+        final = i == j == 0  # the output needs no rebuild
+        if residual is not None and not final:
+            raise ValueError('_conv_t: a residual is applied at (0, 0) only')
+        relu = final and self._out_relu(residual)
         if self.fused_weight is not None and j == 0:
             # no channel rebuild: the BN after this conv folds in
             full, bias = self.fused_weight, self.fused_bias
         elif j == 0 and not self._interp_taps(i):
             if self.fused_for_inference:  # as fuse.py runs a base conv_t
                 return reduced_conv(s, conv.weight, conv.bias, conv.stride,
-                                    conv.padding, 1, 1)
+                                    conv.padding, 1, 1, relu, residual)
             return conv(s)
         else:
             full = conv.weight
@@ -272,9 +282,10 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         elif j > 0:
             weight = full[:c, :m]
         if not self._interp_taps(i):
-            # at (0, 0) the output is final: the fused ReLU as a post-op
+            # at (0, 0) the output is final: the fused ReLU (and residual)
+            # as post-ops
             return reduced_conv(s, weight, bias, conv.stride, conv.padding, 1,
-                                1, self.fused_relu and i == j == 0)
+                                1, relu, residual)
         r = 2**i
         if self.fused_for_inference:
             sliced = weight
@@ -318,16 +329,20 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
                  x: torch.Tensor,
                  i: int,
                  j: int,
-                 into=None) -> Optional[torch.Tensor]:
+                 into=None,
+                 residual=None) -> Optional[torch.Tensor]:
         if i == 0 and j == 0:
             if self.fused_s_weight is not None:
+                if into is not None:  # the caller adds a residual
+                    residual = None
                 return self._conv_t(
-                    self._spatial(x, self.mid_channels), 0, 0, x.shape[2])
+                    self._spatial(x, self.mid_channels), 0, 0, x.shape[2],
+                    residual)
             s = self._bn_s(self.conv_s(x), self.mid_channels)
             return self.conv_t(self.relu(s))
         t_in, t_out = self._sizes(x.shape)[:2]
         y = self._conv_t(self._spatial(x, self.mid_width(j), 2**i), i, j, t_in)
-        return self._rebuild(y, i, j, t_out, into)
+        return self._rebuild(y, i, j, t_out, into, residual)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
         # conv_s is per frame and BN per channel: every choice's spatial

@@ -67,10 +67,13 @@ class DynamicConvMixin:
 
     A subclass calls :meth:`_init_dynamic` in ``__init__`` and implements:
 
-    * ``_compute(x, i, j, into=None)``: the inference path of choice
-      ``(i, j)`` for a group of clips (reduced conv + cheap rebuild), with
-      ``into`` passed on to :meth:`_rebuild` (None returned when the
-      output was written there).
+    * ``_compute(x, i, j, into=None, residual=None)``: the inference path
+      of choice ``(i, j)`` for a group of clips (reduced conv + cheap
+      rebuild), with ``into`` and ``residual`` passed on to
+      :meth:`_rebuild` (None returned when the output was written
+      ``into``); at a choice without rebuild the conv applies ``residual``
+      and :meth:`_out_relu` itself when ``into`` is None (see
+      :meth:`forward`).
     * ``_compute_all(x)``: outputs of every choice for the training-time
       expectation, as a dict ``{(i, j): tensor}``.
     * ``_choice_macs(shape)``: MACs per clip of each choice (gate excluded)
@@ -256,14 +259,19 @@ class DynamicConvMixin:
             lambda: (self.fused_scale[:c].reshape(view).contiguous(), self.
                      fused_shift[:c].reshape(view).contiguous()))
 
+    def _out_relu(self, residual: Optional[torch.Tensor]) -> bool:
+        """Whether the layer's output gets a ReLU: the one after its fused
+        BN, or the residual block's after the sum."""
+        return self.fused_relu or residual is not None
+
     def _rebuild(
-        self,
-        y: torch.Tensor,
-        i: int,
-        j: int,
-        t_out: Optional[int],
-        into: Optional[Tuple[torch.Tensor, List[int]]] = None
-    ) -> Optional[torch.Tensor]:
+            self,
+            y: torch.Tensor,
+            i: int,
+            j: int,
+            t_out: Optional[int],
+            into: Optional[Tuple[torch.Tensor, List[int]]] = None,
+            residual: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
         """Cheap rebuild: channels first (on the computed frames), then
         time (on all channels).
 
@@ -273,6 +281,10 @@ class DynamicConvMixin:
         output is BN'd either way. ``into = (out, rows)``: where the
         compiled kernel writes, it writes clip ``n`` straight into
         ``out[rows[n]]`` and None is returned (grouped inference).
+        ``residual`` (fused inference, see :meth:`forward`): the output is
+        ``relu(rebuilt + residual)``; with ``into`` it is the batch's
+        (``out``-shaped) and is applied only where the output is written
+        ``into`` (a returned output is without it: the caller adds it).
         """
         scale, shift = self.fused_scale, self.fused_shift
         first = None  # affine the computed channels still need
@@ -282,21 +294,27 @@ class DynamicConvMixin:
                 y, scale, shift, cached=self.fused_for_inference)
             if scale is not None:
                 first = self._first_affine(y.shape[1], y.dim())
+        relu = self._out_relu(residual)
         if self.fused_for_inference and native_applies(blocks):
-            # every output element written once, with its affine and ReLU
+            # every output element written once, with its affine, the
+            # residual and the ReLU
             if i > 0:
                 coef = self.temporal_ops[i - 1].native_coef(
                     y.dim(), shift, first)
-                return native_rebuild(blocks, t_out, 2**i, coef,
-                                      self.fused_relu, into)
+                return native_rebuild(blocks, t_out, 2**i, coef, relu, into,
+                                      residual)
             coef = self._inference_cache.get(
                 ('native_concat', y.shape[1], y.dim()),
                 (scale, shift) + tuple(first or ()),
                 lambda: native_terms(self.out_channels, first))
             return native_rebuild(blocks, y.shape[2] if y.dim() == 5 else 1, 1,
-                                  coef, self.fused_relu, into)
+                                  coef, relu, into, residual)
         out = self._rebuild_torch(y, i, j, t_out, blocks, first)
-        return out.relu_() if self.fused_relu else out
+        if residual is not None:
+            if into is not None:  # the caller adds it
+                return out.relu_() if self.fused_relu else out
+            out = out.add_(residual)
+        return out.relu_() if relu else out
 
     def _rebuild_torch(self, y, i, j, t_out, blocks, first):
         """The rebuild with torch ops (every device and dtype, autograd)."""
@@ -326,12 +344,21 @@ class DynamicConvMixin:
         return out
 
     # ------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor,
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Run the layer under its current policy.
 
         Args:
             x (torch.Tensor): ``(N, C_in, T, H, W)`` (3D) or
                 ``(N, C_in, H, W)`` (2D).
+            residual (torch.Tensor, optional): For a layer that ends a
+                residual block, in a fused inference model
+                (:func:`~varedd_mm.ops.fuse_conv_bn`): the block's shortcut,
+                shaped like the output. The layer then returns ``relu(out
+                + residual)``, the block's sum and ReLU written with the
+                output (the compiled rebuild, or oneDNN's binary post-op of
+                a conv without rebuild) instead of two more passes over it.
 
         Returns:
             torch.Tensor: Same shape as the base conv's output.
@@ -341,17 +368,33 @@ class DynamicConvMixin:
             raise RuntimeError(
                 f'{type(self).__name__} has a BN fused in for inference '
                 '(fuse_conv_bn); build the model again to train it')
+        if residual is not None:
+            self._check_residual(residual)
         if self.forced_choice is not None:
-            return self._forward_forced(x)
+            return self._forward_forced(x, residual)
         costs = self.cost_tensor(x.shape, x.device)
         self.full_macs = self.macs_table(x.shape)[(0, 0)]
         lt, lc = self.gate.logits(x)
         gate_cost = self.gate_macs(x.shape)
         if self.training:
             return self._forward_train(x, lt, lc, costs, gate_cost)
-        return self._forward_eval(x, lt, lc, costs, gate_cost)
+        return self._forward_eval(x, lt, lc, costs, gate_cost, residual)
 
-    def _forward_forced(self, x: torch.Tensor) -> torch.Tensor:
+    def _check_residual(self, residual: torch.Tensor) -> None:
+        if not self.fused_for_inference or self.training:
+            raise RuntimeError(
+                f'{type(self).__name__}: a residual is taken at inference by '
+                'a fused model only (fuse_conv_bn on an eval-mode model)')
+        if self.fused_relu:
+            raise RuntimeError(
+                f'{type(self).__name__}: a residual cannot follow the ReLU '
+                'fused after this layer\'s BN (the block sum comes before '
+                'its ReLU)')
+
+    def _forward_forced(
+            self,
+            x: torch.Tensor,
+            residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Every clip takes the forced choice; the gate does not run. The
         records are views built once per choice, input shape (batch size
         included) and device: a forced forward runs no bookkeeping
@@ -371,7 +414,7 @@ class DynamicConvMixin:
         (self.last_choice, self.last_macs, self.last_expected_macs,
          self.full_macs) = records
         self.last_probs = self.last_gate_features = None
-        return self._compute(x, i, j)
+        return self._compute(x, i, j, residual=residual)
 
     def _forward_train(self, x: torch.Tensor, lt: torch.Tensor,
                        lc: torch.Tensor, costs: torch.Tensor,
@@ -398,17 +441,24 @@ class DynamicConvMixin:
             out = term if out is None else out + term
         return out
 
-    def _forward_eval(self, x: torch.Tensor, lt: torch.Tensor,
-                      lc: torch.Tensor, costs: torch.Tensor,
-                      gate_cost: int) -> torch.Tensor:
+    def _forward_eval(self,
+                      x: torch.Tensor,
+                      lt: torch.Tensor,
+                      lc: torch.Tensor,
+                      costs: torch.Tensor,
+                      gate_cost: int,
+                      residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Each clip's arg-max choice, clips grouped by choice."""
         choice = torch.stack([lt.argmax(dim=1), lc.argmax(dim=1)], dim=1)
         self._record(choice, costs, gate_cost, None,
                      (F.softmax(lt, dim=1), F.softmax(lc, dim=1)))
-        return self._compute_grouped(x, choice)
+        return self._compute_grouped(x, choice, residual)
 
-    def _compute_grouped(self, x: torch.Tensor,
-                         choice: torch.Tensor) -> torch.Tensor:
+    def _compute_grouped(
+            self,
+            x: torch.Tensor,
+            choice: torch.Tensor,
+            residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Run each group of clips that share a choice once.
 
         The choice keys go to the host once (the group sizes decide which
@@ -418,19 +468,27 @@ class DynamicConvMixin:
         ``index_select`` / ``index_copy_`` over the batch dim ran several
         times slower here), and a group of consecutive clips is a view of
         the batch, not a copy. With autograd they go through
-        ``index_select`` / ``index_copy_``.
+        ``index_select`` / ``index_copy_``. With a ``residual``
+        (:meth:`forward`) the batch output is allocated first and every
+        group the compiled rebuild writes takes its rows of the residual
+        there; the other groups add theirs as they are copied in.
         """
         kc = self.dynamic_spec.num_channel
         key = choice[:, 0] * kc + choice[:, 1]
         keys = key.tolist()
         first = keys[0]
         if all(k == first for k in keys):
-            return self._compute(x, first // kc, first % kc)
+            return self._compute(x, first // kc, first % kc, residual=residual)
         autograd = torch.is_grad_enabled() and x.requires_grad
+        if residual is not None and autograd:
+            out = self._compute_grouped(x, choice)
+            return (out + residual).relu()
         groups: Dict[int, List[int]] = {}
         for n, k in enumerate(keys):
             groups.setdefault(k, []).append(n)
         out = None
+        if residual is not None:
+            out = empty_like_layout(x, residual.shape)
         for k in sorted(groups):  # the first group allocates the output
             clips = groups[k]
             run = clips[-1] - clips[0] + 1 == len(clips)  # consecutive
@@ -449,7 +507,7 @@ class DynamicConvMixin:
             if autograd or out is None:
                 y = self._compute(sub, k // kc, k % kc)
             else:
-                y = self._compute(sub, k // kc, k % kc, (out, clips))
+                y = self._compute(sub, k // kc, k % kc, (out, clips), residual)
                 if y is None:  # written into out
                     continue
             if out is None:
@@ -461,6 +519,12 @@ class DynamicConvMixin:
                     memory_format=memory_format_of(x))
             if autograd:
                 out.index_copy_(0, idx, y)
+            elif residual is not None:
+                rows = [(clips[0], clips[-1] + 1)] if run else [(n, n + 1)
+                                                                for n in clips]
+                for m, (a, b) in enumerate(rows):
+                    src = y if run else y[m:m + 1]
+                    torch.add(src, residual[a:b], out=out[a:b]).relu_()
             elif run:
                 out[clips[0]:clips[-1] + 1].copy_(y)
             else:

@@ -94,13 +94,17 @@ class _PlainDynamicConv(DynamicConvMixin):
                  x: torch.Tensor,
                  i: int,
                  j: int,
-                 into=None) -> Optional[torch.Tensor]:
+                 into=None,
+                 residual=None) -> Optional[torch.Tensor]:
         fused = self.fused_weight is not None
         if i == 0 and j == 0:
             if fused:  # what the fused base conv runs (fuse.py)
+                if into is not None:  # the caller adds a residual
+                    residual = None
                 return reduced_conv(x, self.fused_weight, self.fused_bias,
-                                    self.stride, self.padding, self.dilation,
-                                    self.groups, self.fused_relu)
+                                    self.stride, self.padding,
+                                    self.dilation, self.groups,
+                                    self._out_relu(residual), residual)
             return self._conv_forward(x, self.weight, self.bias)
         c = self.out_channels >> j
         if fused and j == 0:  # no channel rebuild: the BN folds in
@@ -122,7 +126,7 @@ class _PlainDynamicConv(DynamicConvMixin):
             stride = (self.stride[0] * 2**i, ) + tuple(self.stride[1:])
         y = reduced_conv(x, weight, bias, stride, self.padding, self.dilation,
                          groups)
-        return self._rebuild(y, i, j, t_out, into)
+        return self._rebuild(y, i, j, t_out, into, residual)
 
     def _compute_all(self, x: torch.Tensor) -> Dict[Choice, torch.Tensor]:
         full = self._conv_forward(x, self.weight, self.bias)

@@ -35,12 +35,24 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   by the conv before it: a oneDNN post-op of the conv (base convs, and
   dynamic convs where nothing is rebuilt), or as the dynamic conv's
   rebuild writes its output (``native.py``; on the torch-op path an
-  in-place ReLU after the rebuild). A block's own ReLU (after the residual
-  sum) stays. This assumes the ``ConvModule`` runs through its own
-  ``forward`` with its activation on: a module that calls a ConvModule's
-  ``norm`` / ``activate`` by hand (mmdet's ``TOODHead``), or
+  in-place ReLU after the rebuild). A block's ReLU after its residual sum
+  (mmseg's and mmdet's ResNet blocks register it right after their second
+  BN) is not such a ReLU. This assumes the ``ConvModule`` runs through its
+  own ``forward`` with its activation on: a module that calls a
+  ConvModule's ``norm`` / ``activate`` by hand (mmdet's ``TOODHead``), or
   ``forward(x, activate=False)``, is not fused correctly (BN folding
-  already assumed the same).
+  already assumed the same);
+* a residual block's sum and ReLU (mmaction's ``BasicBlock3d``,
+  ``Bottleneck3d`` and ``BlockX3D``: I3D, SlowOnly / TPN, R(2+1)D, X3D)
+  are applied by the block's last conv as it writes its output: the block
+  computes its shortcut first and hands it to that conv, which returns
+  ``relu(conv + shortcut)`` (a oneDNN binary post-op of a base conv and of
+  a dynamic conv at a choice without rebuild; the compiled rebuild of a
+  reduced choice reads the shortcut as it writes each element). Only
+  blocks of exactly these classes whose last ``ConvModule`` has no
+  activation of its own and whose ReLU is an ``nn.ReLU`` are changed
+  (their class becomes a subclass with that forward); any other block
+  keeps its forward.
 
 What it removes is a full-resolution memory pass per BN; on memory-bound
 CPU inference that is a large share of a VA-RED² model's time, because the
@@ -86,9 +98,25 @@ def fold_affine(weight: torch.Tensor, bias: Optional[torch.Tensor],
 class _FusedConvMixin:
     """A conv that runs through :func:`reduced_conv` (oneDNN directly at
     CPU inference, ``F.conv*d`` elsewhere), with the ReLU that followed its
-    BN as a post-op when ``fused_relu`` is set."""
+    BN as a post-op when ``fused_relu`` is set. ``forward(x, residual)``
+    (the last conv of a fused residual block, :func:`fuse_conv_bn`)
+    returns ``relu(conv(x) + residual)``, the sum and the ReLU as oneDNN
+    post-ops."""
 
     fused_relu = False
+
+    def forward(self, x, residual=None):
+        if residual is None:
+            return super().forward(x)
+        if self.fused_relu:
+            raise RuntimeError(f'{type(self).__name__}: a residual cannot '
+                               'follow the ReLU fused after its BN')
+        if self.padding_mode != 'zeros' or isinstance(self.padding, str):
+            y = super().forward(x)
+            return y.add_(residual).relu_()
+        return reduced_conv(x, self.weight, self.bias, self.stride,
+                            self.padding, self.dilation, self.groups, True,
+                            residual)
 
     def _conv_forward(self, x, weight, bias):
         if self.padding_mode != 'zeros' or isinstance(self.padding, str):
@@ -254,7 +282,97 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
         else:
             _fuse_children(model)
             _dispatch_plain_convs(model)
+            _fuse_residual_blocks(model)
     return model
+
+
+# --------------------------------------------------------------------------
+# residual blocks: the sum and the ReLU in the last conv's output pass
+def _residual_plans() -> dict:
+    """block class -> (children run in order on the block input, the last
+    ``ConvModule``): the blocks whose forward is ``relu(last(...(x)) +
+    shortcut(x))`` (then, in ResNet3d blocks, the optional non-local
+    block). Read from mmaction2 1.2's forwards."""
+    from mmaction.models.backbones.resnet3d import BasicBlock3d, Bottleneck3d
+    from mmaction.models.backbones.x3d import BlockX3D
+    return {
+        BasicBlock3d: (('conv1', ), 'conv2'),
+        Bottleneck3d: (('conv1', 'conv2'), 'conv3'),
+        BlockX3D: (('conv1', 'conv2', 'se_module', 'swish'), 'conv3'),
+    }
+
+
+def _takes_residual(conv_module: nn.Module) -> bool:
+    """Whether a fused ``ConvModule`` ends in a conv that can apply the
+    block's sum and ReLU (:func:`_run_with_residual`): conv, an identity
+    in place of its folded BN, no activation, no explicit padding."""
+    from mmcv.cnn import ConvModule
+    if type(conv_module) is not ConvModule or (
+            conv_module.with_activation or conv_module.with_explicit_padding
+            or tuple(conv_module.order) != ('conv', 'norm', 'act')):
+        return False
+    if conv_module.with_norm and not isinstance(conv_module.norm, nn.Identity):
+        return False
+    conv = conv_module.conv
+    if _is_2plus1d(conv) and not _is_dynamic(conv):
+        inner = (conv.bn_s, conv.relu)
+        if not all(isinstance(m, nn.Identity) for m in inner):
+            return False
+        conv = conv.conv_t
+    if _is_dynamic(conv):
+        return conv.fused_for_inference and not conv.fused_relu
+    return isinstance(conv, _FusedConvMixin) and not conv.fused_relu
+
+
+def _run_with_residual(conv_module: nn.Module, x: torch.Tensor,
+                       residual: torch.Tensor) -> torch.Tensor:
+    """``relu(conv_module(x) + residual)`` for a module
+    :func:`_takes_residual` accepted, in the output pass of its conv."""
+    conv = conv_module.conv
+    if _is_2plus1d(conv) and not _is_dynamic(conv):
+        # mmaction's Conv2plus1d with its bn_s and ReLU folded in conv_s
+        return conv.conv_t(conv.conv_s(x), residual)
+    return conv(x, residual)
+
+
+def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
+    """The forward of a fused residual block (see the module docstring):
+    the shortcut first, then the convs, the last one with the sum and the
+    ReLU."""
+    prefix, last = self._fused_residual_plan
+    identity = x if self.downsample is None else self.downsample(x)
+    out = x
+    for name in prefix:
+        module = getattr(self, name, None)
+        if module is not None:
+            out = module(out)
+    out = _run_with_residual(getattr(self, last), out, identity)
+    if getattr(self, 'non_local', False):
+        out = self.non_local_block(out)
+    return out
+
+
+_FUSED_BLOCK_CLASSES: dict = {}
+
+
+def _fuse_residual_blocks(model: nn.Module) -> None:
+    plans = _residual_plans()
+    for module in model.modules():
+        plan = plans.get(type(module))
+        if plan is None or type(module.relu) is not nn.ReLU:
+            continue
+        if not _takes_residual(getattr(module, plan[1])):
+            continue
+        cls = type(module)
+        fused = _FUSED_BLOCK_CLASSES.get(cls)
+        if fused is None:
+            doc = (f'{cls.__name__} with its residual sum and ReLU in the '
+                   'last conv (varedd_mm fuse_conv_bn).')
+            fused = _FUSED_BLOCK_CLASSES[cls] = type(
+                f'Fused{cls.__name__}', (cls, ),
+                dict(forward=_residual_forward, __doc__=doc))
+        module._fused_residual_plan = plan
+        module.__class__ = fused
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:

@@ -146,13 +146,13 @@ def native_applies(blocks: List[torch.Tensor]) -> bool:
 
 
 def native_rebuild(
-    blocks: List[torch.Tensor],
-    t_out: int,
-    ratio: int,
-    coef: torch.Tensor,
-    relu: bool,
-    into: Optional[Tuple[torch.Tensor, List[int]]] = None
-) -> Optional[torch.Tensor]:
+        blocks: List[torch.Tensor],
+        t_out: int,
+        ratio: int,
+        coef: torch.Tensor,
+        relu: bool,
+        into: Optional[Tuple[torch.Tensor, List[int]]] = None,
+        residual: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
     """Write the layer output from its computed channel blocks in one pass.
 
     Args:
@@ -163,11 +163,18 @@ def native_rebuild(
         ratio (int): Temporal reduction ``R`` (``1``: no temporal rebuild).
         coef (Tensor): ``(2 + 3 (R - 1) + 2, C)`` per-channel terms (see
             ``csrc/rebuild.cpp``; :func:`~.cheap_ops.native_terms`).
-        relu (bool): Apply a ReLU to every output element.
+        relu (bool): Apply a ReLU to every output element (after the
+            residual, if there is one).
         into (tuple, optional): ``(out, rows)``: write clip ``n`` of the
             blocks into ``out[rows[n]]`` (a batch output, ``(B, C, t_out,
             H, W)`` in the blocks' memory format) instead of a new tensor;
             ``rows`` distinct. Used when it is in that format, else ignored.
+        residual (Tensor, optional): Added to every output element before
+            the ReLU (a residual block's sum): shaped like the output, or
+            with ``into`` like ``out`` (clip ``n`` reads ``residual[rows
+            [n]]``; not used when ``into`` is ignored: the caller then adds
+            it). Converted to the blocks' memory format if it is not in
+            it.
 
     Returns:
         Tensor | None: ``(N, C, t_out, H, W)`` (or ``(N, C, H, W)``) in the
@@ -185,15 +192,24 @@ def native_rebuild(
         b = b.contiguous(memory_format=fmt)  # a no-op for conv outputs
         flat.append((b.unsqueeze(2) if four_d else b).flatten(3))
     channels_last = fmt != torch.contiguous_format
-    if into is not None and into[0].is_contiguous(memory_format=fmt):
+
+    def flat_view(t):  # (B, C, t_out, S); view() fails rather than copies
+        t = t.unsqueeze(2) if four_d else t
+        return t.view(t.shape[:3] + (-1, ))
+
+    res = None
+    if residual is not None:
+        res = flat_view(residual.contiguous(memory_format=fmt))
+    if into is not None and not into[0].is_contiguous(memory_format=fmt):
+        into = res = None  # not written into: the residual goes unused
+    if into is not None:
         out, rows = into
-        o = out.unsqueeze(2) if four_d else out
-        # view() fails rather than copies: the kernel writes into out
-        o = o.view(o.shape[:3] + (-1, ))
+        # the kernel writes into out
         load_native().rebuild_into(flat, t_out, ratio, coef, relu,
-                                   channels_last, o, rows)
+                                   channels_last, flat_view(out), rows, res)
         return None
-    out = load_native().rebuild(flat, t_out, ratio, coef, relu, channels_last)
+    out = load_native().rebuild(flat, t_out, ratio, coef, relu, channels_last,
+                                res)
     out = out.unflatten(3, tuple(first.shape[-2:]))
     return canonical_strides(out.squeeze(2) if four_d else out, fmt)
 

@@ -3,8 +3,9 @@
 // One-pass writer of a VA-RED2 layer's full output at inference (CPU,
 // float32): the computed part, the channels the ghost op generated and the
 // frames the temporal rebuild fills, each element written once with its
-// per-channel affine (the fused BN) and, optionally, the ReLU that follows
-// the layer. The torch-op path of varedd_mm/ops/cheap_ops.py computes the
+// per-channel affine (the fused BN) and, optionally, the residual sum of the
+// block the layer ends (read from a tensor laid out like the output) and
+// the ReLU that follows the layer or that sum. The torch-op path of varedd_mm/ops/cheap_ops.py computes the
 // same values (to float rounding: the coefficients are folded) in several
 // memory passes; this file is built on first use (varedd_mm/ops/native.py)
 // and that path remains the fallback.
@@ -15,12 +16,15 @@
 //   t = R k + q, k + 1 < T_c (rebuilt):  a_q[c] y[k] + b_q[c] y[k+1] + d_q[c]
 //   t > R (T_c - 1) (held):             at[c] y[T_c - 1] + dt[c]
 // coef rows: a0, d0, then (a_q, b_q, d_q) for q = 1 .. R-1, then at, dt.
+// With a residual r the element is that value + r[n, c, t, s], then the
+// ReLU if asked for.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -34,6 +38,12 @@ struct Block {
 template <bool kRelu>
 inline float finish(float v) {
   return kRelu ? std::max(v, 0.f) : v;
+}
+
+// the element's residual (kRes) then its ReLU (kRelu)
+template <bool kRelu, bool kRes>
+inline float finish(float v, const float* __restrict__ r, int64_t c) {
+  return finish<kRelu>(kRes ? v + r[c] : v);
 }
 
 // What output frame t reads: computed frame k, the first coef row of its
@@ -54,12 +64,18 @@ inline Frame frame_of(int64_t t, int64_t ratio, int64_t t_c) {
 
 // Where clip n of the blocks goes: out + dest(n) * clip_stride (dest =
 // the identity, or a row of the batch a group of clips belongs to).
+// The residual of clip n (if any) is read at the same place of res, laid
+// out like out: res + dest(n) * res_stride + the element's offset.
 struct Dest {
   float* out;
   const int64_t* rows;  // nullptr: clip n -> row n
   int64_t clip_stride;
-  inline float* clip(int64_t n) const {
-    return out + (rows ? rows[n] : n) * clip_stride;
+  const float* res;  // nullptr: no residual
+  int64_t res_stride;
+  inline int64_t row(int64_t n) const { return rows ? rows[n] : n; }
+  inline float* clip(int64_t n) const { return out + row(n) * clip_stride; }
+  inline const float* res_clip(int64_t n) const {
+    return res + row(n) * res_stride;
   }
 };
 
@@ -74,7 +90,7 @@ constexpr int64_t kMaxBlocks = 8;
 // coefficient rows and each block's source are found once per plane, not
 // per row, which for thin layers (a few dozen channels per row) cost more
 // than the row's arithmetic.
-template <bool kRelu>
+template <bool kRelu, bool kRes>
 void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
                        int64_t n_batch, int64_t channels, int64_t t_out,
                        int64_t t_c, int64_t space, int64_t ratio,
@@ -93,6 +109,8 @@ void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
       for (int64_t i = 0; i < nb; ++i)
         y0[i] = blocks[i].data + n * blocks[i].sn + f.k * blocks[i].st;
       float* const dst = out.clip(n) + t * space * channels;
+      const float* const rdst =
+          kRes ? out.res_clip(n) + t * space * channels : nullptr;
       const float* __restrict__ a = coef + f.row * channels;
       const float* __restrict__ bd = a + channels;  // d0 / dt, or b_q
       const float* __restrict__ d = bd + channels;  // d_q (pairs only)
@@ -102,17 +120,20 @@ void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
           const Block& b = blocks[i];
           const float* __restrict__ y = y0[i] + s * b.ss;
           float* __restrict__ o = row + b.offset;
+          const float* __restrict__ r =
+              kRes ? rdst + s * channels + b.offset : nullptr;
           const int64_t off = b.offset, cb = b.channels;
           if (!f.pair) {
 #pragma omp simd
             for (int64_t c = 0; c < cb; ++c)
-              o[c] = finish<kRelu>(a[off + c] * y[c] + bd[off + c]);
+              o[c] = finish<kRelu, kRes>(a[off + c] * y[c] + bd[off + c], r,
+                                         c);
           } else {
             const float* __restrict__ y1 = y + b.st;
 #pragma omp simd
             for (int64_t c = 0; c < cb; ++c)
-              o[c] = finish<kRelu>(a[off + c] * y[c] + bd[off + c] * y1[c] +
-                                   d[off + c]);
+              o[c] = finish<kRelu, kRes>(
+                  a[off + c] * y[c] + bd[off + c] * y1[c] + d[off + c], r, c);
           }
         }
       }
@@ -122,7 +143,7 @@ void run_channels_last(const std::vector<Block>& blocks, const Dest& out,
 }
 
 // contiguous (N, C, T, S): one plane of S values per (n, c, t)
-template <bool kRelu>
+template <bool kRelu, bool kRes>
 void run_contiguous(const std::vector<Block>& blocks, const Dest& out,
                     int64_t n_batch, int64_t channels, int64_t t_out,
                     int64_t t_c, int64_t space, int64_t ratio,
@@ -139,19 +160,21 @@ void run_contiguous(const std::vector<Block>& blocks, const Dest& out,
       const float* __restrict__ y0 = blk->data + n * blk->sn +
                                      (cg - blk->offset) * blk->sc +
                                      f.k * blk->st;
-      float* __restrict__ o =
-          out.clip(n) + (p - n * channels * t_out) * space;
+      const int64_t at_plane = (p - n * channels * t_out) * space;
+      float* __restrict__ o = out.clip(n) + at_plane;
+      const float* __restrict__ r =
+          kRes ? out.res_clip(n) + at_plane : nullptr;
       const float a = coef[f.row * channels + cg];
       // the second row: d0 / dt (one frame read) or b_q (two)
       const float bd = coef[(f.row + 1) * channels + cg];
       if (!f.pair) {
         for (int64_t s = 0; s < space; ++s)
-          o[s] = finish<kRelu>(a * y0[s] + bd);
+          o[s] = finish<kRelu, kRes>(a * y0[s] + bd, r, s);
       } else {
         const float* __restrict__ y1 = y0 + blk->st;
         const float d = coef[(f.row + 2) * channels + cg];
         for (int64_t s = 0; s < space; ++s)
-          o[s] = finish<kRelu>(a * y0[s] + bd * y1[s] + d);
+          o[s] = finish<kRelu, kRes>(a * y0[s] + bd * y1[s] + d, r, s);
       }
     }
   });
@@ -208,24 +231,67 @@ std::vector<Block> check_blocks(const std::vector<torch::Tensor>& ys,
   return blocks;
 }
 
+template <bool kRelu, bool kRes>
+void run_layout(const std::vector<Block>& blocks, const Dest& dest,
+                int64_t n_batch, int64_t channels, int64_t t_out, int64_t t_c,
+                int64_t space, int64_t ratio, const float* cf,
+                bool channels_last) {
+  if (channels_last)
+    run_channels_last<kRelu, kRes>(blocks, dest, n_batch, channels, t_out,
+                                   t_c, space, ratio, cf);
+  else
+    run_contiguous<kRelu, kRes>(blocks, dest, n_batch, channels, t_out, t_c,
+                                space, ratio, cf);
+}
+
 void run(const std::vector<Block>& blocks, const Dest& dest, int64_t n_batch,
          int64_t channels, int64_t t_out, int64_t t_c, int64_t space,
          int64_t ratio, const float* cf, bool relu, bool channels_last) {
-  if (channels_last) {
-    if (relu)
-      run_channels_last<true>(blocks, dest, n_batch, channels, t_out, t_c,
-                              space, ratio, cf);
-    else
-      run_channels_last<false>(blocks, dest, n_batch, channels, t_out, t_c,
-                               space, ratio, cf);
-  } else {
-    if (relu)
-      run_contiguous<true>(blocks, dest, n_batch, channels, t_out, t_c,
-                           space, ratio, cf);
-    else
-      run_contiguous<false>(blocks, dest, n_batch, channels, t_out, t_c,
-                            space, ratio, cf);
-  }
+  const bool res = dest.res != nullptr;
+  if (relu && res)
+    run_layout<true, true>(blocks, dest, n_batch, channels, t_out, t_c, space,
+                           ratio, cf, channels_last);
+  else if (relu)
+    run_layout<true, false>(blocks, dest, n_batch, channels, t_out, t_c,
+                            space, ratio, cf, channels_last);
+  else if (res)
+    run_layout<false, true>(blocks, dest, n_batch, channels, t_out, t_c,
+                            space, ratio, cf, channels_last);
+  else
+    run_layout<false, false>(blocks, dest, n_batch, channels, t_out, t_c,
+                             space, ratio, cf, channels_last);
+}
+
+// Whether t, a (B, C, t_out, S) view, is dense per clip in the layout the
+// kernel writes (the stride of a dim of size 1 is never used).
+bool dense_per_clip(const torch::Tensor& t, int64_t channels, int64_t t_out,
+                    int64_t space, bool channels_last) {
+  auto stride_is = [&](int64_t dim, int64_t expected) {
+    return t.size(dim) == 1 || t.stride(dim) == expected;
+  };
+  return channels_last ? (stride_is(1, 1) && stride_is(3, channels) &&
+                          stride_is(2, space * channels))
+                       : (stride_is(3, 1) && stride_is(2, space) &&
+                          stride_is(1, t_out * space));
+}
+
+// The residual's pointer and clip stride (nullptr, 0 without one): a
+// float32 CPU (B, C, t_out, S) view with rows rows, dense per clip in the
+// output's layout.
+std::pair<const float*, int64_t> check_residual(
+    const c10::optional<torch::Tensor>& residual, int64_t rows,
+    int64_t channels, int64_t t_out, int64_t space, bool channels_last) {
+  if (!residual.has_value()) return {nullptr, 0};
+  const auto& r = *residual;
+  TORCH_CHECK(r.scalar_type() == torch::kFloat && r.device().is_cpu() &&
+                  r.dim() == 4 && r.size(0) == rows && r.size(1) == channels &&
+                  r.size(2) == t_out && r.size(3) == space,
+              "rebuild: residual must be a float32 CPU (", rows, ", ",
+              channels, ", ", t_out, ", ", space, ") tensor");
+  TORCH_CHECK(dense_per_clip(r, channels, t_out, space, channels_last),
+              "rebuild: residual is not dense per clip in the ",
+              channels_last ? "channels-last" : "contiguous", " layout");
+  return {r.data_ptr<float>(), r.stride(0)};
 }
 
 }  // namespace
@@ -236,7 +302,8 @@ void run(const std::vector<Block>& blocks, const Dest& dest, int64_t n_batch,
 // blocks' layout.
 torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
                       int64_t ratio, const torch::Tensor& coef, bool relu,
-                      bool channels_last) {
+                      bool channels_last,
+                      const c10::optional<torch::Tensor>& residual) {
   int64_t channels = 0;
   const auto blocks =
       check_blocks(ys, t_out, ratio, coef, channels_last, &channels);
@@ -247,7 +314,10 @@ torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
                  ? torch::empty({n_batch, t_out, space, channels}, y.options())
                        .permute({0, 3, 1, 2})
                  : torch::empty({n_batch, channels, t_out, space}, y.options());
-  const Dest dest{out.data_ptr<float>(), nullptr, channels * t_out * space};
+  const auto res =
+      check_residual(residual, n_batch, channels, t_out, space, channels_last);
+  const Dest dest{out.data_ptr<float>(), nullptr, channels * t_out * space,
+                  res.first, res.second};
   run(blocks, dest, n_batch, channels, t_out, t_c, space, ratio,
       coef.data_ptr<float>(), relu, channels_last);
   return out;
@@ -260,7 +330,8 @@ torch::Tensor rebuild(const std::vector<torch::Tensor>& ys, int64_t t_out,
 void rebuild_into(const std::vector<torch::Tensor>& ys, int64_t t_out,
                   int64_t ratio, const torch::Tensor& coef, bool relu,
                   bool channels_last, const torch::Tensor& out,
-                  at::IntArrayRef rows) {
+                  at::IntArrayRef rows,
+                  const c10::optional<torch::Tensor>& residual) {
   int64_t channels = 0;
   const auto blocks =
       check_blocks(ys, t_out, ratio, coef, channels_last, &channels);
@@ -271,17 +342,8 @@ void rebuild_into(const std::vector<torch::Tensor>& ys, int64_t t_out,
                   out.size(2) == t_out && out.size(3) == space,
               "rebuild_into: out must be a float32 CPU (B, ", channels, ", ",
               t_out, ", ", space, ") tensor");
-  // the stride of a dim of size 1 is never used
-  auto stride_is = [&](int64_t dim, int64_t expected) {
-    return out.size(dim) == 1 || out.stride(dim) == expected;
-  };
-  const bool dense =
-      channels_last
-          ? (stride_is(1, 1) && stride_is(3, channels) &&
-             stride_is(2, space * channels))
-          : (stride_is(3, 1) && stride_is(2, space) &&
-             stride_is(1, t_out * space));
-  TORCH_CHECK(dense, "rebuild_into: out is not dense per clip in the ",
+  TORCH_CHECK(dense_per_clip(out, channels, t_out, space, channels_last),
+              "rebuild_into: out is not dense per clip in the ",
               channels_last ? "channels-last" : "contiguous", " layout");
   TORCH_CHECK(static_cast<int64_t>(rows.size()) == n_batch,
               "rebuild_into: ", rows.size(), " rows for ", n_batch, " clips");
@@ -292,7 +354,10 @@ void rebuild_into(const std::vector<torch::Tensor>& ys, int64_t t_out,
     TORCH_CHECK(!taken[r], "rebuild_into: row ", r, " given twice");
     taken[r] = true;
   }
-  const Dest dest{out.data_ptr<float>(), rows.data(), out.stride(0)};
+  const auto res = check_residual(residual, out.size(0), channels, t_out,
+                                  space, channels_last);
+  const Dest dest{out.data_ptr<float>(), rows.data(), out.stride(0),
+                  res.first, res.second};
   run(blocks, dest, n_batch, channels, t_out, t_c, space, ratio,
       coef.data_ptr<float>(), relu, channels_last);
 }
@@ -378,10 +443,11 @@ torch::Tensor gate_pool(const torch::Tensor& x, int64_t stride, bool tdiff) {
 TORCH_LIBRARY(varedd_mm, m) {
   m.def(
       "rebuild(Tensor[] blocks, int t_out, int ratio, Tensor coef, "
-      "bool relu, bool channels_last) -> Tensor");
+      "bool relu, bool channels_last, Tensor? residual=None) -> Tensor");
   m.def(
       "rebuild_into(Tensor[] blocks, int t_out, int ratio, Tensor coef, "
-      "bool relu, bool channels_last, Tensor(a!) out, int[] rows) -> ()");
+      "bool relu, bool channels_last, Tensor(a!) out, int[] rows, "
+      "Tensor? residual=None) -> ()");
   m.def("gate_pool(Tensor x, int stride, bool tdiff) -> Tensor");
 }
 

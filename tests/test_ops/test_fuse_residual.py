@@ -1,0 +1,268 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Residual blocks of fused models (``fuse_conv_bn``): the block's sum and
+ReLU are written by its last conv (oneDNN's binary post-op, or the compiled
+rebuild reading the shortcut), the output is the unfused block's at every
+choice, (0, 0) stays the fused base bit for bit, mixed batches take each
+group's rows of the shortcut."""
+import copy
+from contextlib import nullcontext
+
+import pytest
+import torch
+import torch.nn as nn
+from mmaction.models.backbones.resnet3d import BasicBlock3d, Bottleneck3d
+from mmaction.models.backbones.x3d import BlockX3D
+from mmaction.models.common import Conv2plus1d
+from mmcv.cnn import ConvModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import varedd_mm.ops.dynamic_base as dynamic_base
+import varedd_mm.ops.fuse as fuse_module
+from varedd_mm import fixed_policy, fuse_conv_bn
+from varedd_mm.ops import clip_policy, native, to_channels_last
+
+DYN = dict(dynamic_cfg=dict(search_space=2))
+CONVS = {
+    '3d': (dict(type='Conv3d'), dict(type='VARED2Conv3d', **DYN)),
+    '2plus1d': (dict(type=Conv2plus1d), dict(type='VARED2Conv2plus1d', **DYN)),
+}
+
+
+def _downsample(inplanes, outplanes, conv_cfg):
+    return ConvModule(
+        inplanes,
+        outplanes,
+        1,
+        stride=(1, 2, 2),
+        bias=False,
+        conv_cfg=conv_cfg,
+        norm_cfg=dict(type='BN3d'),
+        act_cfg=None)
+
+
+def _make(kind, dynamic):
+    """A block of each class ``fuse_conv_bn`` knows, with a downsample
+    shortcut where it has one (strided, wider), its convs dynamic or not;
+    eval mode, BN statistics and cheap ops away from their init."""
+    conv = CONVS['2plus1d' if kind == 'basic2plus1d' else '3d']
+    cfg = conv[1] if dynamic else conv[0]
+    static = dict(type='Conv3d')  # the shortcut conv stays static
+    if kind == 'bottleneck':
+        block = Bottleneck3d(
+            16,
+            8,
+            spatial_stride=2,
+            downsample=_downsample(16, 32, static),
+            conv_cfg=cfg,
+            inflate_style='3x1x1')
+    elif kind == 'bottleneck_identity':
+        block = Bottleneck3d(32, 8, conv_cfg=cfg, inflate_style='3x3x3')
+    elif kind in ('basic', 'basic2plus1d'):
+        block = BasicBlock3d(
+            8,
+            16,
+            spatial_stride=2,
+            downsample=_downsample(8, 16, static),
+            conv_cfg=cfg)
+    else:  # X3D: squeeze-excitation and swish between conv2 and conv3
+        block = BlockX3D(
+            16,
+            12,
+            16,
+            se_ratio=0.25,
+            conv_cfg=cfg,
+            norm_cfg=dict(type='BN3d'),
+            act_cfg=dict(type='ReLU'))
+    torch.manual_seed(0)
+    for m in block.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+        for op in getattr(m, 'temporal_ops', []):
+            op.weight.data.add_(0.2 * torch.randn_like(op.weight))
+        for op in getattr(m, 'channel_ops', []):
+            op.weight.data.add_(0.2 * torch.randn_like(op.weight))
+    return block.eval()
+
+
+KINDS = ['bottleneck', 'bottleneck_identity', 'basic', 'basic2plus1d', 'x3d']
+
+
+def _input(kind, batch, channels_last):
+    channels = {'bottleneck_identity': 32, 'basic': 8, 'basic2plus1d': 8}
+    x = torch.randn(batch, channels.get(kind, 16), 6, 8, 8)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
+def _policy(model, choice):
+    return nullcontext() if choice is None else fixed_policy(model, *choice)
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fused_blocks_match_unfused_at_every_choice(kind, channels_last):
+    for dynamic in (False, True):
+        block = _make(kind, dynamic)
+        fused = fuse_conv_bn(copy.deepcopy(block))
+        assert type(fused).__name__ == f'Fused{type(block).__name__}'
+        assert isinstance(fused, type(block))
+        if channels_last:
+            to_channels_last(fused)
+        x = _input(kind, 2, channels_last)
+        choices = [(0, 0), (0, 1), (1, 0), (1, 1)] if dynamic else [None]
+        with torch.no_grad():
+            for c in choices:
+                with _policy(block, c):
+                    expected = block(x)
+                with _policy(fused, c):
+                    out = fused(x)
+                torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+                assert (out >= 0).all()
+                if channels_last:
+                    assert out.is_contiguous(
+                        memory_format=torch.channels_last_3d)
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_fused_block_choice00_is_fused_base_bit_for_bit(
+        kind, channels_last, batch):
+    dyn, base = _make(kind, True), _make(kind, False)
+    base.load_state_dict(dyn.state_dict(), strict=False)
+    fd, fb = fuse_conv_bn(dyn), fuse_conv_bn(base)
+    if channels_last:
+        to_channels_last(fd)
+        to_channels_last(fb)
+    x = _input(kind, batch, channels_last)
+    with torch.no_grad(), fixed_policy(fd, 0, 0):
+        out = fd(x)
+    with torch.no_grad():
+        expected = fb(x)
+    assert torch.equal(out, expected)
+    assert out.stride() == expected.stride()
+
+
+def test_the_sum_is_a_conv_post_op(monkeypatch):
+    """The fused block runs no separate add or ReLU: its last conv gets the
+    shortcut (and runs oneDNN's binary post-op on the CPU)."""
+    block = fuse_conv_bn(_make('bottleneck', False))
+    seen = []
+    original = fuse_module.reduced_conv
+
+    def spy(*args):
+        if len(args) > 8 and args[8] is not None:  # a residual
+            seen.append(args[7])  # and the ReLU
+        return original(*args)
+
+    monkeypatch.setattr(fuse_module, 'reduced_conv', spy)
+    relus = []
+    block.relu.register_forward_hook(lambda *a: relus.append(1))
+    with torch.no_grad():
+        block(_input('bottleneck', 2, False))
+    assert seen == [True]  # one conv (conv3) took the shortcut and ReLU
+    assert not relus  # the block's own ReLU module no longer runs
+
+
+@pytest.fixture
+def kernel():
+    if not native.native_enabled() or native.load_native() is None:
+        pytest.skip('the rebuild kernel is not available here '
+                    f'({native.native_error() or "VARED2_NATIVE=0"})')
+    return native
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('kind', ['bottleneck_identity', 'basic2plus1d'])
+def test_mixed_batch_takes_each_groups_rows_of_the_shortcut(
+        kernel, monkeypatch, channels_last, kind):
+    """Grouped inference: the batch output is allocated first, reduced
+    groups are written into it with their rows of the shortcut, the (0, 0)
+    group adds its rows as it is copied in; the torch-op path agrees."""
+    block = _make(kind, True)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    if channels_last:
+        to_channels_last(fused)
+    x = _input(kind, 5, channels_last)
+    choices = [(1, 1), (0, 0), (1, 1), (1, 0), (0, 0)]
+    with_residual = []
+    original = dynamic_base.native_rebuild
+
+    def counted(*args):
+        with_residual.append(args[6] is not None and args[5] is not None)
+        return original(*args)
+
+    monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
+    with torch.no_grad():
+        with clip_policy(block, choices):
+            expected = block(x)
+        with clip_policy(fused, choices):
+            out = fused(x)
+            monkeypatch.setenv('VARED2_NATIVE', '0')
+            fallback = fused(x)
+            monkeypatch.delenv('VARED2_NATIVE')
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fallback, expected, rtol=1e-5, atol=1e-5)
+    # the block's last layer wrote both reduced groups with the shortcut
+    assert with_residual.count(True) == 2
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('into', [False, True])
+def test_kernel_adds_the_residual_before_the_relu(kernel, channels_last, into):
+    fmt = (
+        torch.channels_last_3d if channels_last else torch.contiguous_format)
+    blocks = [
+        torch.randn(2, c, 3, 5, 6).contiguous(memory_format=fmt)
+        for c in (8, 8)
+    ]
+    coef = torch.randn(2 + 3 + 2, 16)
+    plain = kernel.native_rebuild(blocks, 6, 2, coef, False)
+    if into:
+        residual = torch.randn(3, 16, 6, 5, 6).contiguous(memory_format=fmt)
+        out = torch.full_like(residual, float('nan'))
+        assert kernel.native_rebuild(blocks, 6, 2, coef, True, (out, [2, 0]),
+                                     residual) is None
+        assert out[1].isnan().all()
+        torch.testing.assert_close(
+            out[[2, 0]], (plain + residual[[2, 0]]).relu(),
+            rtol=1e-6,
+            atol=1e-6)
+    else:
+        # a residual in the other layout is converted, not misread
+        residual = torch.randn(2, 16, 6, 5, 6)
+        out = kernel.native_rebuild(blocks, 6, 2, coef, True, None, residual)
+        torch.testing.assert_close(
+            out, (plain + residual).relu(), rtol=1e-6, atol=1e-6)
+
+
+def test_residual_errors(kernel):
+    ops = kernel.load_native()
+    y = torch.randn(2, 4, 2, 9)
+    coef = torch.ones(2 + 3 + 2, 4)
+    with pytest.raises(RuntimeError, match=r'residual must be a float32 CPU'):
+        ops.rebuild([y], 4, 2, coef, True, False, torch.randn(2, 4, 3, 9))
+    with pytest.raises(RuntimeError, match='residual is not dense per clip'):
+        ops.rebuild([y], 4, 2, coef, True, False,
+                    torch.randn(2, 4, 9, 4).transpose(2, 3))
+    layer = _make('bottleneck_identity', True).conv3.conv
+    x = torch.randn(1, 8, 2, 4, 4)
+    with pytest.raises(RuntimeError, match='fused model only'):
+        layer(x, torch.randn(1, 32, 2, 4, 4))
+
+
+def test_blocks_fuse_only_when_their_shape_is_known():
+    """A block whose last ConvModule keeps an activation, or whose ReLU is
+    another module, keeps its forward (and its output)."""
+    block = _make('bottleneck_identity', False)
+    block.relu = nn.LeakyReLU()
+    x = _input('bottleneck_identity', 2, False)
+    with torch.no_grad():
+        expected = block(x)
+        fused = fuse_conv_bn(copy.deepcopy(block))
+        assert type(fused) is Bottleneck3d
+        torch.testing.assert_close(fused(x), expected, rtol=1e-5, atol=1e-5)
