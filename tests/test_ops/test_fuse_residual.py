@@ -5,6 +5,7 @@ rebuild reading the shortcut), the output is the unfused block's at every
 choice, (0, 0) stays the fused base bit for bit, mixed batches take each
 group's rows of the shortcut."""
 import copy
+import pickle
 from contextlib import nullcontext
 
 import pytest
@@ -18,7 +19,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import varedd_mm.ops.dynamic_base as dynamic_base
 import varedd_mm.ops.fuse as fuse_module
-from varedd_mm import fixed_policy, fuse_conv_bn
+from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
 from varedd_mm.ops import clip_policy, native, to_channels_last
 
 DYN = dict(dynamic_cfg=dict(search_space=2))
@@ -104,7 +105,9 @@ def _policy(model, choice):
 
 @pytest.mark.parametrize('kind', KINDS)
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_fused_blocks_match_unfused_at_every_choice(kind, channels_last):
+@pytest.mark.parametrize('batch', [1, 2])
+def test_fused_blocks_match_unfused_at_every_choice(kind, channels_last,
+                                                    batch):
     for dynamic in (False, True):
         block = _make(kind, dynamic)
         fused = fuse_conv_bn(copy.deepcopy(block))
@@ -112,7 +115,7 @@ def test_fused_blocks_match_unfused_at_every_choice(kind, channels_last):
         assert isinstance(fused, type(block))
         if channels_last:
             to_channels_last(fused)
-        x = _input(kind, 2, channels_last)
+        x = _input(kind, batch, channels_last)
         choices = [(0, 0), (0, 1), (1, 0), (1, 1)] if dynamic else [None]
         with torch.no_grad():
             for c in choices:
@@ -148,8 +151,9 @@ def test_fused_block_choice00_is_fused_base_bit_for_bit(
 
 
 def test_the_sum_is_a_conv_post_op(monkeypatch):
-    """The fused block runs no separate add or ReLU: its last conv gets the
-    shortcut (and runs oneDNN's binary post-op on the CPU)."""
+    """The fused block runs no separate add or ReLU module: its last conv
+    gets the shortcut and applies the sum and the ReLU (how:
+    ``test_residual_conv_paths``)."""
     block = fuse_conv_bn(_make('bottleneck', False))
     seen = []
     original = fuse_module.reduced_conv
@@ -178,11 +182,15 @@ def kernel():
 
 @pytest.mark.parametrize('channels_last', [False, True])
 @pytest.mark.parametrize('kind', ['bottleneck_identity', 'basic2plus1d'])
+@pytest.mark.parametrize('grad', [False, True])
 def test_mixed_batch_takes_each_groups_rows_of_the_shortcut(
-        kernel, monkeypatch, channels_last, kind):
+        monkeypatch, channels_last, kind, grad):
     """Grouped inference: the batch output is allocated first, reduced
     groups are written into it with their rows of the shortcut, the (0, 0)
-    group adds its rows as it is copied in; the torch-op path agrees."""
+    group adds its rows as it is copied in; the torch-op path agrees. Also
+    with grad enabled (a model run outside ``no_grad``): the fused layers'
+    weights no longer require grad, so nothing needs autograd."""
+    kernel = native.native_enabled() and native.load_native() is not None
     block = _make(kind, True)
     fused = fuse_conv_bn(copy.deepcopy(block))
     if channels_last:
@@ -197,7 +205,7 @@ def test_mixed_batch_takes_each_groups_rows_of_the_shortcut(
         return original(*args)
 
     monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         with clip_policy(block, choices):
             expected = block(x)
         with clip_policy(fused, choices):
@@ -208,7 +216,16 @@ def test_mixed_batch_takes_each_groups_rows_of_the_shortcut(
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fallback, expected, rtol=1e-5, atol=1e-5)
     # the block's last layer wrote both reduced groups with the shortcut
-    assert with_residual.count(True) == 2
+    assert with_residual.count(True) == (2 if kernel else 0)
+    assert not out.requires_grad
+
+
+def test_fused_layers_refuse_inputs_that_require_grad():
+    fused = fuse_conv_bn(_make('bottleneck_identity', True))
+    assert not any(p.requires_grad for p in fused.parameters())
+    x = _input('bottleneck_identity', 2, False).requires_grad_()
+    with pytest.raises(RuntimeError, match='passes gradients'):
+        fused(x)
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
@@ -240,6 +257,26 @@ def test_kernel_adds_the_residual_before_the_relu(kernel, channels_last, into):
             out, (plain + residual).relu(), rtol=1e-6, atol=1e-6)
 
 
+def test_ignored_destination_leaves_the_residual_and_relu_to_the_caller(
+        kernel):
+    """Blocks whose layout is ambiguous (one frame, one pixel) are read as
+    contiguous; a channels-last batch output is then not written into, and
+    the returned output must carry neither the residual nor the ReLU that
+    goes with it (the caller adds both as it copies the rows in)."""
+    blocks = [torch.randn(2, 8, 1, 1, 1)]  # one computed frame, one pixel
+    coef = torch.randn(2 + 3 + 2, 8)
+    out = torch.zeros(3, 8, 2, 1,
+                      1).contiguous(memory_format=torch.channels_last_3d)
+    assert not out.is_contiguous()
+    residual = torch.randn(3, 8, 2, 1, 1)
+    got = kernel.native_rebuild(blocks, 2, 2, coef, True, (out, [2, 0]),
+                                residual)
+    plain = kernel.native_rebuild(blocks, 2, 2, coef, False)
+    assert got is not None and torch.equal(got, plain)
+    assert (got < 0).any()  # no ReLU either
+    assert not out.any()
+
+
 def test_residual_errors(kernel):
     ops = kernel.load_native()
     y = torch.randn(2, 4, 2, 9)
@@ -255,14 +292,114 @@ def test_residual_errors(kernel):
         layer(x, torch.randn(1, 32, 2, 4, 4))
 
 
+@pytest.mark.parametrize('onednn', [True, False])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_residual_conv_paths(monkeypatch, onednn, channels_last):
+    """A fused conv given a shortcut: oneDNN's binary post-op
+    channels-last (one write), conv then one in-place ``_add_relu_`` NCDHW
+    (torch's binary op would run aten's conv dispatch there), ``F.conv3d``
+    then in-place ops without oneDNN; the same values every way, also for a
+    dynamic conv at (0, 0) with no BN folded in."""
+    if onednn and not torch.backends.mkldnn.is_available():
+        pytest.skip('oneDNN is not available in this torch build')
+    calls = []
+    binary = torch.ops.mkldnn._convolution_pointwise.binary
+    aten = torch.ops.aten
+    add_relu = aten._add_relu_
+
+    class Ops:
+
+        def __getattr__(self, name):
+            return getattr(aten, name)
+
+        @staticmethod
+        def _add_relu_(*args):
+            calls.append('add_relu')
+            return add_relu(*args)
+
+    def spy_binary(*args):
+        calls.append('binary')
+        return binary(*args)
+
+    import varedd_mm.ops.backend as backend
+    conv = nn.Conv3d(8, 16, 3, padding=1).eval()
+    layer = fuse_conv_bn(
+        nn.Sequential(nn.Conv3d(8, 16, 3, padding=1),
+                      nn.BatchNorm3d(16)).eval())[0]
+    layer.load_state_dict(conv.state_dict())
+    dyn = VARED2Conv3d(8, 16, 3, padding=1).eval()
+    dyn.load_state_dict(conv.state_dict(), strict=False)
+    dyn.fuse_bn(None)  # fused, no BN after it
+    x = torch.randn(1, 8, 4, 6, 6)
+    r = torch.randn(1, 16, 4, 6, 6)
+    if channels_last:
+        x, r = (
+            t.contiguous(memory_format=torch.channels_last_3d) for t in (x, r))
+        for m in (conv, layer, dyn):
+            to_channels_last(m)
+    monkeypatch.setattr(backend.torch.ops.mkldnn._convolution_pointwise,
+                        'binary', spy_binary)
+    monkeypatch.setattr(backend.torch.ops, 'aten', Ops())
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=onednn):
+        expected = (conv(x) + r).relu()
+        out = layer(x, r)
+        with fixed_policy(dyn, 0, 0):
+            out_dyn = dyn(x, r)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_dyn, expected, rtol=1e-5, atol=1e-5)
+    if not onednn:
+        assert calls == []
+    else:
+        # the fused conv; the dynamic conv without a folded BN runs its own
+        # conv and then the sum
+        assert calls == ['binary' if channels_last else 'add_relu']
+
+
 def test_blocks_fuse_only_when_their_shape_is_known():
     """A block whose last ConvModule keeps an activation, or whose ReLU is
     another module, keeps its forward (and its output)."""
-    block = _make('bottleneck_identity', False)
-    block.relu = nn.LeakyReLU()
     x = _input('bottleneck_identity', 2, False)
-    with torch.no_grad():
+    other_relu = _make('bottleneck_identity', False)
+    other_relu.relu = nn.LeakyReLU()
+    with_activation = _make('bottleneck_identity', False)
+    with_activation.conv3.with_activation = True
+    with_activation.conv3.activate = nn.Tanh()
+    for block in (other_relu, with_activation):
+        with torch.no_grad():
+            expected = block(x)
+            fused = fuse_conv_bn(copy.deepcopy(block))
+            assert type(fused) is Bottleneck3d
+            torch.testing.assert_close(
+                fused(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_non_local_block_runs_after_the_fused_sum():
+    block = Bottleneck3d(
+        32,
+        8,
+        non_local=True,
+        non_local_cfg=dict(
+            sub_sample=True, use_scale=False, mode='embedded_gaussian'),
+        conv_cfg=dict(type='VARED2Conv3d', **DYN))
+    block.eval()
+    x = _input('bottleneck_identity', 2, False)
+    with torch.no_grad(), fixed_policy(block, 1, 1):
         expected = block(x)
         fused = fuse_conv_bn(copy.deepcopy(block))
-        assert type(fused) is Bottleneck3d
+        assert type(fused).__name__ == 'FusedBottleneck3d'
         torch.testing.assert_close(fused(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_blocks_pickle():
+    """The fused classes are module attributes (made on demand when a
+    fused model is unpickled in a fresh process)."""
+    block = fuse_conv_bn(_make('bottleneck', True))
+    data = pickle.dumps(block)
+    del fuse_module.FusedBottleneck3d  # as in a fresh process
+    loaded = pickle.loads(data)
+    assert type(loaded).__name__ == 'FusedBottleneck3d'
+    assert type(loaded).__module__ == 'varedd_mm.ops.fuse'
+    x = _input('bottleneck', 2, False)
+    with torch.no_grad(), fixed_policy(block, 1,
+                                       1), fixed_policy(loaded, 1, 1):
+        assert torch.equal(loaded(x), block(x))

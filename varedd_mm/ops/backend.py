@@ -111,7 +111,10 @@ def reduced_conv(x: torch.Tensor,
     of the conv (no second pass over the output; fused inference models,
     ``fuse.py``), elsewhere in place after the conv. ``residual`` (shaped
     like the output) is added before that ReLU, as a residual block's sum:
-    through oneDNN as a binary post-op, elsewhere in place.
+    through oneDNN as a binary post-op where oneDNN fuses one (channels-last
+    and ``groups == 1``; for other convs torch's binary op runs its own
+    conv dispatch and then the sum), else in one in-place pass after the
+    conv (``aten::_add_relu_`` on the CPU).
     """
     dims = x.dim() - 2
     if _onednn_applies(x, weight):
@@ -122,13 +125,22 @@ def reduced_conv(x: torch.Tensor,
         fmt = _conv_format(x, weight)
         x = x.contiguous(memory_format=fmt)
         weight = weight.contiguous(memory_format=fmt)
-        if residual is not None:
+        if residual is not None and groups == 1 and (
+                fmt != torch.contiguous_format):
             residual = residual.contiguous(memory_format=fmt)
             return canonical_strides(
                 torch.ops.mkldnn._convolution_pointwise.binary(
                     x, residual, weight, bias, as_list(padding),
                     as_list(stride), as_list(dilation), groups, 'add', None,
                     'relu' if relu else None, [], None), fmt)
+        if residual is not None:
+            y = torch.ops.aten.mkldnn_convolution(x, weight, bias,
+                                                  as_list(padding),
+                                                  as_list(stride),
+                                                  as_list(dilation), groups)
+            if relu:
+                return torch.ops.aten._add_relu_(y, residual)
+            return y.add_(residual)
         if relu:
             return canonical_strides(
                 torch.ops.mkldnn._convolution_pointwise(

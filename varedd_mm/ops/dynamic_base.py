@@ -129,8 +129,14 @@ class DynamicConvMixin:
         are written into the output and the ghost filters carry the
         generated channels' affine; the temporal rebuild carries the shift.
         ``bn=None`` only folds what the layer holds inside (the (2+1)D
-        conv's ``bn_s``). The caller replaces ``bn`` by an identity."""
+        conv's ``bn_s``). The caller replaces ``bn`` by an identity. The
+        layer is then for inference only: its parameters stop requiring
+        grad (as the fused base convs' do), and it refuses training and
+        inputs that require grad."""
         self.fused_for_inference = True
+        # inference only, as the fused base convs: no gradients to weights
+        for p in self.parameters():
+            p.requires_grad_(False)
         if bn is None:
             return
         scale, shift = bn_affine(bn)
@@ -364,10 +370,13 @@ class DynamicConvMixin:
             torch.Tensor: Same shape as the base conv's output.
         """
         self._check_input(x)
-        if self.training and self.fused_for_inference:
+        if self.fused_for_inference and (self.training or
+                                         (torch.is_grad_enabled()
+                                          and x.requires_grad)):
             raise RuntimeError(
                 f'{type(self).__name__} has a BN fused in for inference '
-                '(fuse_conv_bn); build the model again to train it')
+                '(fuse_conv_bn): it neither trains nor passes gradients to '
+                'its input; build the model again (unfused) for that')
         if residual is not None:
             self._check_residual(residual)
         if self.forced_choice is not None:
@@ -479,17 +488,20 @@ class DynamicConvMixin:
         first = keys[0]
         if all(k == first for k in keys):
             return self._compute(x, first // kc, first % kc, residual=residual)
+        # (a residual comes with a fused layer, which takes no autograd)
         autograd = torch.is_grad_enabled() and x.requires_grad
-        if residual is not None and autograd:
-            out = self._compute_grouped(x, choice)
-            return (out + residual).relu()
         groups: Dict[int, List[int]] = {}
         for n, k in enumerate(keys):
             groups.setdefault(k, []).append(n)
         out = None
         if residual is not None:
-            out = empty_like_layout(x, residual.shape)
-        for k in sorted(groups):  # the first group allocates the output
+            out = torch.empty(
+                residual.shape,
+                dtype=residual.dtype,
+                device=residual.device,
+                memory_format=memory_format_of(x))
+        # without a residual the first group allocates the output
+        for k in sorted(groups):
             clips = groups[k]
             run = clips[-1] - clips[0] + 1 == len(clips)  # consecutive
             if autograd:

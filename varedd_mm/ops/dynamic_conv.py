@@ -105,7 +105,10 @@ class _PlainDynamicConv(DynamicConvMixin):
                                     self.stride, self.padding,
                                     self.dilation, self.groups,
                                     self._out_relu(residual), residual)
-            return self._conv_forward(x, self.weight, self.bias)
+            y = self._conv_forward(x, self.weight, self.bias)
+            if residual is not None and into is None:  # no BN was folded
+                return y.add_(residual).relu_()
+            return y
         c = self.out_channels >> j
         if fused and j == 0:  # no channel rebuild: the BN folds in
             weight, bias = self.fused_weight, self.fused_bias

@@ -46,13 +46,18 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   ``Bottleneck3d`` and ``BlockX3D``: I3D, SlowOnly / TPN, R(2+1)D, X3D)
   are applied by the block's last conv as it writes its output: the block
   computes its shortcut first and hands it to that conv, which returns
-  ``relu(conv + shortcut)`` (a oneDNN binary post-op of a base conv and of
-  a dynamic conv at a choice without rebuild; the compiled rebuild of a
+  ``relu(conv + shortcut)`` (for a base conv and a dynamic conv at a
+  choice without rebuild: oneDNN's binary post-op channels-last, one
+  in-place pass after the conv otherwise, see
+  :func:`~varedd_mm.ops.backend.reduced_conv`; the compiled rebuild of a
   reduced choice reads the shortcut as it writes each element). Only
   blocks of exactly these classes whose last ``ConvModule`` has no
-  activation of its own and whose ReLU is an ``nn.ReLU`` are changed
-  (their class becomes a subclass with that forward); any other block
-  keeps its forward.
+  activation of its own (and whose BN was folded) and whose ReLU is an
+  ``nn.ReLU`` are changed (their class becomes a subclass with that
+  forward, ``FusedBottleneck3d`` ...); any other block keeps its forward.
+  Forward hooks on such a block's last ``ConvModule`` and on its ReLU
+  module no longer run (the conv inside is still called as a module);
+  ``with_cp`` is not used (inference).
 
 What it removes is a full-resolution memory pass per BN; on memory-bound
 CPU inference that is a large share of a VA-RED² model's time, because the
@@ -100,8 +105,8 @@ class _FusedConvMixin:
     CPU inference, ``F.conv*d`` elsewhere), with the ReLU that followed its
     BN as a post-op when ``fused_relu`` is set. ``forward(x, residual)``
     (the last conv of a fused residual block, :func:`fuse_conv_bn`)
-    returns ``relu(conv(x) + residual)``, the sum and the ReLU as oneDNN
-    post-ops."""
+    returns ``relu(conv(x) + residual)`` with the conv's output write
+    (:func:`reduced_conv`)."""
 
     fused_relu = False
 
@@ -311,8 +316,9 @@ def _takes_residual(conv_module: nn.Module) -> bool:
             conv_module.with_activation or conv_module.with_explicit_padding
             or tuple(conv_module.order) != ('conv', 'norm', 'act')):
         return False
-    if conv_module.with_norm and not isinstance(conv_module.norm, nn.Identity):
-        return False
+    if not (conv_module.with_norm
+            and isinstance(conv_module.norm, nn.Identity)):
+        return False  # its BN was not folded (or it has none)
     conv = conv_module.conv
     if _is_2plus1d(conv) and not _is_dynamic(conv):
         inner = (conv.bn_s, conv.relu)
@@ -352,7 +358,27 @@ def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-_FUSED_BLOCK_CLASSES: dict = {}
+def _fused_block_class(cls: type) -> type:
+    """The fused subclass of block class ``cls``, made once, a module
+    attribute (``varedd_mm.ops.fuse.Fused<name>``) so that fused models
+    pickle; :func:`__getattr__` makes it in a process that unpickles one."""
+    name = f'Fused{cls.__name__}'
+    fused = globals().get(name)
+    if fused is None:
+        doc = (f'{cls.__name__} with its residual sum and ReLU in the last '
+               'conv (made by varedd_mm.fuse_conv_bn).')
+        fused = type(name, (cls, ),
+                     dict(forward=_residual_forward, __doc__=doc))
+        fused.__module__, fused.__qualname__ = __name__, name
+        globals()[name] = fused
+    return fused
+
+
+def __getattr__(name: str):
+    for cls in _residual_plans():
+        if name == f'Fused{cls.__name__}':
+            return _fused_block_class(cls)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def _fuse_residual_blocks(model: nn.Module) -> None:
@@ -363,16 +389,8 @@ def _fuse_residual_blocks(model: nn.Module) -> None:
             continue
         if not _takes_residual(getattr(module, plan[1])):
             continue
-        cls = type(module)
-        fused = _FUSED_BLOCK_CLASSES.get(cls)
-        if fused is None:
-            doc = (f'{cls.__name__} with its residual sum and ReLU in the '
-                   'last conv (varedd_mm fuse_conv_bn).')
-            fused = _FUSED_BLOCK_CLASSES[cls] = type(
-                f'Fused{cls.__name__}', (cls, ),
-                dict(forward=_residual_forward, __doc__=doc))
         module._fused_residual_plan = plan
-        module.__class__ = fused
+        module.__class__ = _fused_block_class(type(module))
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:

@@ -164,7 +164,8 @@ def native_rebuild(
         coef (Tensor): ``(2 + 3 (R - 1) + 2, C)`` per-channel terms (see
             ``csrc/rebuild.cpp``; :func:`~.cheap_ops.native_terms`).
         relu (bool): Apply a ReLU to every output element (after the
-            residual, if there is one).
+            residual, if there is one: then it is the residual block's
+            ReLU and goes with the residual).
         into (tuple, optional): ``(out, rows)``: write clip ``n`` of the
             blocks into ``out[rows[n]]`` (a batch output, ``(B, C, t_out,
             H, W)`` in the blocks' memory format) instead of a new tensor;
@@ -172,9 +173,10 @@ def native_rebuild(
         residual (Tensor, optional): Added to every output element before
             the ReLU (a residual block's sum): shaped like the output, or
             with ``into`` like ``out`` (clip ``n`` reads ``residual[rows
-            [n]]``; not used when ``into`` is ignored: the caller then adds
-            it). Converted to the blocks' memory format if it is not in
-            it.
+            [n]]``; when ``into`` is ignored, neither the residual nor the
+            ReLU after it is applied: the caller adds both as it copies the
+            returned output in). Converted to the blocks' memory format if
+            it is not in it.
 
     Returns:
         Tensor | None: ``(N, C, t_out, H, W)`` (or ``(N, C, H, W)``) in the
@@ -197,11 +199,13 @@ def native_rebuild(
         t = t.unsqueeze(2) if four_d else t
         return t.view(t.shape[:3] + (-1, ))
 
+    if into is not None and not into[0].is_contiguous(memory_format=fmt):
+        into = None  # not written into: the caller copies the output in
+        if residual is not None:  # and adds the residual and its ReLU
+            residual, relu = None, False
     res = None
     if residual is not None:
         res = flat_view(residual.contiguous(memory_format=fmt))
-    if into is not None and not into[0].is_contiguous(memory_format=fmt):
-        into = res = None  # not written into: the residual goes unused
     if into is not None:
         out, rows = into
         # the kernel writes into out

@@ -5,10 +5,11 @@
 // frames the temporal rebuild fills, each element written once with its
 // per-channel affine (the fused BN) and, optionally, the residual sum of the
 // block the layer ends (read from a tensor laid out like the output) and
-// the ReLU that follows the layer or that sum. The torch-op path of varedd_mm/ops/cheap_ops.py computes the
-// same values (to float rounding: the coefficients are folded) in several
-// memory passes; this file is built on first use (varedd_mm/ops/native.py)
-// and that path remains the fallback.
+// the ReLU that follows the layer or that sum. The torch-op path of
+// varedd_mm/ops/cheap_ops.py computes the same values (to float rounding:
+// the coefficients are folded) in several memory passes; this file is
+// built on first use (varedd_mm/ops/native.py) and that path remains the
+// fallback.
 //
 // Output element (n, c, t, s), t < t_out, R = ratio, y = the channel blocks
 // (N, C_b, T_c, S) read as one (N, C, T_c, S) tensor:
