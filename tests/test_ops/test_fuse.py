@@ -9,6 +9,7 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
+from _fused_helpers import randomise
 from mmaction.models.common import Conv2plus1d
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
@@ -24,23 +25,8 @@ from varedd_mm.ops.fuse import FusedConv2d, FusedConv3d
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
-def _randomise(model):
-    """BN statistics and cheap ops away from their identity init, so that
-    folding and the rebuild's shift terms matter."""
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-        if hasattr(m, 'temporal_ops'):
-            for op in list(m.temporal_ops) + list(m.channel_ops):
-                op.weight.data.add_(0.2 * torch.randn_like(op.weight))
-    return model
-
-
 def _block(conv, bn_cls=nn.BatchNorm3d):
-    return _randomise(
+    return randomise(
         nn.Sequential(conv, bn_cls(conv.out_channels), nn.ReLU())).eval()
 
 
@@ -56,7 +42,7 @@ def _conv_module(conv):
         norm_cfg=dict(type=f'BN{dims}d'),
         act_cfg=dict(type='ReLU'))
     module.conv = conv
-    return _randomise(module).eval()
+    return randomise(module).eval()
 
 
 def _layout(x, channels_last, *models):
@@ -234,7 +220,7 @@ def test_block_relu_after_the_residual_sum_is_not_folded():
             out = self.relu(self.bn1(self.conv1(x)))
             return self.relu(self.bn2(self.conv2(out)) + x)
 
-    block = _randomise(Block()).eval()
+    block = randomise(Block()).eval()
     x = torch.randn(2, 8, 6, 6)
     with torch.no_grad():
         expected = block(x)
@@ -263,7 +249,7 @@ def test_fuse_plain_convs_and_skips_unfollowed_bn():
         nn.BatchNorm2d(8),
         nn.ReLU(),
         nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8))).eval()
-    _randomise(model)
+    randomise(model)
     x = torch.randn(2, 3, 6, 6)
     with torch.no_grad():
         ref = model(x)
@@ -284,7 +270,7 @@ def test_fused_recognizer_backbone_matches_unfused():
     with DefaultScope.overwrite_default_scope('mmaction'):
         model = MODELS.build(cfg)
     model.init_weights()
-    _randomise(model).eval()
+    randomise(model).eval()
     x = torch.randn(2, 3, 8, 32, 32)
     with torch.no_grad():
         ref = {}
@@ -318,7 +304,7 @@ def test_mmcv_wrapper_convs_become_fused_convs():
         conv_cfg=dict(type='Conv3d'),
         norm_cfg=dict(type='BN3d')).eval()
     assert type(module.conv) is not nn.Conv3d
-    _randomise(module)
+    randomise(module)
     x = torch.randn(2, 4, 3, 5, 5)
     with torch.no_grad():
         ref = module(x)
@@ -335,7 +321,7 @@ def test_convs_without_bn_run_through_the_dispatch_and_keep_channels_last():
     model = nn.Sequential(
         nn.Conv3d(3, 8, (1, 3, 3), padding=(0, 1, 1), bias=False),
         nn.Conv3d(8, 8, 1), nn.BatchNorm3d(8), nn.ReLU()).eval()
-    _randomise(model)
+    randomise(model)
     x = torch.randn(1, 3, 4, 8, 8)
     with torch.no_grad():
         ref = model(x)

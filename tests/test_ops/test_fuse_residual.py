@@ -11,16 +11,15 @@ from contextlib import nullcontext
 import pytest
 import torch
 import torch.nn as nn
+from _fused_helpers import grouped_outputs, randomise
 from mmaction.models.backbones.resnet3d import BasicBlock3d, Bottleneck3d
 from mmaction.models.backbones.x3d import BlockX3D
 from mmaction.models.common import Conv2plus1d
 from mmcv.cnn import ConvModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
-import varedd_mm.ops.dynamic_base as dynamic_base
 import varedd_mm.ops.fuse as fuse_module
 from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
-from varedd_mm.ops import clip_policy, native, to_channels_last
+from varedd_mm.ops import native, to_channels_last
 
 DYN = dict(dynamic_cfg=dict(search_space=2))
 CONVS = {
@@ -75,17 +74,7 @@ def _make(kind, dynamic):
             norm_cfg=dict(type='BN3d'),
             act_cfg=dict(type='ReLU'))
     torch.manual_seed(0)
-    for m in block.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-        for op in getattr(m, 'temporal_ops', []):
-            op.weight.data.add_(0.2 * torch.randn_like(op.weight))
-        for op in getattr(m, 'channel_ops', []):
-            op.weight.data.add_(0.2 * torch.randn_like(op.weight))
-    return block.eval()
+    return randomise(block).eval()
 
 
 KINDS = ['bottleneck', 'bottleneck_identity', 'basic', 'basic2plus1d', 'x3d']
@@ -197,22 +186,13 @@ def test_mixed_batch_takes_each_groups_rows_of_the_shortcut(
         to_channels_last(fused)
     x = _input(kind, 5, channels_last)
     choices = [(1, 1), (0, 0), (1, 1), (1, 0), (0, 0)]
-    with_residual = []
-    original = dynamic_base.native_rebuild
-
-    def counted(*args):
-        with_residual.append(args[6] is not None and args[5] is not None)
-        return original(*args)
-
-    monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
     with torch.set_grad_enabled(grad):
-        with clip_policy(block, choices):
-            expected = block(x)
-        with clip_policy(fused, choices):
-            out = fused(x)
-            monkeypatch.setenv('VARED2_NATIVE', '0')
-            fallback = fused(x)
-            monkeypatch.delenv('VARED2_NATIVE')
+        expected, out, fallback, calls = grouped_outputs(
+            monkeypatch, block, fused, x, choices)
+    with_residual = [
+        into is not None and residual is not None
+        for into, residual, _ in calls
+    ]
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fallback, expected, rtol=1e-5, atol=1e-5)
     # the block's last layer wrote both reduced groups with the shortcut

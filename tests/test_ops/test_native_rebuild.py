@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import torch
+from _fused_helpers import grouped_outputs
 from mmcv.cnn import ConvModule
 from torch.utils.cpp_extension import is_ninja_available
 
@@ -15,7 +16,7 @@ import varedd_mm.ops.dynamic_base as dynamic_base
 import varedd_mm.ops.gate as gate_module
 from varedd_mm import (VARED2Conv2plus1d, VARED2Conv3d, fixed_policy,
                        fuse_conv_bn)
-from varedd_mm.ops import clip_policy, native, to_channels_last
+from varedd_mm.ops import native, to_channels_last
 from varedd_mm.ops.backend import canonical_strides
 
 
@@ -349,26 +350,14 @@ def test_grouped_inference_writes_reduced_groups_into_the_batch(
         x = x.contiguous(memory_format=torch.channels_last_3d)
     # (0, 0) allocates the output; scattered and consecutive reduced groups
     choices = [(1, 1), (0, 0), (1, 1), (2, 0), (2, 0), (0, 2), (1, 1)]
-    writes = []
-    original = dynamic_base.native_rebuild
-
-    def counted(*args):
-        into = args[5] if len(args) > 5 else None
-        out = original(*args)
-        # written into the batch output, not returned for a copy
-        writes.append(
-            None if into is None or out is not None else list(into[1]))
-        return out
-
-    monkeypatch.setattr(dynamic_base, 'native_rebuild', counted)
     with torch.no_grad():
-        with clip_policy(block, choices):
-            expected = block(x)
-        with clip_policy(fused, choices):
-            out = fused(x)
-            monkeypatch.setenv('VARED2_NATIVE', '0')
-            fallback = fused(x)
-            monkeypatch.delenv('VARED2_NATIVE')
+        expected, out, fallback, calls = grouped_outputs(
+            monkeypatch, block, fused, x, choices)
+    # written into the batch output, not returned for a copy
+    writes = [
+        None if into is None or ret is not None else list(into[1])
+        for into, _, ret in calls
+    ]
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fallback, expected, rtol=1e-5, atol=1e-5)
     layout = (
