@@ -16,6 +16,7 @@ from mmaction.models.backbones.resnet3d import BasicBlock3d, Bottleneck3d
 from mmaction.models.backbones.x3d import BlockX3D
 from mmaction.models.common import Conv2plus1d
 from mmcv.cnn import ConvModule
+from mmseg.models.backbones.resnet import BasicBlock
 
 import varedd_mm.ops.fuse as fuse_module
 from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
@@ -383,3 +384,48 @@ def test_fused_blocks_pickle():
     with torch.no_grad(), fixed_policy(block, 1,
                                        1), fixed_policy(loaded, 1, 1):
         assert torch.equal(loaded(x), block(x))
+
+
+def _seg_block(dynamic):
+    """mmseg's ResNet ``BasicBlock`` (PSPNet's ResNet-18): bare convs with
+    named norms, its ReLU after the first norm and after the sum."""
+    cfg = dict(type='VARED2Conv2d', **DYN) if dynamic else None
+    block = BasicBlock(
+        8,
+        16,
+        stride=2,
+        downsample=nn.Sequential(
+            nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16)),
+        conv_cfg=cfg)
+    torch.manual_seed(0)
+    return randomise(block).eval()
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_mmseg_basic_block(channels_last, batch):
+    """Fused like the video blocks: the unfused output at every channel
+    choice, and (0, 0) the fused base bit for bit."""
+    x = torch.randn(batch, 8, 9, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    dyn, base = _seg_block(True), _seg_block(False)
+    base.load_state_dict(dyn.state_dict(), strict=False)
+    with torch.no_grad():
+        expected = {c: None for c in [(0, 0), (0, 1)]}
+        for c in expected:
+            with fixed_policy(dyn, *c):
+                expected[c] = dyn(x)
+        base_out = base(x)
+        fd, fb = fuse_conv_bn(dyn), fuse_conv_bn(base)
+        assert type(fd).__name__ == type(fb).__name__ == 'FusedBasicBlock'
+        if channels_last:
+            to_channels_last(fd)
+            to_channels_last(fb)
+        for c, out in expected.items():
+            with fixed_policy(fd, *c):
+                torch.testing.assert_close(fd(x), out, rtol=1e-5, atol=1e-5)
+        fused_base = fb(x)
+        torch.testing.assert_close(fused_base, base_out, rtol=1e-5, atol=1e-5)
+        with fixed_policy(fd, 0, 0):
+            assert torch.equal(fd(x), fused_base)

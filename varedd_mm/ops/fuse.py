@@ -43,16 +43,17 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   ``forward(x, activate=False)``, is not fused correctly (BN folding
   already assumed the same);
 * a residual block's sum and ReLU (mmaction's ``BasicBlock3d``,
-  ``Bottleneck3d`` and ``BlockX3D``: I3D, SlowOnly / TPN, R(2+1)D, X3D)
-  are applied by the block's last conv as it writes its output: the block
-  computes its shortcut first and hands it to that conv, which returns
+  ``Bottleneck3d`` and ``BlockX3D``: I3D, SlowOnly / TPN, R(2+1)D, X3D;
+  mmseg's ResNet ``BasicBlock``: the ResNet-18 of PSPNet) are applied by
+  the block's last conv as it writes its output: the block computes its
+  shortcut first and hands it to that conv, which returns
   ``relu(conv + shortcut)`` (for a base conv and a dynamic conv at a
   choice without rebuild: oneDNN's binary post-op channels-last, one
   in-place pass after the conv otherwise, see
   :func:`~varedd_mm.ops.backend.reduced_conv`; the compiled rebuild of a
   reduced choice reads the shortcut as it writes each element). Only
-  blocks of exactly these classes whose last ``ConvModule`` has no
-  activation of its own (and whose BN was folded) and whose ReLU is an
+  blocks of exactly these classes whose last ``ConvModule`` (or conv) has
+  no activation of its own (and whose BN was folded) and whose ReLU is an
   ``nn.ReLU`` are changed (their class becomes a subclass with that
   forward, ``FusedBottleneck3d`` ...); any other block keeps its forward.
   Forward hooks on such a block's last ``ConvModule`` and on its ReLU
@@ -65,6 +66,7 @@ reduced convs shrink the compute but not the output that BN reads and
 writes (docs/engine.md has the measurements). The fused model is for
 inference only: its BNs are gone, a fused dynamic conv refuses training.
 """
+import importlib
 from typing import Optional, Tuple
 
 import torch
@@ -295,46 +297,58 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
 # residual blocks: the sum and the ReLU in the last conv's output pass
 def _residual_plans() -> dict:
     """block class -> (children run in order on the block input, the last
-    ``ConvModule``): the blocks whose forward is ``relu(last(...(x)) +
-    shortcut(x))`` (then, in ResNet3d blocks, the optional non-local
-    block). Read from mmaction2 1.2's forwards."""
-    from mmaction.models.backbones.resnet3d import BasicBlock3d, Bottleneck3d
-    from mmaction.models.backbones.x3d import BlockX3D
+    conv's module, the norm after it): the blocks whose forward is
+    ``relu(last(...(x)) + shortcut(x))`` (then, in ResNet3d blocks, the
+    optional non-local block). The last module is a ``ConvModule`` (norm
+    None: its own) or, in mmseg's ResNet ``BasicBlock``, a conv followed by
+    the named norm. Read from mmaction2 1.2's and mmseg 1.2's forwards.
+    Keyed by ``(module, class name)``: mmseg is an extra, imported only
+    where its blocks are in a model."""
+    resnet3d = 'mmaction.models.backbones.resnet3d'
     return {
-        BasicBlock3d: (('conv1', ), 'conv2'),
-        Bottleneck3d: (('conv1', 'conv2'), 'conv3'),
-        BlockX3D: (('conv1', 'conv2', 'se_module', 'swish'), 'conv3'),
+        (resnet3d, 'BasicBlock3d'): (('conv1', ), 'conv2', None),
+        (resnet3d, 'Bottleneck3d'): (('conv1', 'conv2'), 'conv3', None),
+        ('mmaction.models.backbones.x3d', 'BlockX3D'):
+        (('conv1', 'conv2', 'se_module', 'swish'), 'conv3', None),
+        ('mmseg.models.backbones.resnet', 'BasicBlock'):
+        (('conv1', 'norm1', 'relu'), 'conv2', 'norm2'),
     }
 
 
-def _takes_residual(conv_module: nn.Module) -> bool:
-    """Whether a fused ``ConvModule`` ends in a conv that can apply the
-    block's sum and ReLU (:func:`_run_with_residual`): conv, an identity
-    in place of its folded BN, no activation, no explicit padding."""
+def _last_conv(block: nn.Module, plan) -> Optional[nn.Module]:
+    """The conv that ends ``block`` under ``plan`` if it can apply the
+    block's sum and ReLU (:func:`_run_with_residual`): its BN folded (an
+    identity in its place), no activation of its own, no explicit
+    padding; else None."""
     from mmcv.cnn import ConvModule
-    if type(conv_module) is not ConvModule or (
-            conv_module.with_activation or conv_module.with_explicit_padding
-            or tuple(conv_module.order) != ('conv', 'norm', 'act')):
-        return False
-    if not (conv_module.with_norm
-            and isinstance(conv_module.norm, nn.Identity)):
-        return False  # its BN was not folded (or it has none)
-    conv = conv_module.conv
+    _, last, norm = plan
+    conv = getattr(block, last)
+    if norm is not None:  # a bare conv, then the named norm
+        if not isinstance(getattr(block, norm), nn.Identity):
+            return None  # its BN was not folded
+    elif type(conv) is not ConvModule or (
+            conv.with_activation or conv.with_explicit_padding
+            or tuple(conv.order) != ('conv', 'norm', 'act')
+            or not (conv.with_norm and isinstance(conv.norm, nn.Identity))):
+        return None
+    else:
+        conv = conv.conv
+    inner = conv
     if _is_2plus1d(conv) and not _is_dynamic(conv):
-        inner = (conv.bn_s, conv.relu)
-        if not all(isinstance(m, nn.Identity) for m in inner):
-            return False
-        conv = conv.conv_t
-    if _is_dynamic(conv):
-        return conv.fused_for_inference and not conv.fused_relu
-    return isinstance(conv, _FusedConvMixin) and not conv.fused_relu
+        if not all(isinstance(m, nn.Identity) for m in (conv.bn_s, conv.relu)):
+            return None
+        inner = conv.conv_t
+    if _is_dynamic(inner):
+        takes = inner.fused_for_inference and not inner.fused_relu
+    else:
+        takes = isinstance(inner, _FusedConvMixin) and not inner.fused_relu
+    return conv if takes else None
 
 
-def _run_with_residual(conv_module: nn.Module, x: torch.Tensor,
+def _run_with_residual(conv: nn.Module, x: torch.Tensor,
                        residual: torch.Tensor) -> torch.Tensor:
-    """``relu(conv_module(x) + residual)`` for a module
-    :func:`_takes_residual` accepted, in the output pass of its conv."""
-    conv = conv_module.conv
+    """``relu(conv(x) + residual)`` for a conv :func:`_last_conv` gave, in
+    the output pass of the conv."""
     if _is_2plus1d(conv) and not _is_dynamic(conv):
         # mmaction's Conv2plus1d with its bn_s and ReLU folded in conv_s
         return conv.conv_t(conv.conv_s(x), residual)
@@ -345,14 +359,14 @@ def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     """The forward of a fused residual block (see the module docstring):
     the shortcut first, then the convs, the last one with the sum and the
     ReLU."""
-    prefix, last = self._fused_residual_plan
+    plan = self._fused_residual_plan
     identity = x if self.downsample is None else self.downsample(x)
     out = x
-    for name in prefix:
+    for name in plan[0]:
         module = getattr(self, name, None)
         if module is not None:
             out = module(out)
-    out = _run_with_residual(getattr(self, last), out, identity)
+    out = _run_with_residual(_last_conv(self, plan), out, identity)
     if getattr(self, 'non_local', False):
         out = self.non_local_block(out)
     return out
@@ -375,8 +389,9 @@ def _fused_block_class(cls: type) -> type:
 
 
 def __getattr__(name: str):
-    for cls in _residual_plans():
-        if name == f'Fused{cls.__name__}':
+    for module, cls_name in _residual_plans():
+        if name == f'Fused{cls_name}':
+            cls = getattr(importlib.import_module(module), cls_name)
             return _fused_block_class(cls)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
@@ -384,10 +399,11 @@ def __getattr__(name: str):
 def _fuse_residual_blocks(model: nn.Module) -> None:
     plans = _residual_plans()
     for module in model.modules():
-        plan = plans.get(type(module))
+        cls = type(module)
+        plan = plans.get((cls.__module__, cls.__qualname__))
         if plan is None or type(module.relu) is not nn.ReLU:
             continue
-        if not _takes_residual(getattr(module, plan[1])):
+        if _last_conv(module, plan) is None:
             continue
         module._fused_residual_plan = plan
         module.__class__ = _fused_block_class(type(module))
