@@ -317,8 +317,8 @@ class DynamicConvMixin:
                                   coef, relu, into, residual)
         out = self._rebuild_torch(y, i, j, t_out, blocks, first)
         if residual is not None:
-            if into is not None:  # the caller adds it
-                return out.relu_() if self.fused_relu else out
+            if into is not None:  # the caller adds it and its ReLU
+                return out  # (no fused ReLU with a residual)
             out = out.add_(residual)
         return out.relu_() if relu else out
 
@@ -363,8 +363,10 @@ class DynamicConvMixin:
                 (:func:`~varedd_mm.ops.fuse_conv_bn`): the block's shortcut,
                 shaped like the output. The layer then returns ``relu(out
                 + residual)``, the block's sum and ReLU written with the
-                output (the compiled rebuild, or oneDNN's binary post-op of
-                a conv without rebuild) instead of two more passes over it.
+                output (by the compiled rebuild, or at a choice without
+                rebuild by the conv's post-op or one pass after it:
+                :func:`~varedd_mm.ops.backend.reduced_conv`) instead of two
+                more passes over it.
 
         Returns:
             torch.Tensor: Same shape as the base conv's output.
