@@ -315,14 +315,15 @@ def _residual_plans() -> dict:
     }
 
 
-def _last_conv(block: nn.Module, plan) -> Optional[nn.Module]:
-    """The conv that ends ``block`` under ``plan`` if it can apply the
-    block's sum and ReLU (:func:`_run_with_residual`): its BN folded (an
-    identity in its place), no activation of its own, no explicit
-    padding; else None."""
+def _last_conv(block: nn.Module, plan) -> Optional[Tuple[str, ...]]:
+    """The path (child names) of the conv that ends ``block`` under
+    ``plan`` if it can apply the block's sum and ReLU
+    (:func:`_run_with_residual`): its BN folded (an identity in its place),
+    no activation of its own, no explicit padding; else None. Checked once,
+    when the block is fused."""
     from mmcv.cnn import ConvModule
     _, last, norm = plan
-    conv = getattr(block, last)
+    conv, path = getattr(block, last), (last, )
     if norm is not None:  # a bare conv, then the named norm
         if not isinstance(getattr(block, norm), nn.Identity):
             return None  # its BN was not folded
@@ -332,7 +333,7 @@ def _last_conv(block: nn.Module, plan) -> Optional[nn.Module]:
             or not (conv.with_norm and isinstance(conv.norm, nn.Identity))):
         return None
     else:
-        conv = conv.conv
+        conv, path = conv.conv, (last, 'conv')
     inner = conv
     if _is_2plus1d(conv) and not _is_dynamic(conv):
         if not all(isinstance(m, nn.Identity) for m in (conv.bn_s, conv.relu)):
@@ -342,13 +343,13 @@ def _last_conv(block: nn.Module, plan) -> Optional[nn.Module]:
         takes = inner.fused_for_inference and not inner.fused_relu
     else:
         takes = isinstance(inner, _FusedConvMixin) and not inner.fused_relu
-    return conv if takes else None
+    return path if takes else None
 
 
 def _run_with_residual(conv: nn.Module, x: torch.Tensor,
                        residual: torch.Tensor) -> torch.Tensor:
-    """``relu(conv(x) + residual)`` for a conv :func:`_last_conv` gave, in
-    the output pass of the conv."""
+    """``relu(conv(x) + residual)`` for the conv :func:`_last_conv` found,
+    in the output pass of the conv."""
     if _is_2plus1d(conv) and not _is_dynamic(conv):
         # mmaction's Conv2plus1d with its bn_s and ReLU folded in conv_s
         return conv.conv_t(conv.conv_s(x), residual)
@@ -359,14 +360,17 @@ def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     """The forward of a fused residual block (see the module docstring):
     the shortcut first, then the convs, the last one with the sum and the
     ReLU."""
-    plan = self._fused_residual_plan
+    prefix, path = self._fused_residual_plan
     identity = x if self.downsample is None else self.downsample(x)
     out = x
-    for name in plan[0]:
+    for name in prefix:
         module = getattr(self, name, None)
         if module is not None:
             out = module(out)
-    out = _run_with_residual(_last_conv(self, plan), out, identity)
+    conv = self
+    for name in path:
+        conv = getattr(conv, name)
+    out = _run_with_residual(conv, out, identity)
     if getattr(self, 'non_local', False):
         out = self.non_local_block(out)
     return out
@@ -403,9 +407,11 @@ def _fuse_residual_blocks(model: nn.Module) -> None:
         plan = plans.get((cls.__module__, cls.__qualname__))
         if plan is None or type(module.relu) is not nn.ReLU:
             continue
-        if _last_conv(module, plan) is None:
+        path = _last_conv(module, plan)
+        if path is None:
             continue
-        module._fused_residual_plan = plan
+        # (children run first, path of the last conv)
+        module._fused_residual_plan = (plan[0], path)
         module.__class__ = _fused_block_class(type(module))
 
 
