@@ -146,6 +146,114 @@ def test_rank_loss_trains_the_gate_mlps_to_reduce_the_cheap_clip():
         assert new[0] - new[1] > old[0] - old[1]
 
 
+def _log_odds(m, option=1):
+    """A gate's log-odds of reducing ``temporal`` per clip (option or
+    cheaper against dearer), recomputed from what it read."""
+    lt = m.gate.head(m.last_gate_features)[0] / m.gate.temperature
+    return (torch.logsumexp(lt[:, option:], 1) -
+            torch.logsumexp(lt[:, :option], 1))
+
+
+def test_split_labels_the_clips_below_the_quantile_and_sets_levels():
+    net = _net(dims=('temporal', )).train()
+    for m in _layers(net):
+        nn.init.normal_(m.gate.fc2.weight, std=2.0)
+    net(torch.randn(5, 4, 4, 6, 6))
+    delta = torch.tensor([0.3, -0.1, 0.9, 0.2, 0.05])
+    out = rank_loss(_layers(net), {'temporal': delta}, split=0.5)
+    # the median is 0.2: clips 1 and 4 are labelled "reduce", 0, 2, 3
+    # "keep" (strictly below the quantile)
+    labels = torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0])
+    refs, accs = [], []
+    for m in _layers(net):
+        s = _log_odds(m).detach().tolist()
+        refs.append(-sum(y * math.log(1 / (1 + math.exp(-v))) +
+                         (1 - y) * math.log(1 - 1 / (1 + math.exp(-v)))
+                         for v, y in zip(s, labels.tolist())) / len(s))
+        accs.append(
+            sum((v > 0) == bool(y)
+                for v, y in zip(s, labels.tolist())) / len(s))
+    assert float(out['split_loss'].detach()) == pytest.approx(
+        sum(refs) / len(refs), rel=1e-5)
+    assert float(out['split_acc_temporal']) == pytest.approx(
+        sum(accs) / len(accs))
+    # the ranking term is the same as without labels
+    torch.testing.assert_close(
+        out['loss'],
+        rank_loss(_layers(net), {'temporal': delta})['loss'])
+    # not invariant to a common shift: the labels set each gate's level
+    with torch.no_grad():
+        for m in _layers(net):
+            m.gate.fc2.bias[1] += 3.0
+    shifted = rank_loss(_layers(net), {'temporal': delta}, split=0.5)
+    assert float(shifted['split_loss'].detach()) != pytest.approx(
+        float(out['split_loss'].detach()), rel=1e-3)
+    # another quantile, other labels: 0.8 -> only clip 2 is kept
+    high = rank_loss(_layers(net), {'temporal': delta}, split=0.8)
+    refs = []
+    for m in _layers(net):
+        s = _log_odds(m).detach()
+        refs.append(
+            F.binary_cross_entropy_with_logits(
+                s, torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0])))
+    torch.testing.assert_close(high['split_loss'].detach(),
+                               torch.stack(refs).mean())
+
+
+def test_split_pushes_the_cheap_clips_to_reduce_and_the_dear_to_keep():
+    net = _net(dims=('temporal', )).train()
+    net(torch.randn(4, 4, 4, 6, 6))
+    layers = _layers(net)
+    before = [_log_odds(m).detach() for m in layers]
+    delta = torch.tensor([0.0, 2.0, 0.1, 1.5])
+    out = rank_loss(layers, {'temporal': delta}, split=0.5)
+    out['split_loss'].backward()
+    # the labels move each gate's level too (unlike the ranking), and only
+    # the gate MLPs learn
+    assert all(float(m.gate.fc2.bias.grad.abs().sum()) > 0 for m in layers)
+    assert all(m.weight.grad is None for m in layers)
+    with torch.no_grad():
+        for m in layers:
+            for p in (m.gate.fc1.weight, m.gate.fc2.weight, m.gate.fc2.bias):
+                p -= 10.0 * p.grad
+    for m, old in zip(layers, before):
+        new = _log_odds(m).detach()
+        # clips 0 and 2 (below the median) more likely reduced, absolutely;
+        # clips 1 and 3 less likely
+        assert (new[[0, 2]] > old[[0, 2]]).all()
+        assert (new[[1, 3]] < old[[1, 3]]).all()
+
+
+def test_split_without_spread_is_zero_and_connected():
+    net = _net(dims=('temporal', )).train()
+    net(torch.randn(3, 4, 4, 6, 6))
+    out = rank_loss(
+        _layers(net), {'temporal': torch.tensor([0.4, 0.4, 0.4])}, split=0.5)
+    assert float(out['split_loss']) == 0.0 and out['split_loss'].requires_grad
+    assert 'split_acc_temporal' not in out
+
+
+def test_policy_ranker_weighs_and_logs_the_split():
+    net = _net(dims=('temporal', )).train()
+    layers = _layers(net)
+    net(torch.randn(4, 4, 4, 6, 6))
+    delta = torch.tensor([0.0, 2.0, 0.1, 1.5])
+    measured = [(layers, {'temporal': delta})]
+    ranker = PolicyRanker(
+        dict(loss_weight=2.0, split=0.5, split_weight=0.25), layers, 'p')
+    out = ranker.loss(measured)
+    ref = rank_loss(layers, {'temporal': delta}, split=0.5)
+    torch.testing.assert_close(out['loss_policy'], 2.0 * ref['loss'])
+    torch.testing.assert_close(out['loss_policy_split'],
+                               2.0 * 0.25 * ref['split_loss'])
+    torch.testing.assert_close(out['policy_split_acc_temporal'],
+                               ref['split_acc_temporal'])
+    plain = PolicyRanker(dict(loss_weight=2.0), layers, 'p').loss(measured)
+    assert sorted(set(out) - set(plain)) == [
+        'loss_policy_split', 'policy_split_acc_temporal'
+    ]
+
+
 def test_rank_accuracy_counts_ties_half():
     net = _net().train()
     net(torch.randn(3, 4, 4, 6, 6))
@@ -423,6 +531,11 @@ def test_frozen_running_stats_restores_on_error():
     (dict(layers_per_step=0), 'layers_per_step must be None'),
     (dict(layers_per_step=True), 'layers_per_step must be None'),
     (dict(layers_per_step=1.0), 'layers_per_step must be None'),
+    (dict(split=0), r'split must be None \(order only\) or a quantile'),
+    (dict(split=1.0), r'split must be None \(order only\) or a quantile'),
+    (dict(split=True), r'split must be None \(order only\) or a quantile'),
+    (dict(split='median'), 'split must be None'),
+    (dict(split=0.5, split_weight=0), 'split_weight must be a number > 0'),
 ])
 def test_parse_policy_rank_errors(cfg, match):
     layers = _layers(_net(dims=('temporal', )))
@@ -436,14 +549,22 @@ def test_parse_policy_rank_defaults_to_the_reduced_dims():
         loss_weight=1.0,
         dims=('temporal', ),
         options=dict(temporal=1),
-        layers_per_step=None)
+        layers_per_step=None,
+        split=None,
+        split_weight=1.0)
     assert parse_policy_rank(
-        dict(dims=['channel', 'temporal'], loss_weight=2, layers_per_step=3),
-        _layers(_net())) == dict(
-            loss_weight=2.0,
-            dims=('temporal', 'channel'),
-            options=dict(temporal=1, channel=1),
-            layers_per_step=3)
+        dict(
+            dims=['channel', 'temporal'],
+            loss_weight=2,
+            layers_per_step=3,
+            split=0.5,
+            split_weight=3), _layers(_net())) == dict(
+                loss_weight=2.0,
+                dims=('temporal', 'channel'),
+                options=dict(temporal=1, channel=1),
+                layers_per_step=3,
+                split=0.5,
+                split_weight=3.0)
     # 'all': every reduced option of the search space (K - 1 of them)
     every = dict(options='all')
     three = parse_policy_rank(every, _layers(_net(search_space=3)))

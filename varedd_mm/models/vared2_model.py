@@ -90,19 +90,25 @@ class VARED2ModelMixin:
                 every codebase's scope). None trains without it; the cost
                 ratios are still logged.
             policy_rank (dict, optional): ``dict(loss_weight=1.0,
-                dims=None, options='first', layers_per_step=None)`` adds
-                the gates' counterfactual ranking loss ``loss_policy``
+                dims=None, options='first', layers_per_step=None,
+                split=None, split_weight=1.0)`` adds the gates'
+                counterfactual ranking loss ``loss_policy``
                 (:mod:`varedd_mm.ops.policy_rank`; ``dims`` None: every
                 dimension a dynamic layer reduces; ``options='all'`` ranks
                 every reduced option of the search space, not only the
                 first; ``layers_per_step=n``: ``n`` gates per step, in
-                turn, each ranked by its own layer's reduction alone),
-                logged with ``policy_delta_<dim>`` (mean task loss
-                increase of the reduction; ``policy_delta_<dim>_<k>`` from
-                option ``k - 1`` to ``k``) and ``policy_rank_acc_<...>``
-                (share of clip pairs the gates order right). Only for task
-                models with a per-clip task loss (``vared2_clip_losses``).
-                None (default): the paper's training.
+                turn, each ranked by its own layer's reduction alone;
+                ``split=q``: also ``loss_policy_split``, each gate trained
+                to reduce the clips whose loss increase is below the
+                batch's ``q``-quantile and keep the others), logged with
+                ``policy_delta_<dim>`` (mean task loss increase of the
+                reduction; ``policy_delta_<dim>_<k>`` from option ``k - 1``
+                to ``k``), ``policy_rank_acc_<...>`` (share of clip pairs
+                the gates order right) and with ``split``
+                ``policy_split_acc_<...>`` (share of clips the gates label
+                right). Only for task models with a per-clip task loss
+                (``vared2_clip_losses``). None (default): the paper's
+                training.
         """
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))

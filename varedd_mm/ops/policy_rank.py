@@ -36,16 +36,24 @@ gates:
    gates and dimensions. For option ``k`` (``delta_d_k``) ``s_n`` is the
    log-odds of taking option ``k`` or a cheaper one against a dearer one:
    each step down the options is ranked by what that step costs.
+3. With ``split=q`` each gate also gets a label per clip: "reduce" where
+   the clip's delta is below the batch's ``q``-quantile, else "keep", and
+   the binary cross-entropy of ``s_n`` against it (``loss_policy_split``).
+   The ranking alone leaves each gate's level to the budget, which can keep
+   (or reduce) every clip in a layer whatever the order; the labels ask
+   every gate to split the batch, cheap clips reduced, dear clips kept.
 
 With ``layers_per_step=n`` (:class:`PolicyRanker`) each step measures
 instead ``n`` layers in turn, each forced alone while the others run their
 gates, and ranks only that layer's gate by its own deltas.
 
-The loss fixes only the *order* of the clips: a common shift of every clip's
-log-odds leaves it unchanged, so how much each layer reduces on average stays
-the efficiency loss's business (the budget). Cost: one extra forward without
-gradients per ranked option plus one at the full choice per training step
-(per ranked layer with ``layers_per_step``).
+The ranking fixes only the *order* of the clips: a common shift of every
+clip's log-odds leaves it unchanged, so how much each layer reduces on average
+stays the efficiency loss's business (the budget); ``split`` is the
+exception, and the efficiency loss then pulls against it. Cost: one extra
+forward without gradients per ranked option plus one at the full choice per
+training step (per ranked layer with ``layers_per_step``); the labels cost
+nothing more.
 """
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -64,7 +72,12 @@ from .policy import dynamic_layers, fixed_policy
 DIMS = ('temporal', 'channel')
 #: keys of ``policy_rank`` and their defaults
 POLICY_RANK_DEFAULTS = dict(
-    loss_weight=1.0, dims=None, options='first', layers_per_step=None)
+    loss_weight=1.0,
+    dims=None,
+    options='first',
+    layers_per_step=None,
+    split=None,
+    split_weight=1.0)
 #: values of ``policy_rank.options``
 RANKED_OPTIONS = ('first', 'all')
 
@@ -93,25 +106,33 @@ def parse_policy_rank(cfg: Optional[dict],
 
     Args:
         cfg (dict, optional): ``dict(loss_weight=1.0, dims=None,
-            options='first', layers_per_step=None)``; None disables the
-            loss. ``options``: ``'first'`` ranks each dimension's first
-            reduced option only, ``'all'`` every reduced option of the
-            search space. ``layers_per_step``: None ranks every gate by the
+            options='first', layers_per_step=None, split=None,
+            split_weight=1.0)``; None disables the loss. ``options``:
+            ``'first'`` ranks each dimension's first reduced option only,
+            ``'all'`` every reduced option of the search space.
+            ``layers_per_step``: None ranks every gate by the
             counterfactual of every layer reduced together; an int ``n >=
             1`` ranks ``n`` gates per step (in turn), each by the
             counterfactual of its own layer alone (:class:`PolicyRanker`).
+            ``split``: None ranks only; a quantile ``q`` in (0, 1) also
+            labels, per batch, the clips whose deltas are below their
+            ``q``-quantile "reduce" and the others "keep", and trains every
+            gate on those labels (:func:`rank_loss`), at ``split_weight``
+            times the ranking's weight.
         layers: The model's dynamic layers (``dims=None`` ranks every
             dimension one of them reduces).
         owner (str): Prefix of the error messages.
 
     Returns:
         dict | None: ``loss_weight`` (float), ``dims`` (tuple),
-        ``options`` (``{dim: number of ranked reduced options}``) and
-        ``layers_per_step`` (None or int).
+        ``options`` (``{dim: number of ranked reduced options}``),
+        ``layers_per_step`` (None or int), ``split`` (None or float) and
+        ``split_weight`` (float).
     """
     if cfg is None:
         return None
-    parsed = parse_options(cfg, POLICY_RANK_DEFAULTS, owner, ('loss_weight', ))
+    parsed = parse_options(cfg, POLICY_RANK_DEFAULTS, owner,
+                           ('loss_weight', 'split_weight'))
     reduced = [d for d in DIMS if any(d in m.dims for m in layers)]
     dims = parsed['dims']
     if dims is None:
@@ -148,6 +169,12 @@ def parse_policy_rank(cfg: Optional[dict],
                              f'{sorted(counts)}; use options=\'first\'')
         else:
             options[d] = counts.pop() - 1
+    split = parsed['split']
+    number = isinstance(split, (int, float)) and not isinstance(split, bool)
+    if split is not None and not (number and 0 < split < 1):
+        raise ValueError(f'{owner}.split must be None (order only) or a '
+                         'quantile in (0, 1), such as 0.5, got '
+                         f'{split!r}')
     per_step = parsed['layers_per_step']
     whole = isinstance(per_step, int) and not isinstance(per_step, bool)
     if per_step is not None and not (whole and per_step >= 1):
@@ -158,7 +185,9 @@ def parse_policy_rank(cfg: Optional[dict],
         loss_weight=float(parsed['loss_weight']),
         dims=dims,
         options=options,
-        layers_per_step=per_step)
+        layers_per_step=per_step,
+        split=None if split is None else float(split),
+        split_weight=float(parsed['split_weight']))
 
 
 @contextmanager
@@ -261,7 +290,8 @@ def counterfactual_deltas(
 
 
 def rank_loss(layers: Sequence[DynamicConvMixin],
-              deltas: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+              deltas: Dict[str, torch.Tensor],
+              split: Optional[float] = None) -> Dict[str, torch.Tensor]:
     """The ranking loss of the last training forward's gates.
 
     Args:
@@ -270,15 +300,27 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
             a dimension of ``deltas`` take part.
         deltas (dict): ``{delta_key: (N,) loss increase}`` from
             :func:`counterfactual_deltas` on the same batch.
+        split (float, optional): A quantile ``q`` in (0, 1): the clips whose
+            delta is below the ``q``-quantile of the batch's deltas are
+            labelled "reduce" (1), the others "keep" (0), and each gate's
+            log-odds of reducing get the binary cross-entropy with those
+            labels (``split_loss``). Unlike the ranking it sets each gate's
+            level per clip, not only the order, so it pulls against the
+            budget where the budget would reduce (or keep) every clip of a
+            layer. None: no labels.
 
     Returns:
         dict: ``loss`` (mean over gates and ranked options,
-        differentiable), and per key ``acc_<key>``: the weighted share of
+        differentiable), per key ``acc_<key>``: the weighted share of
         clip pairs the gates order as ``deltas`` does (detached, 0.5 =
-        chance).
+        chance), and with ``split`` ``split_loss`` (mean over gates and
+        ranked options, differentiable) and per key ``split_acc_<key>``:
+        the share of clips whose gate's arg-max between reducing and
+        keeping matches its label (detached).
     """
     out: Dict[str, torch.Tensor] = {}
     terms = []
+    split_terms = []
     anchor = None
     for key, delta in deltas.items():
         d, k = split_key(key)
@@ -286,7 +328,12 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
         # w[a, b] > 0 where clip a loses less than clip b from reducing d
         w = (delta[None, :] - delta[:, None]).clamp(min=0)
         total = w.sum()
+        if split is not None:
+            # every delta equal: no clip is below the quantile, and the
+            # total is 0, so the labels below are not used
+            labels = (delta < torch.quantile(delta, split)).float()
         accs = []
+        split_accs = []
         for m in layers:
             features = m.last_gate_features
             if features is None or d not in m.dims:
@@ -314,8 +361,16 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
             # a tie counts half: 0.5 is chance
             right = (gap > 0).to(gap) + 0.5 * (gap == 0).to(gap)
             accs.append((wn * right).sum().detach())
+            if split is not None:
+                target = labels.to(s)
+                split_terms.append(
+                    F.binary_cross_entropy_with_logits(s, target))
+                split_accs.append(
+                    ((s > 0).to(s) == target).to(s).mean().detach())
         if accs:
             out[f'acc_{key}'] = torch.stack(accs).mean()
+        if split_accs:
+            out[f'split_acc_{key}'] = torch.stack(split_accs).mean()
     if anchor is None:
         raise RuntimeError('policy_rank: no gate ran in the last forward '
                            'for the ranked dimensions '
@@ -323,6 +378,9 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
     # no pair to order (one clip, or equal losses): zero, still connected
     # to the gates so distributed training sees every parameter used
     out['loss'] = torch.stack(terms).mean() if terms else anchor
+    if split is not None:
+        out['split_loss'] = (
+            torch.stack(split_terms).mean() if split_terms else anchor)
     return out
 
 
@@ -354,6 +412,10 @@ class PolicyRanker:
         owner (str): Prefix of the error messages.
     """
 
+    #: per-key accuracies of :func:`rank_loss` and their logged names
+    #: (``policy_<name>_<key>``)
+    LOGGED_ACCS = dict(acc='rank_acc', split_acc='split_acc')
+
     def __init__(self, cfg: dict, layers: Sequence[DynamicConvMixin],
                  owner: str) -> None:
         parsed = parse_policy_rank(cfg, layers, owner)
@@ -361,6 +423,8 @@ class PolicyRanker:
         self.dims = parsed['dims']
         self.options = parsed['options']
         self.layers_per_step = parsed['layers_per_step']
+        self.split = parsed['split']
+        self.split_weight = parsed['split_weight']
         self.owner = owner
         self._turns = [
             m for m in layers if any(d in m.dims for d in self.dims)
@@ -408,12 +472,21 @@ class PolicyRanker:
         together, or with ``layers_per_step`` the mean over the ranked
         layers of each one's reduction alone) and ``policy_rank_acc_<key>``
         (mean share of pairs ordered right), for the loss dict, after the
-        training forward of the step."""
-        parts = [rank_loss(layers, deltas) for layers, deltas in measured]
+        training forward of the step; with ``split`` also
+        ``loss_policy_split`` (``loss_weight * split_weight`` times the
+        mean label loss) and ``policy_split_acc_<key>``."""
+        parts = [
+            rank_loss(layers, deltas, self.split)
+            for layers, deltas in measured
+        ]
         out = {
             'loss_policy':
             self.loss_weight * torch.stack([p['loss'] for p in parts]).mean()
         }
+        if self.split is not None:
+            out['loss_policy_split'] = (
+                self.loss_weight * self.split_weight *
+                torch.stack([p['split_loss'] for p in parts]).mean())
         for d, k in self._all_options():
             key = delta_key(d, k)
             means = [
@@ -421,7 +494,10 @@ class PolicyRanker:
             ]
             if means:  # no ranked layer reduces d this step: not logged
                 out[f'policy_delta_{key}'] = torch.stack(means).mean()
-            accs = [p[f'acc_{key}'] for p in parts if f'acc_{key}' in p]
-            if accs:
-                out[f'policy_rank_acc_{key}'] = torch.stack(accs).mean()
+            for name, logged in self.LOGGED_ACCS.items():
+                accs = [
+                    p[f'{name}_{key}'] for p in parts if f'{name}_{key}' in p
+                ]
+                if accs:
+                    out[f'policy_{logged}_{key}'] = torch.stack(accs).mean()
         return out
