@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 import run_default as demo  # noqa: E402
 
 HARD_BASE_CFG = osp.join(
-    demo.DEMO, 'r2plus1d_r18_1xb8-8x4x1-12e_synthetic-motion-hard-rgb.py')
+    demo.DEMO, 'r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-hard-rgb.py')
 HARD_DYN_CFG = osp.join(
     demo.DEMO,
     'vared2_r2plus1d_r18_1xb8-8x4x1-4e_synthetic-motion-hard-rgb.py')
@@ -88,6 +88,13 @@ def parse_args(argv=None):
         help='use these base weights (trained with the base config) '
         'instead of training the base in WORK_DIR/base')
     parser.add_argument(
+        '--base-cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides of the base config (training, '
+        'testing and the pruning tool), e.g. train_cfg.max_epochs=12; '
+        'not with --base-checkpoint')
+    parser.add_argument(
         '--vared2-cfg-options',
         nargs='+',
         default=[],
@@ -101,6 +108,10 @@ def parse_args(argv=None):
     for b in args.budgets:
         if not 0 < b <= 1:
             raise SystemExit(f'--budgets must be in (0, 1], got {b}')
+    if args.base_cfg_options and args.base_checkpoint:
+        raise SystemExit('--base-cfg-options change how the base is '
+                         'trained; with --base-checkpoint nothing is '
+                         'trained (give one of the two)')
     if args.prune_budgets is None:
         args.prune_budgets = list(args.budgets)
     unknown = set(args.prune_budgets) - set(args.budgets)
@@ -208,13 +219,13 @@ class Steps:
                    self.data_opts + list(opts), test_dir, preds)
         return test_dir
 
-    def prune(self, name, ckpt, gflops, method, wd):
+    def prune(self, name, ckpt, gflops, method, wd, opts=()):
         cfg = osp.join(wd, 'pruned_config.py')
         self._step(f'prune {name}', [
             sys.executable, 'tools/analysis/prune_static.py', HARD_BASE_CFG,
             ckpt, '--target-gflops', f'{gflops:.6f}', '--method', method,
             '--work-dir', wd, '--cfg-options'
-        ] + self.data_opts, wd, cfg)
+        ] + self.data_opts + list(opts), wd, cfg)
         return cfg
 
 
@@ -257,13 +268,16 @@ def main(argv=None):
     steps = Steps(demo.video_data_options(data_root), args.rerun)
 
     wd_base = osp.join(wd, 'base')
+    base_opts = args.base_cfg_options
     base_ckpt = (
         osp.abspath(args.base_checkpoint) if args.base_checkpoint else
-        steps.train('base', HARD_BASE_CFG, wd_base))
-    base_test = steps.test('base', HARD_BASE_CFG, base_ckpt, wd_base)
+        steps.train('base', HARD_BASE_CFG, wd_base, base_opts))
+    base_test = steps.test('base', HARD_BASE_CFG, base_ckpt, wd_base,
+                           base_opts)
 
     summary = dict(
         base_checkpoint=base_ckpt,
+        base_cfg_options=base_opts,
         vared2_cfg_options=args.vared2_cfg_options,
         classes=list(HARD_CLASSES),
         static_classes=list(HARD_STATIC_CLASSES),
@@ -309,7 +323,7 @@ def main(argv=None):
             name = f'prune_{method}_{budget:g}'
             wd_p = osp.join(wd, name)
             pruned_cfg = steps.prune(name, base_ckpt, realised[budget], method,
-                                     wd_p)
+                                     wd_p, base_opts)
             ft_cfg = finetune_config(pruned_cfg, HARD_DYN_CFG,
                                      args.vared2_cfg_options)
             wd_ft = osp.join(wd_p, 'finetune')

@@ -94,7 +94,7 @@ def test_no_pan_aliases_at_the_configs_frame_interval():
         osp.join(
             osp.dirname(__file__), '..', '..', 'configs', 'recognition',
             'vared2', 'demo',
-            'r2plus1d_r18_1xb8-8x4x1-12e_synthetic-motion-hard-rgb.py'))
+            'r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-hard-rgb.py'))
     sample = [
         t for t in cfg.train_dataloader.dataset.pipeline
         if t['type'] == 'SampleFrames'

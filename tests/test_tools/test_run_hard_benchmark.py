@@ -148,6 +148,8 @@ def test_tables_and_plot(bench, tmp_path):
 @pytest.mark.parametrize('argv, message', [
     (['--budgets', '0'], '--budgets must be in'),
     (['--budgets', '0.5', '--prune-budgets', '0.6'], 'among --budgets'),
+    (['--base-checkpoint', 'b.pth', '--base-cfg-options', 'a=1'
+      ], '--base-cfg-options change how the base is trained'),
 ])
 def test_bad_arguments_are_refused(bench, argv, message, capsys):
     with pytest.raises(SystemExit, match=message):
@@ -180,6 +182,11 @@ def test_steps_rerun_only_what_another_command_did_not_make(
     steps.prune('p', 'base.pth', 0.2, 'l1', wd)  # unrecorded: reused
     assert len(calls) == 2
     assert 'no record of the command' in capsys.readouterr().out
+    # the base config's overrides reach the pruning tool, after the data's
+    bench.Steps(['a=1'], rerun=True).prune('p', 'base.pth', 0.2, 'l1', wd,
+                                           ['b=2'])
+    assert len(calls) == 3
+    assert calls[-1][-3:] == ['--cfg-options', 'a=1', 'b=2']
 
 
 def test_data_of_other_generator_settings_is_refused(bench, tmp_path):

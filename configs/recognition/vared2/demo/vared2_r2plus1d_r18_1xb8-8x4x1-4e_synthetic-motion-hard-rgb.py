@@ -1,5 +1,5 @@
 # Dynamic R(2+1)D-18 (search space 2) on the harder synthetic benchmark,
-# fine-tuned for 4 epochs from its base (r2plus1d_r18_1xb8-8x4x1-12e_
+# fine-tuned for 4 epochs from its base (r2plus1d_r18_1xb8-8x4x1-20e_
 # synthetic-motion-hard-rgb.py) with the basic demo's VA-RED2 recipe, the
 # gate reading the pooled frame differences too (gate.input='mean_tdiff'),
 # standardised over the clips of the batch (gate.norm_input=True: without
@@ -16,7 +16,7 @@ model = dict(
         dynamic_cfg=dict(gate=dict(input='mean_tdiff', norm_input=True))),
     cls_head=dict(num_classes=10))
 # where tools/run_hard_benchmark.py trains the base of this benchmark
-load_from = 'work_dirs/hard/base/epoch_12.pth'
+load_from = 'work_dirs/hard/base/epoch_20.pth'
 train_cfg = dict(max_epochs=4, val_interval=4)
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=4, by_epoch=True, begin=0, end=4)
