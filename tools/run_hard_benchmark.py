@@ -24,9 +24,13 @@ re-run by hand), in ``WORK_DIR``:
 
 A step whose outputs exist is not run again (``--rerun`` runs all), so an
 interrupted run resumes where it stopped. ``--base-checkpoint`` starts from
-base weights trained elsewhere, ``--vared2-cfg-options`` changes the VA-RED²
-recipe (e.g. an ablation of a gate option in another ``--work-dir``).
-About 45 minutes on 2 CPU cores with the defaults.
+base weights trained elsewhere, ``--base-cfg-options`` changes the base
+config where the script uses it (training and testing the base, pruning
+it; not the VA-RED² fine-tuning), ``--vared2-cfg-options`` changes the
+VA-RED² recipe (e.g. an ablation of a gate option in another
+``--work-dir``). About 45 minutes on 2 CPU cores with the defaults and a
+12-epoch base; the base config now trains for 20 epochs, which adds about
+five minutes (not timed as a whole).
 """
 import argparse
 import json
@@ -91,9 +95,10 @@ def parse_args(argv=None):
         '--base-cfg-options',
         nargs='+',
         default=[],
-        help='extra key=value overrides of the base config (training, '
-        'testing and the pruning tool), e.g. train_cfg.max_epochs=12; '
-        'not with --base-checkpoint')
+        help='extra key=value overrides of the base config where the '
+        'script uses it (training and testing the base, the pruning tool; '
+        'not the VA-RED2 fine-tuning), e.g. train_cfg.max_epochs=12; not '
+        'with --base-checkpoint')
     parser.add_argument(
         '--vared2-cfg-options',
         nargs='+',
@@ -110,8 +115,10 @@ def parse_args(argv=None):
             raise SystemExit(f'--budgets must be in (0, 1], got {b}')
     if args.base_cfg_options and args.base_checkpoint:
         raise SystemExit('--base-cfg-options change how the base is '
-                         'trained; with --base-checkpoint nothing is '
-                         'trained (give one of the two)')
+                         'trained, tested and pruned; with '
+                         '--base-checkpoint the base is not trained here, '
+                         'so its config must be the one it was trained '
+                         'with (give one of the two)')
     if args.prune_budgets is None:
         args.prune_budgets = list(args.budgets)
     unknown = set(args.prune_budgets) - set(args.budgets)

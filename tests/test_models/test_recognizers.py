@@ -296,6 +296,25 @@ def test_policy_rank_of_every_option_logs_each_step():
     torch.testing.assert_close(out['policy_delta_temporal_2'], step.mean())
 
 
+def test_policy_rank_split_adds_the_label_loss_of_the_gates():
+    model = _rank_model(
+        dict(dims=('temporal', ), split=0.5, split_weight=2.0),
+        dims=('temporal', ))
+    data = model.data_preprocessor(_batch(n=4), True)
+    out = model.loss(**data)
+    logged = sorted(k for k in out if 'split' in k)
+    assert logged == ['loss_policy_split', 'policy_split_acc_temporal']
+    # the labels train the gate MLPs only
+    model.zero_grad()
+    out['loss_policy_split'].backward()
+    layers = model._vared2_layers
+    assert all(p.grad is None for n, p in model.named_parameters()
+               if '.gate.' not in n)
+    assert any(
+        m.gate.fc2.bias.grad is not None and bool(m.gate.fc2.bias.grad.any())
+        for m in layers)
+
+
 def test_policy_rank_refuses_what_it_cannot_rank():
     model = _rank_model(dict())
     batch = _batch(n=2)

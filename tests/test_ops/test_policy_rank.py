@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from varedd_mm import VARED2Conv3d, dynamic_layers, fixed_policy
 from varedd_mm.ops.policy_rank import (PolicyRanker, counterfactual_deltas,
                                        frozen_running_stats, parse_policy_rank,
-                                       rank_loss)
+                                       rank_loss, split_labels)
 
 
 def _net(dims=('temporal', 'channel'), search_space=2, **gate):
@@ -198,6 +198,22 @@ def test_split_labels_the_clips_below_the_quantile_and_sets_levels():
                 s, torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0])))
     torch.testing.assert_close(high['split_loss'].detach(),
                                torch.stack(refs).mean())
+
+
+def test_split_labels_ties_at_the_quantile_reduce_when_none_is_below():
+    # below the quantile where some clip is
+    assert split_labels(torch.tensor([0.3, -0.1, 0.9, 0.2]),
+                        0.5).tolist() == [0.0, 1.0, 0.0, 1.0]
+    # the cheapest clips tied at it (loss 0 at both choices): they reduce,
+    # not every clip keeps
+    assert split_labels(torch.tensor([0.0, 0.0, 0.0, 1.0]),
+                        0.5).tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert split_labels(torch.tensor([0.0, 1.0, 0.0, 1.0]),
+                        0.25).tolist() == [1.0, 0.0, 1.0, 0.0]
+    # half-precision deltas (torch.quantile takes float / double only)
+    assert split_labels(
+        torch.tensor([0.5, 0.0, 2.0], dtype=torch.float16),
+        0.5).tolist() == [0.0, 1.0, 0.0]
 
 
 def test_split_pushes_the_cheap_clips_to_reduce_and_the_dear_to_keep():
@@ -536,6 +552,7 @@ def test_frozen_running_stats_restores_on_error():
     (dict(split=True), r'split must be None \(order only\) or a quantile'),
     (dict(split='median'), 'split must be None'),
     (dict(split=0.5, split_weight=0), 'split_weight must be a number > 0'),
+    (dict(split_weight=2.0), 'without split it would do nothing'),
 ])
 def test_parse_policy_rank_errors(cfg, match):
     layers = _layers(_net(dims=('temporal', )))

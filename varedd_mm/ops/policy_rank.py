@@ -175,6 +175,10 @@ def parse_policy_rank(cfg: Optional[dict],
         raise ValueError(f'{owner}.split must be None (order only) or a '
                          'quantile in (0, 1), such as 0.5, got '
                          f'{split!r}')
+    if split is None and 'split_weight' in cfg:
+        raise ValueError(f'{owner}.split_weight weighs the labels of '
+                         'split=q; without split it would do nothing (set '
+                         'split, or leave split_weight out)')
     per_step = parsed['layers_per_step']
     whole = isinstance(per_step, int) and not isinstance(per_step, bool)
     if per_step is not None and not (whole and per_step >= 1):
@@ -289,6 +293,22 @@ def counterfactual_deltas(
     return deltas, list(ran.values())
 
 
+def split_labels(delta: torch.Tensor, split: float) -> torch.Tensor:
+    """``policy_rank.split``'s labels: 1 ("reduce") for the clips whose
+    delta is below the ``split``-quantile of ``delta``, 0 ("keep") for the
+    others. Where no clip is below it (the lowest deltas tied at the
+    quantile, as clips whose loss is 0 at both choices are), the tied clips
+    at the quantile are labelled 1 instead, so the cheapest clips are never
+    the ones told to keep. Every delta equal: every clip 1 (the ranking has
+    no pair then either, and :func:`rank_loss` skips both)."""
+    delta = delta.float()
+    threshold = torch.quantile(delta, split)
+    labels = delta < threshold
+    if not labels.any():
+        labels = delta <= threshold
+    return labels.float()
+
+
 def rank_loss(layers: Sequence[DynamicConvMixin],
               deltas: Dict[str, torch.Tensor],
               split: Optional[float] = None) -> Dict[str, torch.Tensor]:
@@ -302,7 +322,8 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
             :func:`counterfactual_deltas` on the same batch.
         split (float, optional): A quantile ``q`` in (0, 1): the clips whose
             delta is below the ``q``-quantile of the batch's deltas are
-            labelled "reduce" (1), the others "keep" (0), and each gate's
+            labelled "reduce" (1), the others "keep" (0)
+            (:func:`split_labels`), and each gate's
             log-odds of reducing get the binary cross-entropy with those
             labels (``split_loss``). Unlike the ranking it sets each gate's
             level per clip, not only the order, so it pulls against the
@@ -329,9 +350,7 @@ def rank_loss(layers: Sequence[DynamicConvMixin],
         w = (delta[None, :] - delta[:, None]).clamp(min=0)
         total = w.sum()
         if split is not None:
-            # every delta equal: no clip is below the quantile, and the
-            # total is 0, so the labels below are not used
-            labels = (delta < torch.quantile(delta, split)).float()
+            labels = split_labels(delta, split)
         accs = []
         split_accs = []
         for m in layers:
