@@ -5,6 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from varedd_mm import VARED2Conv2plus1d, VARED2Conv3d, recalibrate_bn
+from varedd_mm.ops.bn import batch_moments
 
 
 def _force_per_clip(conv, choices):
@@ -49,6 +50,51 @@ def test_bn_s_statistics_combine_every_group_of_the_batch():
     torch.testing.assert_close(bn.running_mean, torch.cat([mean_lo, mean_hi]))
     torch.testing.assert_close(bn.running_var, torch.cat([var_lo, var_hi]))
     assert bn.num_batches_tracked.item() == 1
+
+
+def test_choice_groups_are_normalised_together():
+    """``bn_s`` is reached once per choice group; during the pass it
+    normalises every group with the statistics of the whole batch, as a BN
+    called once would, not each group with its own (where the policy
+    groups clips by content, the BN after the conv would then be
+    estimated on activations inference never produces). So the BN after
+    the conv gets exactly the statistics of the conv's inference output
+    with ``bn_s`` at those batch statistics (its running variance is the
+    unbiased one: scaled back to the biased one normalisation uses)."""
+    torch.manual_seed(0)
+    conv = VARED2Conv2plus1d(8, 16, 3, padding=1)
+    bn = nn.BatchNorm3d(16)
+    net = nn.Sequential(conv, bn)
+    _force_per_clip(conv, [(0, 0)] * 3 + [(1, 0)] * 3)
+    x = torch.randn(6, 8, 6, 5, 5)
+    x[3:] = 3 * x[3:] + 2  # the reduced clips differ in content
+    recalibrate_bn(net, [x])
+    assert conv.last_choice[:, 0].tolist() == [0, 0, 0, 1, 1, 1]
+    n = 3 * 6 * 25 + 3 * 3 * 25  # every frame, every second frame
+    conv.bn_s.running_var.mul_((n - 1) / n)
+    net.eval()
+    with torch.no_grad():
+        y = conv(x)
+    mean, var = _stats(y.transpose(0, 1).flatten(1))
+    torch.testing.assert_close(bn.running_mean, mean)
+    torch.testing.assert_close(bn.running_var, var)
+
+
+def test_batch_moments_weight_each_channel_by_the_parts_that_reach_it():
+    a = torch.randn(3, 4, 2, 5)
+    b = torch.randn(2, 2, 3, 3) * 2 + 1  # the first two channels only
+    mean, var = batch_moments([a, b], 5)
+    lo = torch.cat(
+        [a[:, :2].transpose(0, 1).flatten(1),
+         b.transpose(0, 1).flatten(1)],
+        dim=1)
+    hi = a[:, 2:].transpose(0, 1).flatten(1)
+    torch.testing.assert_close(mean[:2], lo.mean(dim=1))
+    torch.testing.assert_close(var[:2], lo.var(dim=1, unbiased=False))
+    torch.testing.assert_close(mean[2:4], hi.mean(dim=1))
+    torch.testing.assert_close(var[2:4], hi.var(dim=1, unbiased=False))
+    # a channel no part reaches: mean 0, variance 1
+    assert mean[4].item() == 0 and var[4].item() == 1
 
 
 def test_statistics_are_the_average_of_per_batch_statistics():

@@ -19,15 +19,17 @@ of the literature). A channel that no batch reached keeps its statistics.
 With ``reduce`` (distributed training), the sums over batches are combined
 over the processes before anything is written.
 
-What this pass cannot make exact: during it every BN normalises with the
-statistics of what it sees in a call, so when the (2+1)D conv's ``bn_s``
-is reached once per choice group, each group is normalised with its own
-statistics, whereas inference normalises every group with the combined
-running ones. The layers after it are estimated on these slightly
-different activations; the effect shrinks with the group size (a group of
-one clip at 1x1x1 is normalised with the running statistics).
+A BN reached once per choice group (the (2+1)D conv's ``bn_s`` under
+grouped inference) normalises every group with the statistics of all the
+groups of the batch (:func:`batch_moments`), as a BN called once on the
+batch does: with each group's own statistics, and a policy that groups
+the clips by content (still clips reduced, moving ones not: the point of
+an adaptive policy), the layers after it would be estimated on
+activations that inference never produces (a learned policy on the
+harder synthetic benchmark lost 18 points of top-1 to that:
+docs/engine.md, "BN recalibration").
 """
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -36,6 +38,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .dynamic_base import DynamicConvMixin
 
 _RECORDER_ATTR = '_vared2_bn_recorder'
+
+
+def recalibrating(bn: nn.Module) -> bool:
+    """Whether :func:`recalibrate_bn` is estimating ``bn``'s statistics."""
+    return getattr(bn, _RECORDER_ATTR, None) is not None
 
 
 def record_bn_input(bn: nn.Module, x: torch.Tensor) -> None:
@@ -49,6 +56,31 @@ def record_bn_input(bn: nn.Module, x: torch.Tensor) -> None:
     recorder = getattr(bn, _RECORDER_ATTR, None)
     if recorder is not None:
         recorder.add(x)
+
+
+def batch_moments(parts: List[torch.Tensor],
+                  num_features: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (biased) variance over every element of
+    ``parts``, tensors ``(N, C_k, ...)`` that hold the first ``C_k`` of
+    ``num_features`` channels: each channel over the parts that reach it,
+    weighted by their elements. What a BN called once on all of them
+    normalises with; a channel no part reaches gets mean 0, variance 1."""
+    like = parts[0]
+    s1 = like.new_zeros(num_features, dtype=torch.float64)
+    s2 = torch.zeros_like(s1)
+    count = torch.zeros_like(s1)
+    for x in parts:
+        c = x.shape[1]
+        dims = [0] + list(range(2, x.dim()))
+        x = x.detach().double()
+        s1[:c] += x.sum(dim=dims)
+        s2[:c] += x.square().sum(dim=dims)
+        count[:c] += x.numel() // c
+    seen = count > 0
+    n = count.clamp(min=1)
+    mean = s1 / n
+    var = torch.where(seen, (s2 / n - mean.square()).clamp(min=0), 1.0)
+    return mean.to(like.dtype), var.to(like.dtype)
 
 
 class _BNStatistics:

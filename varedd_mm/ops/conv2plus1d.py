@@ -10,7 +10,7 @@ from mmengine.model.weight_init import constant_init, kaiming_init
 from torch.nn.modules.utils import _triple
 
 from .backend import conv_out_size, memory_format_of, reduced_conv
-from .bn import record_bn_input
+from .bn import batch_moments, recalibrating, record_bn_input
 from .cheap_ops import num_computed_frames
 from .config import parse_dynamic_cfg
 from .dynamic_base import Choice, DynamicConvMixin
@@ -158,6 +158,9 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         # conv_s with bn_s folded in (inference only, see fuse_bn)
         self.register_buffer('fused_s_weight', None, persistent=False)
         self.register_buffer('fused_s_bias', None, persistent=False)
+        # bn_s's statistics over all choice groups of the batch, while
+        # recalibrate_bn runs a grouped forward (see _compute_grouped)
+        self._bn_s_batch = None
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -206,10 +209,28 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         normalised with the running statistics, which it leaves unchanged.
         Under :func:`varedd_mm.recalibrate_bn` every call reports what it
         normalises, so the statistics of ``bn_s`` combine all groups of a
-        batch, each channel weighted by the elements it saw.
+        batch, each channel weighted by the elements it saw, and every
+        call is normalised with the statistics of the whole batch, all
+        choice groups together (not each group with its own: see
+        :meth:`_compute_grouped`).
         """
         bn = self.bn_s
         single = x.numel() == x.shape[1]
+        if recalibrating(bn):
+            record_bn_input(bn, x)
+            if self._bn_s_batch is not None:  # one group of several
+                mean, var = self._bn_s_batch
+            elif single:
+                mean, var = bn.running_mean, bn.running_var
+            else:  # the whole batch in one call: its statistics
+                mean = var = None
+            use_batch = mean is None
+            if mean is not None:
+                mean, var = mean[:m], var[:m]
+            return F.batch_norm(x, mean, var,
+                                None if bn.weight is None else bn.weight[:m],
+                                None if bn.bias is None else bn.bias[:m],
+                                use_batch, 0.0, bn.eps)
         if m == self.mid_channels and not (bn.training and single):
             return bn(x)
         if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
@@ -316,14 +337,50 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
             return reduced_conv(x, self.fused_s_weight[:m],
                                 self.fused_s_bias[:m], stride, conv.padding, 1,
                                 1, True)
+        return self.relu(self._bn_s(self._spatial_conv(x, m, r), m))
+
+    def _spatial_conv(self, x: torch.Tensor, m: int, r: int) -> torch.Tensor:
+        """``conv_s(x[:, :, ::r])`` on the first ``m`` mid channels (what
+        ``bn_s`` normalises in :meth:`_spatial`)."""
+        conv = self.conv_s
+        stride = (r * conv.stride[0], ) + tuple(conv.stride[1:])
         if m < self.mid_channels:
             bias = None if conv.bias is None else conv.bias[:m]
-            s = reduced_conv(x, conv.weight[:m], bias, stride, conv.padding, 1,
-                             1)
-        else:
-            s = reduced_conv(x, conv.weight, conv.bias, stride, conv.padding,
-                             1, 1)
-        return self.relu(self._bn_s(s, m))
+            return reduced_conv(x, conv.weight[:m], bias, stride, conv.padding,
+                                1, 1)
+        return reduced_conv(x, conv.weight, conv.bias, stride, conv.padding, 1,
+                            1)
+
+    def _compute_grouped(
+            self,
+            x: torch.Tensor,
+            choice: torch.Tensor,
+            residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Under :func:`varedd_mm.recalibrate_bn`, ``bn_s`` (reached once per
+        choice group) normalises every group with the statistics of all
+        groups of the batch, as a BN called once would: normalised with its
+        own statistics, each group would be centred on itself, and where
+        the policy groups the clips by content (still clips reduced, moving
+        ones not: the point of an adaptive policy) the BNs after this conv
+        would be estimated on activations inference never produces
+        (docs/engine.md, "BN recalibration"). That takes one more
+        ``conv_s`` per group, in the pass only."""
+        if not recalibrating(self.bn_s) or self.fused_s_weight is not None:
+            return super()._compute_grouped(x, choice, residual)
+        kc = self.dynamic_spec.num_channel
+        key = choice[:, 0] * kc + choice[:, 1]
+        parts = []
+        with torch.no_grad():
+            for k in key.unique().tolist():
+                sub = x[key == k]
+                parts.append(
+                    self._spatial_conv(sub, self.mid_width(k % kc),
+                                       2**(k // kc)))
+        self._bn_s_batch = batch_moments(parts, self.mid_channels)
+        try:
+            return super()._compute_grouped(x, choice, residual)
+        finally:
+            self._bn_s_batch = None
 
     def _compute(self,
                  x: torch.Tensor,
