@@ -1,0 +1,106 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Re-estimate the BN statistics of a trained VA-RED² checkpoint under its
+learned inference policy and write them to a new checkpoint::
+
+    python tools/analysis/recalibrate_bn.py CONFIG CHECKPOINT --out NEW.pth \\
+        [--num-batches N] [--seed S] [--cfg-options ...]
+
+It runs the pass ``VARED2RecalibrateBNHook`` runs at the end of training
+(:func:`varedd_mm.recalibrate_bn` through the model's inference forward)
+on N batches of the config's train dataloader, with the engine as it is
+now. Use it on checkpoints trained before a fix of that pass (see
+CHANGELOG.md): training itself does not use the recalibrated statistics,
+so the weights are the same and only the running statistics change.
+Everything but the model's BN statistics is copied from CHECKPOINT;
+``meta['vared2_recalibrate_bn']`` records the pass. Test the result with
+the standard ``tools/test.py CONFIG NEW.pth``.
+"""
+import argparse
+import itertools
+import os.path as osp
+
+import torch
+from mmengine.config import DictAction
+from mmengine.runner import set_random_seed
+
+from varedd_mm.analysis import build_loader, load_model, quiet_mmengine
+from varedd_mm.engine.hooks import inference_forward
+from varedd_mm.ops import recalibrate_bn
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('config', help='the checkpoint\'s config')
+    parser.add_argument('checkpoint', help='trained weights')
+    parser.add_argument(
+        '--out', required=True, help='where to write the new checkpoint')
+    parser.add_argument(
+        '--num-batches',
+        type=int,
+        default=None,
+        help='training batches of the pass (default: num_batches of the '
+        'config\'s VARED2RecalibrateBNHook, else 20)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed of the batches drawn (order and crops)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='key=value overrides of CONFIG')
+    args = parser.parse_args(argv)
+    if args.num_batches is not None and args.num_batches < 1:
+        parser.error(f'--num-batches must be >= 1, got {args.num_batches}')
+    if osp.abspath(args.out) == osp.abspath(args.checkpoint):
+        parser.error('--out must differ from CHECKPOINT (the original is '
+                     'kept)')
+    return args
+
+
+def hook_batches(cfg) -> int:
+    """``num_batches`` of the config's ``VARED2RecalibrateBNHook``, else
+    the hook's default (20)."""
+    for hook in cfg.get('custom_hooks', None) or []:
+        if hook.get('type') == 'VARED2RecalibrateBNHook':
+            return hook.get('num_batches', 20)
+    return 20
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_random_seed(args.seed)
+    with quiet_mmengine():
+        cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
+    if 'train_dataloader' not in cfg:
+        raise ValueError(f'{args.config} has no train_dataloader: the pass '
+                         'draws training batches')
+    num = args.num_batches or hook_batches(cfg)
+    batches = itertools.islice(build_loader(cfg, 'train'), num)
+    used = recalibrate_bn(model, batches, forward=inference_forward)
+    if used < num:
+        raise ValueError(f'--num-batches {num}: the train dataloader has '
+                         f'only {used} batches')
+    ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{args.checkpoint}: expected a checkpoint dict, got '
+                         f'{type(ckpt).__name__}')
+    ckpt = dict(ckpt)
+    ckpt['state_dict'] = {
+        k: v.detach().cpu()
+        for k, v in model.state_dict().items()
+    }
+    meta = dict(ckpt.get('meta') or {})
+    meta['vared2_recalibrate_bn'] = dict(
+        source=osp.abspath(args.checkpoint), num_batches=used, seed=args.seed)
+    ckpt['meta'] = meta
+    torch.save(ckpt, args.out)
+    print(f'BN statistics recalibrated on {used} training batches under the '
+          f'learned policy: {args.out}')
+
+
+if __name__ == '__main__':
+    main()
