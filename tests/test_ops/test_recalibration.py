@@ -1,5 +1,6 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Which BNs ``recalibrate_bn`` updates, and what it estimates."""
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -52,7 +53,10 @@ def test_bn_s_statistics_combine_every_group_of_the_batch():
     assert bn.num_batches_tracked.item() == 1
 
 
-def test_choice_groups_are_normalised_together():
+@pytest.mark.parametrize('reduced,taps', [((1, 0), 'subsample'),
+                                          ((1, 1), 'subsample'),
+                                          ((1, 0), 'interp')])
+def test_choice_groups_are_normalised_together(reduced, taps):
     """``bn_s`` is reached once per choice group; during the pass it
     normalises every group with the statistics of the whole batch, as a BN
     called once would, not each group with its own (where the policy
@@ -62,15 +66,19 @@ def test_choice_groups_are_normalised_together():
     with ``bn_s`` at those batch statistics (its running variance is the
     unbiased one: scaled back to the biased one normalisation uses)."""
     torch.manual_seed(0)
-    conv = VARED2Conv2plus1d(8, 16, 3, padding=1)
+    conv = VARED2Conv2plus1d(
+        8, 16, 3, padding=1, dynamic_cfg=dict(temporal_taps=taps))
     bn = nn.BatchNorm3d(16)
     net = nn.Sequential(conv, bn)
-    _force_per_clip(conv, [(0, 0)] * 3 + [(1, 0)] * 3)
+    _force_per_clip(conv, [(0, 0)] * 3 + [reduced] * 3)
     x = torch.randn(6, 8, 6, 5, 5)
     x[3:] = 3 * x[3:] + 2  # the reduced clips differ in content
     recalibrate_bn(net, [x])
-    assert conv.last_choice[:, 0].tolist() == [0, 0, 0, 1, 1, 1]
-    n = 3 * 6 * 25 + 3 * 3 * 25  # every frame, every second frame
+    assert conv.last_choice.tolist() == [[0, 0]] * 3 + [list(reduced)] * 3
+    # elements per mid channel: every frame, every second frame (the
+    # reduced width's channels only)
+    n = torch.full((conv.mid_channels, ), 3 * 6 * 25.0)
+    n[:conv.mid_width(reduced[1])] += 3 * 3 * 25
     conv.bn_s.running_var.mul_((n - 1) / n)
     net.eval()
     with torch.no_grad():
@@ -83,18 +91,25 @@ def test_choice_groups_are_normalised_together():
 def test_batch_moments_weight_each_channel_by_the_parts_that_reach_it():
     a = torch.randn(3, 4, 2, 5)
     b = torch.randn(2, 2, 3, 3) * 2 + 1  # the first two channels only
-    mean, var = batch_moments([a, b], 5)
-    lo = torch.cat(
-        [a[:, :2].transpose(0, 1).flatten(1),
-         b.transpose(0, 1).flatten(1)],
-        dim=1)
-    hi = a[:, 2:].transpose(0, 1).flatten(1)
+    c = torch.randn(1, 5, 1, 1)  # one value per channel
+    run_mean, run_var = torch.full((6, ), 7.0), torch.full((6, ), 3.0)
+    mean, var = batch_moments([a, b, c], run_mean, run_var)
+    lo = torch.cat([
+        a[:, :2].transpose(0, 1).flatten(1),
+        b.transpose(0, 1).flatten(1), c[:, :2].flatten(1).t()
+    ],
+                   dim=1)
+    hi = torch.cat(
+        [a[:, 2:].transpose(0, 1).flatten(1), c[:, 2:4].flatten(1).t()], dim=1)
     torch.testing.assert_close(mean[:2], lo.mean(dim=1))
     torch.testing.assert_close(var[:2], lo.var(dim=1, unbiased=False))
     torch.testing.assert_close(mean[2:4], hi.mean(dim=1))
     torch.testing.assert_close(var[2:4], hi.var(dim=1, unbiased=False))
-    # a channel no part reaches: mean 0, variance 1
-    assert mean[4].item() == 0 and var[4].item() == 1
+    # one value (channel 4) or none (channel 5): the running statistics
+    assert mean[4:].tolist() == [7.0, 7.0] and var[4:].tolist() == [3.0, 3.0]
+    half = batch_moments([a.bfloat16()], run_mean.bfloat16(),
+                         run_var.bfloat16())
+    assert half[0].dtype == half[1].dtype == torch.bfloat16
 
 
 def test_statistics_are_the_average_of_per_batch_statistics():
@@ -220,3 +235,17 @@ def test_grouped_inference_under_cpu_autocast():
         out = conv(x)
     assert out.dtype == torch.bfloat16
     assert conv.last_choice.tolist() == [[0, 0], [0, 1], [0, 1]]
+
+
+def test_recalibration_of_mixed_groups_under_cpu_autocast():
+    """The whole-batch statistics of a grouped ``bn_s`` come in the
+    running statistics' dtype, which ``F.batch_norm`` takes with float32
+    affine parameters under autocast."""
+    conv = VARED2Conv2plus1d(8, 16, 3, padding=1)
+    bn = nn.BatchNorm3d(16)
+    _force_per_clip(conv, [(0, 0), (1, 0), (1, 1)])
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        recalibrate_bn(nn.Sequential(conv, bn), [torch.randn(3, 8, 6, 5, 5)])
+    assert conv.last_choice.tolist() == [[0, 0], [1, 0], [1, 1]]
+    assert bn.num_batches_tracked.item() == 1
+    assert torch.isfinite(bn.running_var).all()

@@ -27,7 +27,7 @@ the clips by content (still clips reduced, moving ones not: the point of
 an adaptive policy), the layers after it would be estimated on
 activations that inference never produces (a learned policy on the
 harder synthetic benchmark lost 18 points of top-1 to that:
-docs/engine.md, "BN recalibration").
+docs/engine.md, "Normalisation").
 """
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
@@ -58,15 +58,18 @@ def record_bn_input(bn: nn.Module, x: torch.Tensor) -> None:
         recorder.add(x)
 
 
-def batch_moments(parts: List[torch.Tensor],
-                  num_features: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def batch_moments(parts: List[torch.Tensor], running_mean: torch.Tensor,
+                  running_var: torch.Tensor) -> Tuple[torch.Tensor,
+                                                      torch.Tensor]:
     """Per-channel mean and (biased) variance over every element of
-    ``parts``, tensors ``(N, C_k, ...)`` that hold the first ``C_k`` of
-    ``num_features`` channels: each channel over the parts that reach it,
-    weighted by their elements. What a BN called once on all of them
-    normalises with; a channel no part reaches gets mean 0, variance 1."""
-    like = parts[0]
-    s1 = like.new_zeros(num_features, dtype=torch.float64)
+    ``parts``, tensors ``(N, C_k, ...)`` that hold the first ``C_k``
+    channels of a BN: each channel over the parts that reach it, weighted
+    by their elements. What a BN called once on all of them normalises
+    with. A channel that fewer than two elements reach has no batch
+    statistic: it gets ``running_mean`` / ``running_var``, as a single
+    value is normalised. Accumulated in float64, returned in the dtype of
+    the running statistics (what ``F.batch_norm`` takes under autocast)."""
+    s1 = running_mean.new_zeros(running_mean.shape, dtype=torch.float64)
     s2 = torch.zeros_like(s1)
     count = torch.zeros_like(s1)
     for x in parts:
@@ -76,11 +79,13 @@ def batch_moments(parts: List[torch.Tensor],
         s1[:c] += x.sum(dim=dims)
         s2[:c] += x.square().sum(dim=dims)
         count[:c] += x.numel() // c
-    seen = count > 0
+    seen = count > 1
     n = count.clamp(min=1)
     mean = s1 / n
-    var = torch.where(seen, (s2 / n - mean.square()).clamp(min=0), 1.0)
-    return mean.to(like.dtype), var.to(like.dtype)
+    var = (s2 / n - mean.square()).clamp(min=0)
+    mean = torch.where(seen, mean, running_mean.double())
+    var = torch.where(seen, var, running_var.double())
+    return mean.to(running_mean.dtype), var.to(running_var.dtype)
 
 
 class _BNStatistics:

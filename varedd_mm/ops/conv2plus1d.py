@@ -212,7 +212,8 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         batch, each channel weighted by the elements it saw, and every
         call is normalised with the statistics of the whole batch, all
         choice groups together (not each group with its own: see
-        :meth:`_compute_grouped`).
+        :meth:`_compute_grouped`); a channel that the whole batch gives one
+        value, with its running statistics.
         """
         bn = self.bn_s
         single = x.numel() == x.shape[1]
@@ -363,20 +364,25 @@ class VARED2Conv2plus1d(DynamicConvMixin, nn.Module):
         the policy groups the clips by content (still clips reduced, moving
         ones not: the point of an adaptive policy) the BNs after this conv
         would be estimated on activations inference never produces
-        (docs/engine.md, "BN recalibration"). That takes one more
-        ``conv_s`` per group, in the pass only."""
+        (docs/engine.md, "Normalisation"). That takes one more ``conv_s``
+        per group, in the pass only."""
         if not recalibrating(self.bn_s) or self.fused_s_weight is not None:
             return super()._compute_grouped(x, choice, residual)
         kc = self.dynamic_spec.num_channel
         key = choice[:, 0] * kc + choice[:, 1]
+        keys = key.unique().tolist()
+        if len(keys) == 1:  # one call on the whole batch
+            return super()._compute_grouped(x, choice, residual)
         parts = []
         with torch.no_grad():
-            for k in key.unique().tolist():
+            for k in keys:
                 sub = x[key == k]
                 parts.append(
                     self._spatial_conv(sub, self.mid_width(k % kc),
                                        2**(k // kc)))
-        self._bn_s_batch = batch_moments(parts, self.mid_channels)
+        bn = self.bn_s
+        self._bn_s_batch = batch_moments(parts, bn.running_mean,
+                                         bn.running_var)
         try:
             return super()._compute_grouped(x, choice, residual)
         finally:
