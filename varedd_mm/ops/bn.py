@@ -58,9 +58,9 @@ def record_bn_input(bn: nn.Module, x: torch.Tensor) -> None:
         recorder.add(x)
 
 
-def batch_moments(parts: List[torch.Tensor], running_mean: torch.Tensor,
-                  running_var: torch.Tensor) -> Tuple[torch.Tensor,
-                                                      torch.Tensor]:
+def batch_moments(
+        parts: List[torch.Tensor], running_mean: torch.Tensor,
+        running_var: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (biased) variance over every element of
     ``parts``, tensors ``(N, C_k, ...)`` that hold the first ``C_k``
     channels of a BN: each channel over the parts that reach it, weighted
