@@ -100,6 +100,12 @@ def parse_args(argv=None):
         'not the VA-RED2 fine-tuning), e.g. train_cfg.max_epochs=12; not '
         'with --base-checkpoint')
     parser.add_argument(
+        '--vared2-config',
+        default=HARD_DYN_CFG,
+        help='the VA-RED2 config to fine-tune (its schedule is also the '
+        'pruned models\'), e.g. the adaptive-policy config vared2-adaptive_'
+        'r2plus1d_r18_1xb8-8x4x1-12e_synthetic-motion-hard-rgb.py')
+    parser.add_argument(
         '--vared2-cfg-options',
         nargs='+',
         default=[],
@@ -119,6 +125,10 @@ def parse_args(argv=None):
                          '--base-checkpoint the base is not trained here, '
                          'so its config must be the one it was trained '
                          'with (give one of the two)')
+    if not osp.isfile(args.vared2_config):
+        raise SystemExit(f'--vared2-config: no such file '
+                         f'{args.vared2_config}')
+    args.vared2_config = osp.abspath(args.vared2_config)
     if args.prune_budgets is None:
         args.prune_budgets = list(args.budgets)
     unknown = set(args.prune_budgets) - set(args.budgets)
@@ -285,6 +295,7 @@ def main(argv=None):
     summary = dict(
         base_checkpoint=base_ckpt,
         base_cfg_options=base_opts,
+        vared2_config=osp.relpath(args.vared2_config, demo.ROOT),
         vared2_cfg_options=args.vared2_cfg_options,
         classes=list(HARD_CLASSES),
         static_classes=list(HARD_STATIC_CLASSES),
@@ -297,8 +308,8 @@ def main(argv=None):
         opts = [
             f'load_from={base_ckpt}', f'model.efficiency_loss.target={budget}'
         ] + args.vared2_cfg_options
-        ckpt = steps.train(name, HARD_DYN_CFG, wd_dyn, opts)
-        dyn_test = steps.test(name, HARD_DYN_CFG, ckpt, wd_dyn, opts)
+        ckpt = steps.train(name, args.vared2_config, wd_dyn, opts)
+        dyn_test = steps.test(name, args.vared2_config, ckpt, wd_dyn, opts)
         rec = demo.recognition_summary(base_test, dyn_test, HARD_CLASSES,
                                        HARD_STATIC_CLASSES)
         summary['base']['gflops'] = rec['gflops_per_clip_base']
@@ -331,7 +342,7 @@ def main(argv=None):
             wd_p = osp.join(wd, name)
             pruned_cfg = steps.prune(name, base_ckpt, realised[budget], method,
                                      wd_p, base_opts)
-            ft_cfg = finetune_config(pruned_cfg, HARD_DYN_CFG,
+            ft_cfg = finetune_config(pruned_cfg, args.vared2_config,
                                      args.vared2_cfg_options)
             wd_ft = osp.join(wd_p, 'finetune')
             ckpt = steps.train(name, ft_cfg, wd_ft)

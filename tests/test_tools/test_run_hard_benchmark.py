@@ -20,9 +20,16 @@ def bench(tool_module):
     return tool_module('run_hard_benchmark')
 
 
-def test_vared2_config_starts_from_where_the_script_trains_the_base(bench):
+ADAPTIVE = osp.join(
+    ROOT, 'configs', 'recognition', 'vared2', 'demo',
+    'vared2-adaptive_r2plus1d_r18_1xb8-8x4x1-12e_synthetic-motion-hard-rgb.py')
+
+
+@pytest.mark.parametrize('adaptive', [False, True])
+def test_vared2_config_starts_from_where_the_script_trains_the_base(
+        bench, adaptive):
     base = Config.fromfile(bench.HARD_BASE_CFG)
-    dyn = Config.fromfile(bench.HARD_DYN_CFG)
+    dyn = Config.fromfile(ADAPTIVE if adaptive else bench.HARD_DYN_CFG)
     epochs = base.train_cfg.max_epochs
     assert epochs % base.default_hooks.checkpoint.interval == 0
     assert dyn.load_from == osp.join(bench.WORK_DIR, 'base',
@@ -35,6 +42,11 @@ def test_vared2_config_starts_from_where_the_script_trains_the_base(bench):
     last = dyn.train_cfg.max_epochs
     assert last % dyn.default_hooks.checkpoint.interval == 0
     assert last % dyn.custom_hooks[0].interval == 0
+    if adaptive:  # what the adaptive-policy runs of docs/policy.md used
+        assert dyn.model.backbone.dynamic_cfg.dims == ('temporal', )
+        assert dyn.model.policy_rank == dict(
+            loss_weight=1.0, split=0.5, split_weight=0.3)
+        assert last == 12 and dyn.param_scheduler[0].T_max == 12
 
 
 def test_pruned_models_get_the_vared2_schedule(bench, tmp_path):
@@ -67,6 +79,10 @@ def test_pruned_models_get_the_vared2_schedule(bench, tmp_path):
     assert ft.train_cfg.max_epochs == 12
     assert ft.param_scheduler[0].T_max == 12
     assert ft.randomness.seed == 1
+    # and so does the schedule of another VA-RED2 config
+    ft = Config.fromfile(bench.finetune_config(str(pruned_path), ADAPTIVE))
+    assert ft.train_cfg.max_epochs == 12
+    assert ft.param_scheduler == Config.fromfile(ADAPTIVE).param_scheduler
 
 
 def test_summary_per_class_and_static_vs_moving(bench, tmp_path,
@@ -150,6 +166,7 @@ def test_tables_and_plot(bench, tmp_path):
     (['--budgets', '0.5', '--prune-budgets', '0.6'], 'among --budgets'),
     (['--base-checkpoint', 'b.pth', '--base-cfg-options', 'a=1'
       ], '--base-cfg-options change how the base is trained'),
+    (['--vared2-config', 'no_such.py'], '--vared2-config: no such file'),
 ])
 def test_bad_arguments_are_refused(bench, argv, message, capsys):
     with pytest.raises(SystemExit, match=message):
