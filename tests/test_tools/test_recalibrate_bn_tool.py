@@ -121,3 +121,21 @@ def test_refuses_bad_arguments(tool_module, dyn_ckpt, tmp_path, capsys,
     torch.save(dict(weights=1), tmp_path / 'bare.pth')
     with pytest.raises(ValueError, match='expected an mmengine checkpoint'):
         tool.main([DYN, str(tmp_path / 'bare.pth'), '--out', 'y.pth'])
+
+
+def test_num_batches_default_follows_the_config_and_the_hook(tool_module):
+    from mmengine.config import Config
+
+    from varedd_mm.engine.hooks import VARED2RecalibrateBNHook
+    tool = tool_module(TOOL)
+    cfg = Config.fromfile(DYN)
+    (hook, ) = [
+        h for h in cfg.custom_hooks if h.type == 'VARED2RecalibrateBNHook'
+    ]
+    hook.num_batches = 7
+    assert tool.hook_batches(cfg) == 7
+    del hook['num_batches']
+    default = VARED2RecalibrateBNHook().num_batches
+    assert tool.hook_batches(cfg) == default
+    cfg.custom_hooks = []
+    assert tool.hook_batches(cfg) == default

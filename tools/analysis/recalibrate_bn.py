@@ -18,6 +18,7 @@ records the pass. Test the result with the standard ``tools/test.py
 CONFIG NEW.pth``.
 """
 import argparse
+import inspect
 import itertools
 import os.path as osp
 
@@ -26,7 +27,7 @@ from mmengine.config import DictAction
 from mmengine.runner import set_random_seed
 
 from varedd_mm.analysis import build_loader, load_model, quiet_mmengine
-from varedd_mm.engine.hooks import inference_forward
+from varedd_mm.engine.hooks import VARED2RecalibrateBNHook, inference_forward
 from varedd_mm.ops import recalibrate_bn
 
 
@@ -72,11 +73,13 @@ def parse_args(argv=None):
 
 def hook_batches(cfg) -> int:
     """``num_batches`` of the config's ``VARED2RecalibrateBNHook``, else
-    the hook's default (20)."""
+    the hook's default."""
+    default = inspect.signature(
+        VARED2RecalibrateBNHook).parameters['num_batches'].default
     for hook in cfg.get('custom_hooks', None) or []:
         if hook.get('type') == 'VARED2RecalibrateBNHook':
-            return hook.get('num_batches', 20)
-    return 20
+            return hook.get('num_batches', default)
+    return default
 
 
 def read_checkpoint(path: str) -> dict:

@@ -1,0 +1,128 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""tools/analysis/compare_runs.py: several runs of
+tools/run_hard_benchmark.py side by side, VA-RED² against each pruning
+baseline run for run."""
+import json
+import math
+
+import pytest
+
+from varedd_mm.datasets.synthetic_motion_hard import HARD_CLASSES
+
+TOOL = 'analysis/compare_runs'
+
+
+@pytest.fixture(scope='module')
+def tool(tool_module):
+    return tool_module(TOOL)
+
+
+def _summary(vared2_top1, pruned, static=0.2, moving=0.4, seed=0):
+    """A summary.json as tools/run_hard_benchmark.py writes it (the keys
+    the tool reads): VA-RED² at budget 0.7 and ``pruned`` = {method:
+    top-1} matched to it."""
+    return dict(
+        vared2_config='configs/x.py',
+        vared2_cfg_options=[f'randomness.seed={seed}'],
+        base_checkpoint='base.pth',
+        classes=list(HARD_CLASSES),
+        base=dict(top1=0.895, gflops=0.476),
+        vared2=[
+            dict(
+                budget=0.7,
+                top1=vared2_top1,
+                gflops=0.345 + seed / 1000,
+                static_gflops=static,
+                moving_gflops=moving)
+        ],
+        pruned=[
+            dict(
+                method=m,
+                matched_budget=0.7,
+                gflops=0.345 + seed / 1000,
+                top1=t) for m, t in pruned.items()
+        ])
+
+
+def _write(root, name, summary):
+    d = root / name
+    d.mkdir()
+    (d / 'summary.json').write_text(json.dumps(summary))
+    return str(d)
+
+
+@pytest.fixture
+def three_runs(tmp_path):
+    return [
+        _write(tmp_path, 's0', _summary(0.96, dict(l1=0.93, fpgm=0.93))),
+        _write(tmp_path, 's1',
+               _summary(0.935, dict(l1=0.945), static=0.3, seed=1)),
+        _write(tmp_path, 's2',
+               _summary(0.95, dict(l1=0.95, fpgm=0.96), seed=2)),
+    ]
+
+
+def _model(result, *arm):
+    (m, ) = [m for m in result['models'] if tuple(m['model']) == arm]
+    return m
+
+
+def test_means_and_paired_differences(tool, three_runs):
+    result = tool.compare(tool.load_runs(three_runs))
+    dyn = _model(result, 'vared2', 0.7)
+    assert dyn['n'] == 3
+    assert dyn['top1_mean'] == pytest.approx((0.96 + 0.935 + 0.95) / 3)
+    mean = dyn['top1_mean']
+    assert dyn['top1_std'] == pytest.approx(
+        math.sqrt(sum((v - mean)**2 for v in (0.96, 0.935, 0.95)) / 2))
+    assert dyn['gflops_mean'] == pytest.approx(0.346)
+    # a model missing from a run is kept, with the runs that have it
+    fpgm = _model(result, 'fpgm', 0.7)
+    assert fpgm['n'] == 2 and set(fpgm['runs']) == {'s0', 's2'}
+    assert _model(result, 'base')['top1_std'] == 0
+    paired = {p['method']: p for p in result['paired']}
+    assert paired['l1']['diffs'] == pytest.approx(
+        dict(s0=0.03, s1=-0.01, s2=0.0))
+    assert (paired['l1']['wins'], paired['l1']['ties'],
+            paired['l1']['losses']) == (1, 1, 1)
+    assert paired['l1']['mean'] == pytest.approx(0.02 / 3)
+    assert paired['fpgm']['n'] == 2
+    assert (paired['fpgm']['wins'], paired['fpgm']['losses']) == (1, 1)
+    assert result['static_vs_moving']['0.7'] == pytest.approx(
+        dict(s0=0.5, s1=0.75, s2=0.5))
+    # base first, then VA-RED², then the pruning methods
+    assert [m['model'][0]
+            for m in result['models']] == ['base', 'vared2', 'fpgm', 'l1']
+
+
+def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
+    out, js, png = (tmp_path / 'runs.md', tmp_path / 'runs.json',
+                    tmp_path / 'runs.png')
+    tool.main(
+        three_runs +
+        ['--out', str(out), '--json',
+         str(js), '--plot',
+         str(png)])
+    tables = out.read_text()
+    assert tables == capsys.readouterr().out.rstrip('\n') + '\n'
+    assert '| VA-RED², budget 0.7 | 96.0 | 93.5 | 95.0 | 3 | 94.8 |' in tables
+    assert '| fpgm pruning, matched to 0.7 | 93.0 | – | 96.0 | 2 | 94.5 |' \
+        in tables
+    assert '| vs l1, budget 0.7 | +3.0 | -1.0 | +0.0 | 3 | +0.7 |' in tables
+    assert '1 / 1 / 1 |' in tables
+    assert '| 0.7 | 0.50 | 0.75 | 0.50 |' in tables
+    assert '| s1 | x.py | randomness.seed=1 |' in tables
+    assert json.loads(js.read_text())['paired'][0]['method'] == 'fpgm'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_bad_inputs_are_refused(tool, three_runs, tmp_path, capsys):
+    with pytest.raises(SystemExit, match='has no summary.json'):
+        tool.load_runs(three_runs + [str(tmp_path)])
+    other = _summary(0.9, {})
+    other['classes'] = other['classes'][:4]
+    with pytest.raises(SystemExit, match='different benchmarks'):
+        tool.load_runs(three_runs + [_write(tmp_path, 'other', other)])
+    with pytest.raises(SystemExit):
+        tool.parse_args([three_runs[0], three_runs[0]])
+    assert 'each run once' in capsys.readouterr().err

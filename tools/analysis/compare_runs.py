@@ -1,0 +1,264 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""Put several runs of ``tools/run_hard_benchmark.py`` side by side (e.g.
+the same recipe with other seeds) and compare VA-RED² with each pruning
+baseline run for run::
+
+    python tools/analysis/compare_runs.py WORK_DIR [WORK_DIR ...] \\
+        [--out runs.md] [--json runs.json] [--plot runs.png]
+
+Each WORK_DIR must hold the ``summary.json`` the script writes. The tool
+prints (and writes to ``--out``):
+
+- every model's top-1 and GFLOPs per clip in every run, with the mean and
+  the sample standard deviation over the runs that have it;
+- for every pruning method and every budget it was matched to, the
+  difference in top-1 between VA-RED² at that budget and the pruned model
+  of the same run (a paired comparison: both arms of a run start from the
+  same base and take the same schedule and seed), with the wins, ties and
+  losses of VA-RED²;
+- VA-RED²'s still / moving GFLOPs ratio per run.
+
+A model missing from some runs is reported with the runs that have it
+(its ``n`` says how many), never dropped. Runs of different benchmarks
+(other classes) cannot be compared and stop the tool with an error.
+"""
+import argparse
+import json
+import math
+import os.path as osp
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument(
+        'work_dirs',
+        nargs='+',
+        help='work dirs of tools/run_hard_benchmark.py (each with a '
+        'summary.json)')
+    parser.add_argument('--out', help='write the tables (markdown) here')
+    parser.add_argument('--json', help='write the figures (JSON) here')
+    parser.add_argument(
+        '--plot', help='write a plot of top-1 per run and model (PNG) here')
+    args = parser.parse_args(argv)
+    if len(set(map(osp.abspath, args.work_dirs))) != len(args.work_dirs):
+        parser.error(f'work_dirs: each run once, got {args.work_dirs}')
+    return args
+
+
+def load_runs(work_dirs):
+    """``[(name, summary)]`` of the runs; the name is the work dir's."""
+    runs = []
+    for wd in work_dirs:
+        path = osp.join(wd, 'summary.json')
+        if not osp.isfile(path):
+            raise SystemExit(f'work_dirs: {wd} has no summary.json (is it '
+                             'a finished run of tools/run_hard_benchmark.py?)')
+        with open(path) as f:
+            summary = json.load(f)
+        runs.append((osp.basename(osp.normpath(wd)), summary))
+    classes = {tuple(s['classes']) for _, s in runs}
+    if len(classes) != 1:
+        raise SystemExit('work_dirs: the runs are of different benchmarks '
+                         f'(classes {sorted(classes)})')
+    return runs
+
+
+def _arms(summary):
+    """``{arm: (top1, gflops)}`` of one run; an arm is ``('base', )``,
+    ``('vared2', budget)`` or ``(method, matched_budget)``."""
+    arms = {('base', ): (summary['base']['top1'], summary['base']['gflops'])}
+    for r in summary['vared2']:
+        arms[('vared2', r['budget'])] = (r['top1'], r['gflops'])
+    for r in summary['pruned']:
+        arms[(r['method'], r['matched_budget'])] = (r['top1'], r['gflops'])
+    return arms
+
+
+def _stats(values):
+    """Mean and sample standard deviation (None for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def _arm_sort_key(arm):
+    order = {'base': 0, 'vared2': 1}
+    return (order.get(arm[0], 2), arm[0], arm[1:])
+
+
+def compare(runs):
+    """The figures the tables show, as a dict (what ``--json`` writes)."""
+    per_run = [(name, _arms(s)) for name, s in runs]
+    arms = sorted({a for _, arms in per_run for a in arms}, key=_arm_sort_key)
+    models = []
+    for arm in arms:
+        have = [(name, a[arm]) for name, a in per_run if arm in a]
+        top1, gflops = _stats([t for _, (t, _) in have
+                               ]), _stats([g for _, (_, g) in have])
+        models.append(
+            dict(
+                model=list(arm),
+                runs={
+                    name: dict(top1=t, gflops=g)
+                    for name, (t, g) in have
+                },
+                n=len(have),
+                top1_mean=top1[0],
+                top1_std=top1[1],
+                gflops_mean=gflops[0],
+                gflops_std=gflops[1]))
+    paired = []
+    for arm in arms:
+        if arm[0] in ('base', 'vared2'):
+            continue
+        ref = ('vared2', arm[1])
+        diffs = {
+            name: a[ref][0] - a[arm][0]
+            for name, a in per_run if arm in a and ref in a
+        }
+        if not diffs:
+            continue
+        mean, std = _stats(list(diffs.values()))
+        paired.append(
+            dict(
+                method=arm[0],
+                budget=arm[1],
+                diffs=diffs,
+                n=len(diffs),
+                mean=mean,
+                std=std,
+                wins=sum(d > 0 for d in diffs.values()),
+                ties=sum(d == 0 for d in diffs.values()),
+                losses=sum(d < 0 for d in diffs.values())))
+    ratios = {}
+    for name, s in runs:
+        for r in s['vared2']:
+            ratios.setdefault(str(r['budget']), {})[name] = (
+                r['static_gflops'] / r['moving_gflops'])
+    return dict(
+        runs={
+            name:
+            dict(
+                vared2_config=s.get('vared2_config'),
+                vared2_cfg_options=s.get('vared2_cfg_options', []),
+                base_checkpoint=s.get('base_checkpoint'))
+            for name, s in runs
+        },
+        models=models,
+        paired=paired,
+        static_vs_moving=ratios)
+
+
+def _label(arm):
+    if arm[0] == 'base':
+        return 'base'
+    if arm[0] == 'vared2':
+        return f'VA-RED², budget {arm[1]:g}'
+    return f'{arm[0]} pruning, matched to {arm[1]:g}'
+
+
+def _pct(x, std=False):
+    if x is None:
+        return '–'
+    return f'{100 * x:.1f}' if not std else f'± {100 * x:.1f}'
+
+
+def format_tables(result):
+    """Markdown tables of :func:`compare`'s result."""
+    names = list(result['runs'])
+    lines = ['| run | VA-RED² config | cfg-options |', '|---|---|---|']
+    for name, r in result['runs'].items():
+        opts = ' '.join(r['vared2_cfg_options']) or '–'
+        cfg = osp.basename(r['vared2_config'] or 'not recorded')
+        lines.append(f'| {name} | {cfg} | {opts} |')
+    lines += [
+        '', '| model | ' + ' | '.join(names) +
+        ' | n | mean top-1 | std | mean GFLOPs/clip |',
+        '|---|' + '---|' * (len(names) + 4)
+    ]
+    for m in result['models']:
+        cells = ' | '.join(
+            _pct(m['runs'][n]['top1']) if n in m['runs'] else '–'
+            for n in names)
+        lines.append(f"| {_label(m['model'])} | {cells} | {m['n']} | "
+                     f"{_pct(m['top1_mean'])} | "
+                     f"{_pct(m['top1_std'], std=True)} | "
+                     f"{m['gflops_mean']:.3f} |")
+    if result['paired']:
+        lines += [
+            '', '| VA-RED² − pruning, top-1 points | ' + ' | '.join(names) +
+            ' | n | mean | std | wins / ties / losses |',
+            '|---|' + '---|' * (len(names) + 4)
+        ]
+        for p in result['paired']:
+            cells = ' | '.join(
+                f'{100 * p["diffs"][n]:+.1f}' if n in p['diffs'] else '–'
+                for n in names)
+            std = '–' if p['std'] is None else f"{100 * p['std']:.1f}"
+            lines.append(
+                f"| vs {p['method']}, budget {p['budget']:g} | {cells} | "
+                f"{p['n']} | {100 * p['mean']:+.1f} | {std} | "
+                f"{p['wins']} / {p['ties']} / {p['losses']} |")
+    if result['static_vs_moving']:
+        lines += [
+            '', '| VA-RED² budget, still / moving GFLOPs | ' +
+            ' | '.join(names) + ' |', '|---|' + '---|' * len(names)
+        ]
+        for budget, per in result['static_vs_moving'].items():
+            cells = ' | '.join(f'{per[n]:.2f}' if n in per else '–'
+                               for n in names)
+            lines.append(f'| {float(budget):g} | {cells} |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot(result, path):
+    """Top-1 of every model in every run (points) and its mean (bar)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    models = result['models']
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(models), 4))
+    for i, m in enumerate(models):
+        ax.bar(
+            i,
+            100 * m['top1_mean'],
+            color='C3' if m['model'][0] == 'vared2' else '0.8',
+            width=0.6,
+            zorder=1)
+        pts = [100 * r['top1'] for r in m['runs'].values()]
+        ax.scatter([i] * len(pts), pts, color='k', s=12, zorder=3)
+    ax.set_xticks(range(len(models)))
+    ax.set_xticklabels(
+        [_label(m['model']).replace(', ', '\n', 1) for m in models],
+        fontsize=7)
+    tops = [100 * r['top1'] for m in models for r in m['runs'].values()]
+    ax.set_ylim(max(0, min(tops) - 5), min(100, max(tops) + 2))
+    ax.set_ylabel('top-1 (%): runs (dots), mean (bar)')
+    ax.set_title(f'{len(result["runs"])} runs', fontsize=9)
+    ax.grid(axis='y', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    result = compare(load_runs(args.work_dirs))
+    tables = format_tables(result)
+    print(tables)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(tables)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=1)
+    if args.plot:
+        plot(result, args.plot)
+
+
+if __name__ == '__main__':
+    main()
