@@ -88,8 +88,9 @@ def test_means_and_paired_differences(tool, three_runs):
     assert paired['l1']['mean'] == pytest.approx(0.02 / 3)
     assert paired['fpgm']['n'] == 2
     assert (paired['fpgm']['wins'], paired['fpgm']['losses']) == (1, 1)
-    assert result['static_vs_moving']['0.7'] == pytest.approx(
-        dict(s0=0.5, s1=0.75, s2=0.5))
+    assert result['static_vs_moving'] == [
+        dict(budget=0.7, runs=pytest.approx(dict(s0=0.5, s1=0.75, s2=0.5)))
+    ]
     # base first, then VA-RED², then the pruning methods
     assert [m['model'][0]
             for m in result['models']] == ['base', 'vared2', 'fpgm', 'l1']
@@ -105,15 +106,43 @@ def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
          str(png)])
     tables = out.read_text()
     assert tables == capsys.readouterr().out.rstrip('\n') + '\n'
-    assert '| VA-RED², budget 0.7 | 96.0 | 93.5 | 95.0 | 3 | 94.8 |' in tables
-    assert '| fpgm pruning, matched to 0.7 | 93.0 | – | 96.0 | 2 | 94.5 |' \
-        in tables
-    assert '| vs l1, budget 0.7 | +3.0 | -1.0 | +0.0 | 3 | +0.7 |' in tables
-    assert '1 / 1 / 1 |' in tables
+    assert ('| VA-RED², budget 0.7 | 96.0 | 93.5 | 95.0 | 3 | 94.83 | 1.26 '
+            '| 0.346 |') in tables
+    assert ('| fpgm pruning, matched to 0.7 | 93.0 | – | 96.0 | 2 | 94.50 | '
+            '2.12 |') in tables
+    assert ('| vs l1, budget 0.7 | +3.0 | -1.0 | +0.0 | 3 | +0.67 | 2.08 | '
+            '1 / 1 / 1 |') in tables
     assert '| 0.7 | 0.50 | 0.75 | 0.50 |' in tables
     assert '| s1 | x.py | randomness.seed=1 |' in tables
     assert json.loads(js.read_text())['paired'][0]['method'] == 'fpgm'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_each_pruned_model_meets_vared2_at_its_own_budget(tool, tmp_path):
+    summary = _summary(0.95, {})
+    summary['vared2'].insert(
+        0,
+        dict(
+            budget=0.5,
+            top1=0.9,
+            gflops=0.25,
+            static_gflops=0.2,
+            moving_gflops=0.3))
+    for budget, top1 in ((0.5, 0.92), (0.7, 0.92)):
+        summary['pruned'].append(
+            dict(method='l1', matched_budget=budget, gflops=0.3, top1=top1))
+    result = tool.compare(tool.load_runs([_write(tmp_path, 's0', summary)]))
+    diffs = {p['budget']: p['diffs']['s0'] for p in result['paired']}
+    assert diffs == pytest.approx({0.5: -0.02, 0.7: 0.03})
+    assert [r['budget'] for r in result['static_vs_moving']] == [0.5, 0.7]
+
+
+def test_equal_top1_computed_differently_is_a_tie(tool, tmp_path):
+    # 0.1 + 0.2 != 0.3 in floats; both are 30 % of the clips
+    summary = _summary(0.1 + 0.2, dict(l1=0.3))
+    result = tool.compare(tool.load_runs([_write(tmp_path, 's0', summary)]))
+    (p, ) = result['paired']
+    assert (p['wins'], p['ties'], p['losses']) == (0, 1, 0)
 
 
 def test_bad_inputs_are_refused(tool, three_runs, tmp_path, capsys):
@@ -123,6 +152,15 @@ def test_bad_inputs_are_refused(tool, three_runs, tmp_path, capsys):
     other['classes'] = other['classes'][:4]
     with pytest.raises(SystemExit, match='different benchmarks'):
         tool.load_runs(three_runs + [_write(tmp_path, 'other', other)])
+    # the summary of README command 1 (tools/run_default.py) is another one
+    demo = _write(tmp_path, 'demo', dict(top1_base=1.0, top1_vared2=1.0))
+    with pytest.raises(SystemExit, match='not a summary of .*no classes'):
+        tool.load_runs([demo])
     with pytest.raises(SystemExit):
         tool.parse_args([three_runs[0], three_runs[0]])
     assert 'each run once' in capsys.readouterr().err
+    (tmp_path / 'elsewhere').mkdir()
+    twin = _write(tmp_path / 'elsewhere', 's0', _summary(0.9, {}))
+    with pytest.raises(SystemExit):
+        tool.parse_args([three_runs[0], twin])
+    assert 'share names' in capsys.readouterr().err

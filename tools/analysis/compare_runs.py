@@ -42,9 +42,22 @@ def parse_args(argv=None):
     parser.add_argument(
         '--plot', help='write a plot of top-1 per run and model (PNG) here')
     args = parser.parse_args(argv)
-    if len(set(map(osp.abspath, args.work_dirs))) != len(args.work_dirs):
+    if len(set(map(osp.realpath, args.work_dirs))) != len(args.work_dirs):
         parser.error(f'work_dirs: each run once, got {args.work_dirs}')
+    names = [run_name(wd) for wd in args.work_dirs]
+    if len(set(names)) != len(names):
+        parser.error('work_dirs: the runs are named by their directory, '
+                     f'and these share names: {args.work_dirs}')
     return args
+
+
+def run_name(work_dir):
+    """A run's name in the tables: its work dir's own name."""
+    return osp.basename(osp.normpath(work_dir))
+
+
+#: what the tool reads of a run's summary.json
+SUMMARY_KEYS = ('classes', 'base', 'vared2', 'pruned')
 
 
 def load_runs(work_dirs):
@@ -57,7 +70,12 @@ def load_runs(work_dirs):
                              'a finished run of tools/run_hard_benchmark.py?)')
         with open(path) as f:
             summary = json.load(f)
-        runs.append((osp.basename(osp.normpath(wd)), summary))
+        missing = [k for k in SUMMARY_KEYS if k not in summary]
+        if missing:
+            raise SystemExit(f'work_dirs: {path} is not a summary of '
+                             'tools/run_hard_benchmark.py (no '
+                             f'{", ".join(missing)})')
+        runs.append((run_name(wd), summary))
     classes = {tuple(s['classes']) for _, s in runs}
     if len(classes) != 1:
         raise SystemExit('work_dirs: the runs are of different benchmarks '
@@ -85,6 +103,10 @@ def _stats(values):
     return mean, math.sqrt(var)
 
 
+#: top-1 differences this small are ties (float noise of equal counts)
+TIE = 1e-9
+
+
 def _arm_sort_key(arm):
     order = {'base': 0, 'vared2': 1}
     return (order.get(arm[0], 2), arm[0], arm[1:])
@@ -97,8 +119,8 @@ def compare(runs):
     models = []
     for arm in arms:
         have = [(name, a[arm]) for name, a in per_run if arm in a]
-        top1, gflops = _stats([t for _, (t, _) in have
-                               ]), _stats([g for _, (_, g) in have])
+        top1 = _stats([t for _, (t, _) in have])
+        gflops = _stats([g for _, (_, g) in have])
         models.append(
             dict(
                 model=list(arm),
@@ -131,13 +153,13 @@ def compare(runs):
                 n=len(diffs),
                 mean=mean,
                 std=std,
-                wins=sum(d > 0 for d in diffs.values()),
-                ties=sum(d == 0 for d in diffs.values()),
-                losses=sum(d < 0 for d in diffs.values())))
+                wins=sum(d > TIE for d in diffs.values()),
+                ties=sum(abs(d) <= TIE for d in diffs.values()),
+                losses=sum(d < -TIE for d in diffs.values())))
     ratios = {}
     for name, s in runs:
-        for r in s['vared2']:
-            ratios.setdefault(str(r['budget']), {})[name] = (
+        for r in sorted(s['vared2'], key=lambda r: r['budget']):
+            ratios.setdefault(r['budget'], {})[name] = (
                 r['static_gflops'] / r['moving_gflops'])
     return dict(
         runs={
@@ -150,7 +172,9 @@ def compare(runs):
         },
         models=models,
         paired=paired,
-        static_vs_moving=ratios)
+        static_vs_moving=[
+            dict(budget=b, runs=per) for b, per in sorted(ratios.items())
+        ])
 
 
 def _label(arm):
@@ -161,10 +185,11 @@ def _label(arm):
     return f'{arm[0]} pruning, matched to {arm[1]:g}'
 
 
-def _pct(x, std=False):
-    if x is None:
-        return '–'
-    return f'{100 * x:.1f}' if not std else f'± {100 * x:.1f}'
+def _pct(x, digits=1, sign=''):
+    """A fraction in percent (points); '–' for None. Means and standard
+    deviations take two digits: a mean of two 200-clip runs ends in .25
+    or .75, which one digit would round by float noise."""
+    return '–' if x is None else f'{100 * x:{sign}.{digits}f}'
 
 
 def format_tables(result):
@@ -185,8 +210,8 @@ def format_tables(result):
             _pct(m['runs'][n]['top1']) if n in m['runs'] else '–'
             for n in names)
         lines.append(f"| {_label(m['model'])} | {cells} | {m['n']} | "
-                     f"{_pct(m['top1_mean'])} | "
-                     f"{_pct(m['top1_std'], std=True)} | "
+                     f"{_pct(m['top1_mean'], 2)} | "
+                     f"{_pct(m['top1_std'], 2)} | "
                      f"{m['gflops_mean']:.3f} |")
     if result['paired']:
         lines += [
@@ -196,22 +221,23 @@ def format_tables(result):
         ]
         for p in result['paired']:
             cells = ' | '.join(
-                f'{100 * p["diffs"][n]:+.1f}' if n in p['diffs'] else '–'
+                _pct(p['diffs'][n], sign='+') if n in p['diffs'] else '–'
                 for n in names)
-            std = '–' if p['std'] is None else f"{100 * p['std']:.1f}"
             lines.append(
                 f"| vs {p['method']}, budget {p['budget']:g} | {cells} | "
-                f"{p['n']} | {100 * p['mean']:+.1f} | {std} | "
+                f"{p['n']} | {_pct(p['mean'], 2, '+')} | "
+                f"{_pct(p['std'], 2)} | "
                 f"{p['wins']} / {p['ties']} / {p['losses']} |")
     if result['static_vs_moving']:
         lines += [
             '', '| VA-RED² budget, still / moving GFLOPs | ' +
             ' | '.join(names) + ' |', '|---|' + '---|' * len(names)
         ]
-        for budget, per in result['static_vs_moving'].items():
+        for row in result['static_vs_moving']:
+            per = row['runs']
             cells = ' | '.join(f'{per[n]:.2f}' if n in per else '–'
                                for n in names)
-            lines.append(f'| {float(budget):g} | {cells} |')
+            lines.append(f"| {row['budget']:g} | {cells} |")
     return '\n'.join(lines) + '\n'
 
 

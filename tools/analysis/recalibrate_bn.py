@@ -44,7 +44,7 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help='training batches of the pass (default: num_batches of the '
-        'config\'s VARED2RecalibrateBNHook, else 20)')
+        'config\'s VARED2RecalibrateBNHook, else the hook\'s default)')
     parser.add_argument(
         '--device',
         default='cuda' if torch.cuda.is_available() else 'cpu',
