@@ -20,7 +20,11 @@ re-run by hand), in ``WORK_DIR``:
    model of that budget realised, fine-tune it with the VA-RED² config's
    schedule and seed (same epochs, optimiser, learning rate and
    ``randomness``) and test it;
-5. write ``summary.json``, ``tables.md`` and ``accuracy_vs_gflops.png``.
+5. ``base_finetune/`` (with ``--finetune-base``): fine-tune the base
+   itself, unpruned, with the same schedule and seed and test it: what the
+   extra epochs alone give, the reference both VA-RED² and the pruned
+   models are trained against;
+6. write ``summary.json``, ``tables.md`` and ``accuracy_vs_gflops.png``.
 
 A step whose outputs exist is not run again (``--rerun`` runs all), so an
 interrupted run resumes where it stopped. ``--base-checkpoint`` starts from
@@ -34,6 +38,7 @@ five minutes (not timed as a whole).
 """
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 import time
@@ -111,6 +116,11 @@ def parse_args(argv=None):
         default=[],
         help='extra key=value overrides of the VA-RED2 config (training '
         'and testing), e.g. model.backbone.dynamic_cfg.gate.input=mean')
+    parser.add_argument(
+        '--finetune-base',
+        action='store_true',
+        help='also fine-tune the unpruned base with the VA-RED2 config\'s '
+        'schedule and seed (what the extra epochs alone give)')
     parser.add_argument(
         '--rerun',
         action='store_true',
@@ -246,10 +256,15 @@ class Steps:
         return cfg
 
 
-def finetune_config(pruned_cfg_path, dyn_cfg_path, dyn_options=()):
-    """Write ``finetune_config.py`` next to the pruned config: the pruned
-    model with the schedule (``SCHEDULE_KEYS``) of the VA-RED² config with
-    ``dyn_options`` (``key=value`` strings, as ``--vared2-cfg-options``)."""
+def finetune_config(pruned_cfg_path,
+                    dyn_cfg_path,
+                    dyn_options=(),
+                    out_dir=None):
+    """Write ``finetune_config.py`` in ``out_dir`` (default: next to the
+    pruned config): the model of ``pruned_cfg_path`` (a pruned model, or
+    the base) with the schedule (``SCHEDULE_KEYS``) of the VA-RED² config
+    with ``dyn_options`` (``key=value`` strings, as
+    ``--vared2-cfg-options``)."""
     from mmengine.config import Config, DictAction
     cfg = Config.fromfile(pruned_cfg_path)
     dyn = Config.fromfile(dyn_cfg_path)
@@ -263,7 +278,8 @@ def finetune_config(pruned_cfg_path, dyn_cfg_path, dyn_options=()):
     # the gates' learning-rate multiplier has nothing to match here
     cfg.optim_wrapper.pop('paramwise_cfg', None)
     cfg.default_hooks = dyn.default_hooks
-    path = osp.join(osp.dirname(pruned_cfg_path), 'finetune_config.py')
+    path = osp.join(
+        out_dir or osp.dirname(pruned_cfg_path), 'finetune_config.py')
     cfg.dump(path)
     return path
 
@@ -359,6 +375,17 @@ def main(argv=None):
                     ratio=meta['ratio'],
                     top1=top1(test_dir)))
 
+    if args.finetune_base:
+        wd_bft = osp.join(wd, 'base_finetune')
+        os.makedirs(wd_bft, exist_ok=True)
+        ft_cfg = finetune_config(HARD_BASE_CFG, args.vared2_config,
+                                 args.vared2_cfg_options, wd_bft)
+        opts = [f'load_from={base_ckpt}'] + list(base_opts)
+        ckpt = steps.train('base_finetune', ft_cfg, wd_bft, opts)
+        test_dir = steps.test('base_finetune', ft_cfg, ckpt, wd_bft, opts)
+        summary['base_finetuned'] = dict(
+            top1=top1(test_dir), gflops=summary['base'].get('gflops'))
+
     demo.write_summary(wd, summary, steps.timing, t_start)
     tables = format_tables(summary)
     with open(osp.join(wd, 'tables.md'), 'w') as f:
@@ -378,6 +405,10 @@ def format_tables(summary):
         f"| base R(2+1)D-18 | {100 * base['top1']:.1f} | "
         f"{base['gflops']:.3f} | 1.00 |"
     ]
+    if 'base_finetuned' in summary:
+        lines.append('| base R(2+1)D-18, fine-tuned with the same schedule | '
+                     f"{100 * summary['base_finetuned']['top1']:.1f} | "
+                     f"{base['gflops']:.3f} | 1.00 |")
     for r in summary['vared2']:
         lines.append(f"| VA-RED², budget {r['budget']:g} | "
                      f"{100 * r['top1']:.1f} | {r['gflops']:.3f} | "
@@ -411,8 +442,8 @@ def format_tables(summary):
 
 
 def plot(summary, path):
-    """Top-1 against GFLOPs per clip: the base, VA-RED² at each budget and
-    each pruning method."""
+    """Top-1 against GFLOPs per clip: the base (and its fine-tuned
+    reference), VA-RED² at each budget and each pruning method."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -424,6 +455,14 @@ def plot(summary, path):
                color='k',
                label='base R(2+1)D-18',
                zorder=3)
+    if 'base_finetuned' in summary:
+        ax.scatter([base['gflops']], [100 * summary['base_finetuned']['top1']],
+                   marker='*',
+                   s=150,
+                   facecolors='none',
+                   edgecolors='k',
+                   label='base, fine-tuned with the same schedule',
+                   zorder=3)
     dyn = sorted(summary['vared2'], key=lambda r: r['gflops'])
     ax.plot([r['gflops'] for r in dyn], [100 * r['top1'] for r in dyn],
             'o-',

@@ -96,6 +96,22 @@ def test_means_and_paired_differences(tool, three_runs):
             for m in result['models']] == ['base', 'vared2', 'fpgm', 'l1']
 
 
+def test_the_fine_tuned_base_is_a_reference_not_a_baseline(tool, tmp_path):
+    runs = []
+    for i, top1 in enumerate((0.95, 0.96)):
+        summary = _summary(0.94, dict(l1=0.93), seed=i)
+        summary['base_finetuned'] = dict(top1=top1, gflops=0.476)
+        runs.append(_write(tmp_path, f's{i}', summary))
+    result = tool.compare(tool.load_runs(runs))
+    assert [m['model'][0] for m in result['models']
+            ] == ['base', 'base_finetuned', 'vared2', 'l1']
+    ref = _model(result, 'base_finetuned')
+    assert ref['n'] == 2 and ref['top1_mean'] == pytest.approx(0.955)
+    assert [p['method'] for p in result['paired']] == ['l1']
+    assert ('| base, fine-tuned with the same schedule | 95.0 | 96.0 | 2 | '
+            '95.50 |') in tool.format_tables(result)
+
+
 def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
     out, js, png = (tmp_path / 'runs.md', tmp_path / 'runs.json',
                     tmp_path / 'runs.png')

@@ -85,6 +85,22 @@ def test_pruned_models_get_the_vared2_schedule(bench, tmp_path):
     assert ft.param_scheduler == Config.fromfile(ADAPTIVE).param_scheduler
 
 
+def test_the_base_reference_gets_the_vared2_schedule(bench, tmp_path):
+    # --finetune-base: the unpruned base, the VA-RED2 schedule and seed
+    path = bench.finetune_config(bench.HARD_BASE_CFG, ADAPTIVE,
+                                 ['randomness.seed=3'], str(tmp_path))
+    assert path == str(tmp_path / 'finetune_config.py')
+    ft = Config.fromfile(path)
+    base = Config.fromfile(bench.HARD_BASE_CFG)
+    dyn = Config.fromfile(ADAPTIVE)
+    assert ft.model == base.model
+    assert ft.train_dataloader == base.train_dataloader
+    assert ft.train_cfg == dyn.train_cfg
+    assert ft.param_scheduler == dyn.param_scheduler
+    assert ft.optim_wrapper.optimizer == dyn.optim_wrapper.optimizer
+    assert ft.randomness.seed == 3
+
+
 def test_summary_per_class_and_static_vs_moving(bench, tmp_path,
                                                 write_test_dir):
     labels = list(range(10)) * 2
@@ -157,6 +173,14 @@ def test_tables_and_plot(bench, tmp_path):
     assert '| static_blocks (static) | 90.0 | 90.0, 0.300 | 90.0, 0.300 |' \
         in tables
     png = tmp_path / 'plot.png'
+    bench.plot(summary, str(png))
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # with --finetune-base, its row follows the base's
+    summary['base_finetuned'] = dict(top1=0.945, gflops=0.5)
+    tables = bench.format_tables(summary)
+    lines = tables.splitlines()
+    assert lines[3] == ('| base R(2+1)D-18, fine-tuned with the same '
+                        'schedule | 94.5 | 0.500 | 1.00 |')
     bench.plot(summary, str(png))
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 

@@ -85,8 +85,12 @@ def load_runs(work_dirs):
 
 def _arms(summary):
     """``{arm: (top1, gflops)}`` of one run; an arm is ``('base', )``,
-    ``('vared2', budget)`` or ``(method, matched_budget)``."""
+    ``('base_finetuned', )`` (``--finetune-base``), ``('vared2', budget)``
+    or ``(method, matched_budget)``."""
     arms = {('base', ): (summary['base']['top1'], summary['base']['gflops'])}
+    if 'base_finetuned' in summary:
+        r = summary['base_finetuned']
+        arms[('base_finetuned', )] = (r['top1'], r['gflops'])
     for r in summary['vared2']:
         arms[('vared2', r['budget'])] = (r['top1'], r['gflops'])
     for r in summary['pruned']:
@@ -108,8 +112,8 @@ TIE = 1e-9
 
 
 def _arm_sort_key(arm):
-    order = {'base': 0, 'vared2': 1}
-    return (order.get(arm[0], 2), arm[0], arm[1:])
+    order = {'base': 0, 'base_finetuned': 1, 'vared2': 2}
+    return (order.get(arm[0], 3), arm[0], arm[1:])
 
 
 def compare(runs):
@@ -135,7 +139,7 @@ def compare(runs):
                 gflops_std=gflops[1]))
     paired = []
     for arm in arms:
-        if arm[0] in ('base', 'vared2'):
+        if arm[0] in ('base', 'base_finetuned', 'vared2'):
             continue
         ref = ('vared2', arm[1])
         diffs = {
@@ -180,6 +184,8 @@ def compare(runs):
 def _label(arm):
     if arm[0] == 'base':
         return 'base'
+    if arm[0] == 'base_finetuned':
+        return 'base, fine-tuned with the same schedule'
     if arm[0] == 'vared2':
         return f'VA-RED², budget {arm[1]:g}'
     return f'{arm[0]} pruning, matched to {arm[1]:g}'
