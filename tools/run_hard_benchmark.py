@@ -386,7 +386,7 @@ def main(argv=None):
         summary['base_finetuned'] = dict(
             top1=top1(test_dir), gflops=summary['base'].get('gflops'))
 
-    demo.write_summary(wd, summary, steps.timing, t_start)
+    demo.write_summary(wd, summary, step_times(wd, steps.timing), t_start)
     tables = format_tables(summary)
     with open(osp.join(wd, 'tables.md'), 'w') as f:
         f.write(tables)
@@ -395,6 +395,19 @@ def main(argv=None):
     print(f"total time {summary['total_s'] / 60:.1f} min; written: "
           f"{osp.join(wd, 'summary.json')}, tables.md, "
           'accuracy_vs_gflops.png')
+
+
+def step_times(wd, timing):
+    """The step times of this call over those of the calls before it
+    (recorded in ``wd/summary.json``), so that a resumed run keeps the times
+    of the steps it skipped; ``total_s`` stays this call's."""
+    path = osp.join(wd, 'summary.json')
+    times = {}
+    if osp.isfile(path):
+        with open(path) as f:
+            times.update(json.load(f).get('timing_s', {}))
+    times.update(timing)
+    return times
 
 
 def format_tables(summary):

@@ -241,3 +241,23 @@ def test_data_of_other_generator_settings_is_refused(bench, tmp_path):
     with pytest.raises(SystemExit, match='generated with other settings'):
         bench.prepare_data(str(root), 80)
     bench.prepare_data(str(root), 60)
+
+
+def test_a_resumed_run_keeps_the_times_of_the_steps_it_skipped(
+        bench, tmp_path):
+    assert bench.step_times(str(tmp_path), {'train a': 2.0}) == {
+        'train a': 2.0
+    }
+    (tmp_path / 'summary.json').write_text(
+        json.dumps(dict(timing_s={
+            'train a': 1.0,
+            'train b': 3.0
+        })))
+    assert bench.step_times(str(tmp_path), {
+        'train a': 2.0,
+        'train c': 4.0
+    }) == {
+        'train a': 2.0,
+        'train b': 3.0,
+        'train c': 4.0
+    }
