@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import os.path as osp
+import textwrap
 
 
 def parse_args(argv=None):
@@ -264,9 +265,8 @@ def plot(result, path):
         pts = [100 * r['top1'] for r in m['runs'].values()]
         ax.scatter([i] * len(pts), pts, color='k', s=12, zorder=3)
     ax.set_xticks(range(len(models)))
-    ax.set_xticklabels(
-        [_label(m['model']).replace(', ', '\n', 1) for m in models],
-        fontsize=7)
+    ax.set_xticklabels([textwrap.fill(_label(m['model']), 18) for m in models],
+                       fontsize=7)
     tops = [100 * r['top1'] for m in models for r in m['runs'].values()]
     ax.set_ylim(max(0, min(tops) - 5), min(100, max(tops) + 2))
     ax.set_ylabel('top-1 (%): runs (dots), mean (bar)')
