@@ -199,6 +199,18 @@ def _pct(x, digits=1, sign=''):
     return '–' if x is None else f'{100 * x:{sign}.{digits}f}'
 
 
+def _head(first, names, last=()):
+    """A blank line, then the header and separator rows of a markdown
+    table with a column per run."""
+    cols = [first] + list(names) + list(last)
+    return ['', f"| {' | '.join(cols)} |", '|' + '---|' * len(cols)]
+
+
+def _cells(per_run, names, fmt):
+    """One cell per run: ``fmt(value)``, '–' where the run has none."""
+    return ' | '.join(fmt(per_run[n]) if n in per_run else '–' for n in names)
+
+
 def format_tables(result):
     """Markdown tables of :func:`compare`'s result."""
     names = list(result['runs'])
@@ -207,43 +219,28 @@ def format_tables(result):
         opts = ' '.join(r['vared2_cfg_options']) or '–'
         cfg = osp.basename(r['vared2_config'] or 'not recorded')
         lines.append(f'| {name} | {cfg} | {opts} |')
-    lines += [
-        '', '| model | ' + ' | '.join(names) +
-        ' | n | mean top-1 | std | mean GFLOPs/clip |',
-        '|---|' + '---|' * (len(names) + 4)
-    ]
+    lines += _head('model', names,
+                   ('n', 'mean top-1', 'std', 'mean GFLOPs/clip'))
     for m in result['models']:
-        cells = ' | '.join(
-            _pct(m['runs'][n]['top1']) if n in m['runs'] else '–'
-            for n in names)
+        cells = _cells(m['runs'], names, lambda r: _pct(r['top1']))
         lines.append(f"| {_label(m['model'])} | {cells} | {m['n']} | "
                      f"{_pct(m['top1_mean'], 2)} | "
                      f"{_pct(m['top1_std'], 2)} | "
                      f"{m['gflops_mean']:.3f} |")
     if result['paired']:
-        lines += [
-            '', '| VA-RED² − pruning, top-1 points | ' + ' | '.join(names) +
-            ' | n | mean | std | wins / ties / losses |',
-            '|---|' + '---|' * (len(names) + 4)
-        ]
+        lines += _head('VA-RED² − pruning, top-1 points', names,
+                       ('n', 'mean', 'std', 'wins / ties / losses'))
         for p in result['paired']:
-            cells = ' | '.join(
-                _pct(p['diffs'][n], sign='+') if n in p['diffs'] else '–'
-                for n in names)
+            cells = _cells(p['diffs'], names, lambda d: _pct(d, sign='+'))
             lines.append(
                 f"| vs {p['method']}, budget {p['budget']:g} | {cells} | "
                 f"{p['n']} | {_pct(p['mean'], 2, '+')} | "
                 f"{_pct(p['std'], 2)} | "
                 f"{p['wins']} / {p['ties']} / {p['losses']} |")
     if result['static_vs_moving']:
-        lines += [
-            '', '| VA-RED² budget, still / moving GFLOPs | ' +
-            ' | '.join(names) + ' |', '|---|' + '---|' * len(names)
-        ]
+        lines += _head('VA-RED² budget, still / moving GFLOPs', names)
         for row in result['static_vs_moving']:
-            per = row['runs']
-            cells = ' | '.join(f'{per[n]:.2f}' if n in per else '–'
-                               for n in names)
+            cells = _cells(row['runs'], names, lambda r: f'{r:.2f}')
             lines.append(f"| {row['budget']:g} | {cells} |")
     return '\n'.join(lines) + '\n'
 
