@@ -256,23 +256,31 @@ class Steps:
         return cfg
 
 
+def _config(path, options=()):
+    """The config at ``path`` with ``key=value`` ``options`` merged."""
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(path)
+    if options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(
+            parser.parse_args(['--options'] + list(options)).options)
+    return cfg
+
+
 def finetune_config(pruned_cfg_path,
                     dyn_cfg_path,
                     dyn_options=(),
-                    out_dir=None):
+                    out_dir=None,
+                    options=()):
     """Write ``finetune_config.py`` in ``out_dir`` (default: next to the
     pruned config): the model of ``pruned_cfg_path`` (a pruned model, or
-    the base) with the schedule (``SCHEDULE_KEYS``) of the VA-RED² config
-    with ``dyn_options`` (``key=value`` strings, as
-    ``--vared2-cfg-options``)."""
-    from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(pruned_cfg_path)
-    dyn = Config.fromfile(dyn_cfg_path)
-    if dyn_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--options', nargs='+', action=DictAction)
-        dyn.merge_from_dict(
-            parser.parse_args(['--options'] + list(dyn_options)).options)
+    the base, with ``options``, as ``--base-cfg-options``) with the
+    schedule (``SCHEDULE_KEYS``) of the VA-RED² config with
+    ``dyn_options`` (``key=value`` strings, as ``--vared2-cfg-options``),
+    which wins where the two set the same schedule key."""
+    cfg = _config(pruned_cfg_path, options)
+    dyn = _config(dyn_cfg_path, dyn_options)
     for key in SCHEDULE_KEYS:
         cfg[key] = dyn[key]
     # the gates' learning-rate multiplier has nothing to match here
@@ -379,10 +387,10 @@ def main(argv=None):
         wd_bft = osp.join(wd, 'base_finetune')
         os.makedirs(wd_bft, exist_ok=True)
         ft_cfg = finetune_config(HARD_BASE_CFG, args.vared2_config,
-                                 args.vared2_cfg_options, wd_bft)
-        opts = [f'load_from={base_ckpt}'] + list(base_opts)
-        ckpt = steps.train('base_finetune', ft_cfg, wd_bft, opts)
-        test_dir = steps.test('base_finetune', ft_cfg, ckpt, wd_bft, opts)
+                                 args.vared2_cfg_options, wd_bft, base_opts)
+        ckpt = steps.train('base_finetune', ft_cfg, wd_bft,
+                           [f'load_from={base_ckpt}'])
+        test_dir = steps.test('base_finetune', ft_cfg, ckpt, wd_bft)
         summary['base_finetuned'] = dict(
             top1=top1(test_dir), gflops=summary['base'].get('gflops'))
 

@@ -99,6 +99,13 @@ def test_the_base_reference_gets_the_vared2_schedule(bench, tmp_path):
     assert ft.param_scheduler == dyn.param_scheduler
     assert ft.optim_wrapper.optimizer == dyn.optim_wrapper.optimizer
     assert ft.randomness.seed == 3
+    # --base-cfg-options reach the base's model, not the schedule
+    ft = Config.fromfile(
+        bench.finetune_config(
+            bench.HARD_BASE_CFG, ADAPTIVE, [], str(tmp_path),
+            ['model.cls_head.dropout_ratio=0.25', 'train_cfg.max_epochs=3']))
+    assert ft.model.cls_head.dropout_ratio == 0.25
+    assert ft.train_cfg == dyn.train_cfg
 
 
 def test_summary_per_class_and_static_vs_moving(bench, tmp_path,
