@@ -111,10 +111,13 @@ def _stats(values):
 #: top-1 differences this small are ties (float noise of equal counts)
 TIE = 1e-9
 
+#: the arms that are not pruning baselines, in table order (the pruning
+#: methods follow)
+OWN_ARMS = {'base': 0, 'base_finetuned': 1, 'vared2': 2}
+
 
 def _arm_sort_key(arm):
-    order = {'base': 0, 'base_finetuned': 1, 'vared2': 2}
-    return (order.get(arm[0], 3), arm[0], arm[1:])
+    return (OWN_ARMS.get(arm[0], len(OWN_ARMS)), arm[0], arm[1:])
 
 
 def compare(runs):
@@ -140,7 +143,7 @@ def compare(runs):
                 gflops_std=gflops[1]))
     paired = []
     for arm in arms:
-        if arm[0] in ('base', 'base_finetuned', 'vared2'):
+        if arm[0] in OWN_ARMS:
             continue
         ref = ('vared2', arm[1])
         diffs = {
@@ -163,7 +166,7 @@ def compare(runs):
                 losses=sum(d < -TIE for d in diffs.values())))
     ratios = {}
     for name, s in runs:
-        for r in sorted(s['vared2'], key=lambda r: r['budget']):
+        for r in s['vared2']:
             ratios.setdefault(r['budget'], {})[name] = (
                 r['static_gflops'] / r['moving_gflops'])
     return dict(
