@@ -199,6 +199,78 @@ def test_inplace_distillation_refuses_bad_settings(bad, match):
         _distill_model(**bad)
 
 
+def _full_choice_model(full_choice_loss, dropout=0.5, policy_rank=None):
+    cfg = Config.fromfile(DYNAMIC['r2plus1d'])
+    cfg.model.policy_rank = policy_rank
+    cfg.model.cls_head.num_classes = 5
+    cfg.model.cls_head.dropout_ratio = dropout
+    cfg.model.backbone.pretrained = None
+    cfg.model.full_choice_loss = full_choice_loss
+    torch.manual_seed(0)
+    model = build_model_from_cfg(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def test_full_choice_loss_adds_the_plain_network_loss_first():
+    from mmaction.models.recognizers import Recognizer3D
+
+    from varedd_mm import fixed_policy
+    model = _full_choice_model(dict(loss_weight=2.0))
+    plain = _full_choice_model(None)
+    plain.load_state_dict(model.state_dict())
+    data = model.data_preprocessor(_batch(n=4), True)
+    # the reference: the recognizer's own loss at (0, 0), same random state
+    # (dropout draws the same mask), then the training forward
+    torch.manual_seed(3)
+    with fixed_policy(plain, 0, 0):
+        ref = Recognizer3D.loss(plain, **data)
+    ref_train = plain.loss(**data)
+    torch.manual_seed(3)
+    out = model.loss(**data)
+    assert sorted(set(out) - set(ref_train)) == ['full_loss_cls'] + sorted(
+        f'full_{k}' for k in ref if 'loss' not in k)
+    torch.testing.assert_close(
+        out['full_loss_cls'], 2.0 * ref['loss_cls'], rtol=0, atol=0)
+    # the training forward (run last) is the one the records and the
+    # efficiency terms speak for, exactly as without the option
+    for key in ('loss_cls', 'loss_eff', 'eff_ratio_expected',
+                'eff_ratio_realised'):
+        torch.testing.assert_close(out[key], ref_train[key], rtol=0, atol=0)
+    # the full-choice term trains the shared weights, not the gates
+    model.zero_grad()
+    out['full_loss_cls'].backward()
+    stem = model.backbone.conv1.conv.conv_s.weight
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+    gates = [p.grad for n, p in model.named_parameters() if '.gate.' in n]
+    assert gates and all(g is None or not g.any() for g in gates)
+    # mmengine sums it into the total loss
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
+    log = {k: float(v) for k, v in model.train_step(_batch(), optim).items()}
+    parts = ('loss_cls', 'loss_eff', 'full_loss_cls')
+    assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
+
+
+def test_full_choice_loss_trains_with_policy_rank():
+    # the counterfactual forwards restore the BN statistics in place: the
+    # full-choice forward must come after them, or its backward fails
+    model = _full_choice_model(
+        dict(loss_weight=1.0), policy_rank=dict(dims=('temporal', )))
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    log = model.train_step(_batch(n=4), optim)
+    assert {'loss_policy', 'full_loss_cls', 'loss_cls'} <= set(log)
+
+
+@pytest.mark.parametrize('bad,match', [
+    (dict(weight=1.0), 'full_choice_loss: unknown keys'),
+    (dict(loss_weight=0), 'full_choice_loss.loss_weight must be a number'),
+    ([1.0], 'full_choice_loss must be a dict'),
+])
+def test_full_choice_loss_refuses_bad_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
+        _full_choice_model(bad)
+
+
 def _rank_model(policy_rank, **dynamic_cfg):
     cfg = Config.fromfile(DYNAMIC['r2plus1d'])
     cfg.model.backbone.dynamic_cfg.update(dynamic_cfg)

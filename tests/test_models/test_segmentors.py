@@ -223,6 +223,32 @@ def test_train_step_adds_the_efficiency_terms():
     assert 0 < log['eff_ratio_expected'] <= 1.0 + 1e-3
 
 
+def test_full_choice_loss_adds_the_plain_segmentor_losses():
+    from mmseg.models import EncoderDecoder
+    model = _segmentor(full_choice_loss=dict(loss_weight=1.5))
+    model.train()
+    data = model.data_preprocessor(_batch(), True)
+    torch.manual_seed(0)
+    with fixed_policy(model, 0, 0):
+        ref = EncoderDecoder.loss(model, **data)
+    torch.manual_seed(0)
+    out = model.loss(**data)
+    for key in ('decode.loss_ce', 'aux.loss_ce'):
+        torch.testing.assert_close(
+            out[f'full_{key}'], 1.5 * ref[key], rtol=0, atol=0)
+        assert not torch.equal(out[key], ref[key])  # learned gates reduce
+    torch.testing.assert_close(out['full_decode.acc_seg'],
+                               ref['decode.acc_seg'])
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
+    log = {k: float(v) for k, v in model.train_step(_batch(), optim).items()}
+    parts = [k for k in log if 'loss_' in k]
+    assert sorted(parts) == [
+        'aux.loss_ce', 'decode.loss_ce', 'full_aux.loss_ce',
+        'full_decode.loss_ce', 'loss_eff'
+    ]
+    assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
+
+
 def test_policy_rank_is_refused_without_a_per_image_loss():
     with pytest.raises(ValueError, match='policy_rank needs the task loss'):
         _segmentor(policy_rank=dict())

@@ -11,7 +11,9 @@ VA-RED² needs:
   (:meth:`VARED2ModelMixin.vared2_loss`), and with ``policy_rank`` the
   gates' counterfactual ranking loss ``loss_policy``
   (:mod:`varedd_mm.ops.policy_rank`; the task model says what one clip's
-  task loss is in ``vared2_clip_losses``);
+  task loss is in ``vared2_clip_losses``), and with ``full_choice_loss``
+  the task losses of the network forced to the full choice, ``full_*``
+  (:meth:`VARED2ModelMixin.vared2_full_choice_losses`);
 * testing: per predicted sample, the realised GFLOPs of each of its rows
   (views of a clip, windows of an image), each row with its own choices,
   the base model's GFLOPs per row, the choices and the layer names
@@ -30,8 +32,13 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.registry import MODELS
 
-from varedd_mm.ops import EfficiencyLoss, dynamic_layers, track_flops
+from varedd_mm.ops import (EfficiencyLoss, dynamic_layers, fixed_policy,
+                           track_flops)
+from varedd_mm.ops.config import parse_options
 from varedd_mm.ops.policy_rank import PolicyRanker
+
+#: keys of ``full_choice_loss`` and their defaults
+FULL_CHOICE_DEFAULTS = dict(loss_weight=1.0)
 
 
 class VARED2ModelMixin:
@@ -45,6 +52,7 @@ class VARED2ModelMixin:
     Args:
         efficiency_loss (dict, optional): See :meth:`_init_vared2`.
         policy_rank (dict, optional): See :meth:`_init_vared2`.
+        full_choice_loss (dict, optional): See :meth:`_init_vared2`.
         Others: those of the model class it is combined with.
     """
 
@@ -52,23 +60,52 @@ class VARED2ModelMixin:
                  *args,
                  efficiency_loss: Optional[dict] = None,
                  policy_rank: Optional[dict] = None,
+                 full_choice_loss: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_vared2(efficiency_loss, policy_rank)
+        self._init_vared2(efficiency_loss, policy_rank, full_choice_loss)
 
     def loss(self, *args, **kwargs) -> dict:
-        """The base class's loss dict plus :meth:`vared2_loss` and, with
-        ``policy_rank``, ``loss_policy`` and its logged terms."""
+        """The base class's loss dict plus :meth:`vared2_loss`, with
+        ``policy_rank`` ``loss_policy`` and its logged terms, with
+        ``full_choice_loss`` the ``full_*`` terms."""
         measured = None
         if self._policy_rank is not None:
             # before the training forward: its records must be the last
             measured = self._policy_rank.measure(
                 self, lambda: self.vared2_clip_losses(*args, **kwargs))
+        # after the counterfactual forwards (restoring the BN statistics
+        # in place would invalidate its graph), before the training forward
+        full = self.vared2_full_choice_losses(*args, **kwargs)
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
         if measured is not None:
             losses.update(self._policy_rank.loss(measured))
+        losses.update(full)
         return losses
+
+    def vared2_full_choice_losses(self, *args, **kwargs) -> dict:
+        """With ``full_choice_loss``: the base class's loss dict for the
+        arguments of ``loss``, computed with every dynamic layer forced to
+        the full choice ``(0, 0)`` (the shared weights as the plain
+        network; the gates are not run), each key prefixed ``full_`` and
+        each loss term (a key containing ``loss``) times ``loss_weight``;
+        mmengine sums them into the total loss with the others. Without
+        it: ``{}``. One more forward and backward per training step; BN
+        running statistics are updated by this forward too (the
+        recalibration hook re-estimates them for the learned policy)."""
+        if self._full_choice_cfg is None:
+            return {}
+        weight = self._full_choice_cfg['loss_weight']
+        with fixed_policy(self, 0, 0):
+            losses = super().loss(*args, **kwargs)
+        out = {}
+        for key, value in losses.items():
+            if 'loss' in key:
+                value = ([weight * v for v in value] if isinstance(
+                    value, (list, tuple)) else weight * value)
+            out[f'full_{key}'] = value
+        return out
 
     def vared2_clip_losses(self, *args, **kwargs) -> torch.Tensor:
         """The task loss of every row the dynamic layers run on (a clip,
@@ -79,7 +116,8 @@ class VARED2ModelMixin:
 
     def _init_vared2(self,
                      efficiency_loss: Optional[dict],
-                     policy_rank: Optional[dict] = None) -> None:
+                     policy_rank: Optional[dict] = None,
+                     full_choice_loss: Optional[dict] = None) -> None:
         """Build the efficiency loss and find the dynamic layers (called by
         ``__init__`` after the model is built).
 
@@ -109,7 +147,18 @@ class VARED2ModelMixin:
                 right). Only for task models with a per-clip task loss
                 (``vared2_clip_losses``). None (default): the paper's
                 training.
+            full_choice_loss (dict, optional): ``dict(loss_weight=1.0)``
+                (> 0) also trains the shared weights as the plain network:
+                every step adds the task losses of the network forced to
+                the full choice, ``full_<key>``
+                (:meth:`vared2_full_choice_losses`; the sandwich rule's
+                largest network, as slimmable networks train). None
+                (default): the paper's training.
         """
+        self._full_choice_cfg = (
+            None if full_choice_loss is None else parse_options(
+                full_choice_loss, FULL_CHOICE_DEFAULTS, 'full_choice_loss',
+                ('loss_weight', )))
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
         # without the loss the cost ratios are still logged
