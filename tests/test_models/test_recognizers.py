@@ -134,15 +134,25 @@ def test_clip_without_views_axis_names_the_expected_layout():
     assert feats.shape[0] == 2
 
 
-def _distill_model(**distill):
+def _train_model(dynamic_cfg=None, dropout=None, **model_keys):
+    """The R(2+1)D-18 recognizer (5 classes, seeded weights) in training
+    mode, with ``dynamic_cfg`` and ``model_keys`` set in its config."""
     cfg = Config.fromfile(DYNAMIC['r2plus1d'])
+    cfg.model.backbone.dynamic_cfg.update(dynamic_cfg or {})
     cfg.model.cls_head.num_classes = 5
-    cfg.model.cls_head.dropout_ratio = 0.0  # teacher and student comparable
+    if dropout is not None:
+        cfg.model.cls_head.dropout_ratio = dropout
     cfg.model.backbone.pretrained = None
-    cfg.model.inplace_distill = distill
+    cfg.model.update(model_keys)
+    torch.manual_seed(0)
     model = build_model_from_cfg(cfg)
     model.init_weights()
     return model.train()
+
+
+def _distill_model(**distill):
+    # no dropout: teacher and student comparable
+    return _train_model(dropout=0.0, inplace_distill=distill)
 
 
 def test_inplace_distillation_pulls_the_policy_towards_the_full_model():
@@ -199,17 +209,9 @@ def test_inplace_distillation_refuses_bad_settings(bad, match):
         _distill_model(**bad)
 
 
-def _full_choice_model(full_choice_loss, dropout=0.5, policy_rank=None):
-    cfg = Config.fromfile(DYNAMIC['r2plus1d'])
-    cfg.model.policy_rank = policy_rank
-    cfg.model.cls_head.num_classes = 5
-    cfg.model.cls_head.dropout_ratio = dropout
-    cfg.model.backbone.pretrained = None
-    cfg.model.full_choice_loss = full_choice_loss
-    torch.manual_seed(0)
-    model = build_model_from_cfg(cfg)
-    model.init_weights()
-    return model.train()
+def _full_choice_model(full_choice_loss, policy_rank=None):
+    return _train_model(
+        full_choice_loss=full_choice_loss, policy_rank=policy_rank)
 
 
 def test_full_choice_loss_adds_the_plain_network_loss_first():
@@ -272,15 +274,7 @@ def test_full_choice_loss_refuses_bad_settings(bad, match):
 
 
 def _rank_model(policy_rank, **dynamic_cfg):
-    cfg = Config.fromfile(DYNAMIC['r2plus1d'])
-    cfg.model.backbone.dynamic_cfg.update(dynamic_cfg)
-    cfg.model.cls_head.num_classes = 5
-    cfg.model.backbone.pretrained = None
-    cfg.model.policy_rank = policy_rank
-    torch.manual_seed(0)
-    model = build_model_from_cfg(cfg)
-    model.init_weights()
-    return model.train()
+    return _train_model(dynamic_cfg, policy_rank=policy_rank)
 
 
 def _forced_ce(model, data, choice):
