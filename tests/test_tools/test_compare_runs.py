@@ -180,3 +180,36 @@ def test_bad_inputs_are_refused(tool, three_runs, tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.parse_args([three_runs[0], twin])
     assert 'share names' in capsys.readouterr().err
+
+
+def test_baselines_from_another_run_of_the_same_base_and_seed(
+        tool, three_runs, tmp_path, capsys):
+    new = []
+    for i, top1 in enumerate((0.97, 0.96, 0.94)):
+        summary = _summary(top1, {}, seed=i)
+        summary['vared2_config'] = 'configs/y.py'
+        new.append(_write(tmp_path, f'new{i}', summary))
+    base_ft = json.loads((tmp_path / 's1' / 'summary.json').read_text())
+    base_ft['base_finetuned'] = dict(top1=0.975, gflops=0.476)
+    (tmp_path / 's1' / 'summary.json').write_text(json.dumps(base_ft))
+    runs = tool.load_runs(new, three_runs)
+    assert [s['baselines_from'] for _, s in runs] == ['s0', 's1', 's2']
+    result = tool.compare(runs)
+    (l1, fpgm) = sorted(result['paired'], key=lambda p: p['method'])[::-1]
+    assert l1['diffs'] == pytest.approx({
+        'new0': 0.04,
+        'new1': 0.015,
+        'new2': -0.01
+    })
+    assert fpgm['diffs'] == pytest.approx({'new0': 0.04, 'new2': -0.02})
+    assert _model(result, 'base_finetuned')['runs'] == {
+        'new1': dict(top1=0.975, gflops=0.476)
+    }
+    assert '| new1 | y.py | randomness.seed=1 | s1 |' in tool.format_tables(
+        result)
+    # another seed's baselines would pair the wrong runs
+    with pytest.raises(SystemExit, match='differ in their seed options'):
+        tool.load_runs(new, three_runs[::-1])
+    with pytest.raises(SystemExit):
+        tool.parse_args(new + ['--baselines-from'] + three_runs[:2])
+    assert 'one dir per work dir (3)' in capsys.readouterr().err

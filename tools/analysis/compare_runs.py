@@ -18,6 +18,12 @@ prints (and writes to ``--out``):
   losses of VA-RED²;
 - VA-RED²'s still / moving GFLOPs ratio per run.
 
+``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
+models and the fine-tuned base of each run from another run of the same
+base checkpoint and seed (e.g. another VA-RED² config against the pruning
+baselines already trained): the pruned models were matched to that other
+run's realised GFLOPs, which the models table shows next to VA-RED²'s.
+
 A model missing from some runs is reported with the runs that have it
 (its ``n`` says how many), never dropped. Runs of different benchmarks
 (other classes) cannot be compared and stop the tool with an error.
@@ -38,6 +44,13 @@ def parse_args(argv=None):
         nargs='+',
         help='work dirs of tools/run_hard_benchmark.py (each with a '
         'summary.json)')
+    parser.add_argument(
+        '--baselines-from',
+        nargs='+',
+        metavar='DIR',
+        help='one work dir per WORK_DIR, in the same order: take the pruned '
+        'models and the fine-tuned base of each run from it (same base '
+        'checkpoint and seed)')
     parser.add_argument('--out', help='write the tables (markdown) here')
     parser.add_argument('--json', help='write the figures (JSON) here')
     parser.add_argument(
@@ -45,6 +58,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if len(set(map(osp.realpath, args.work_dirs))) != len(args.work_dirs):
         parser.error(f'work_dirs: each run once, got {args.work_dirs}')
+    if args.baselines_from and len(args.baselines_from) != len(args.work_dirs):
+        parser.error(f'--baselines-from: one dir per work dir '
+                     f'({len(args.work_dirs)}), got {args.baselines_from}')
     names = [run_name(wd) for wd in args.work_dirs]
     if len(set(names)) != len(names):
         parser.error('work_dirs: the runs are named by their directory, '
@@ -61,21 +77,60 @@ def run_name(work_dir):
 SUMMARY_KEYS = ('classes', 'base', 'vared2', 'pruned')
 
 
-def load_runs(work_dirs):
-    """``[(name, summary)]`` of the runs; the name is the work dir's."""
+def _load_summary(wd, what='work_dirs'):
+    path = osp.join(wd, 'summary.json')
+    if not osp.isfile(path):
+        raise SystemExit(f'{what}: {wd} has no summary.json (is it a '
+                         'finished run of tools/run_hard_benchmark.py?)')
+    with open(path) as f:
+        summary = json.load(f)
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise SystemExit(f'{what}: {path} is not a summary of '
+                         'tools/run_hard_benchmark.py (no '
+                         f'{", ".join(missing)})')
+    return summary
+
+
+def _seed_options(summary):
+    return sorted(
+        o for o in summary.get('vared2_cfg_options', [])
+        if o.startswith('randomness.'))
+
+
+#: what ``--baselines-from`` takes from the other run
+BASELINE_KEYS = ('pruned', 'base_finetuned')
+
+
+def _with_baselines(summary, wd, other, other_wd):
+    """``summary`` with the pruned models and the fine-tuned base of
+    ``other`` (a run of the same base checkpoint, classes and seed)."""
+    for key, what in ((lambda s: s.get('base_checkpoint'), 'base checkpoint'),
+                      (_seed_options, 'seed options'), (lambda s: s['classes'],
+                                                        'classes')):
+        if key(summary) != key(other):
+            raise SystemExit(
+                f'--baselines-from: {other_wd} and {wd} differ in their '
+                f'{what} ({key(other)!r} vs {key(summary)!r}): the pruned '
+                'models would not be paired with their own VA-RED2 run')
+    out = {k: v for k, v in summary.items() if k not in BASELINE_KEYS}
+    out.update({k: other[k] for k in BASELINE_KEYS if k in other})
+    out['baselines_from'] = run_name(other_wd)
+    return out
+
+
+def load_runs(work_dirs, baselines_from=None):
+    """``[(name, summary)]`` of the runs; the name is the work dir's. With
+    ``baselines_from`` (one dir per run), each run's pruned models and
+    fine-tuned base are those of the other run."""
     runs = []
-    for wd in work_dirs:
-        path = osp.join(wd, 'summary.json')
-        if not osp.isfile(path):
-            raise SystemExit(f'work_dirs: {wd} has no summary.json (is it '
-                             'a finished run of tools/run_hard_benchmark.py?)')
-        with open(path) as f:
-            summary = json.load(f)
-        missing = [k for k in SUMMARY_KEYS if k not in summary]
-        if missing:
-            raise SystemExit(f'work_dirs: {path} is not a summary of '
-                             'tools/run_hard_benchmark.py (no '
-                             f'{", ".join(missing)})')
+    for i, wd in enumerate(work_dirs):
+        summary = _load_summary(wd)
+        if baselines_from:
+            other = baselines_from[i]
+            summary = _with_baselines(summary, wd,
+                                      _load_summary(other, '--baselines-from'),
+                                      other)
         runs.append((run_name(wd), summary))
     classes = {tuple(s['classes']) for _, s in runs}
     if len(classes) != 1:
@@ -175,7 +230,8 @@ def compare(runs):
             dict(
                 vared2_config=s.get('vared2_config'),
                 vared2_cfg_options=s.get('vared2_cfg_options', []),
-                base_checkpoint=s.get('base_checkpoint'))
+                base_checkpoint=s.get('base_checkpoint'),
+                baselines_from=s.get('baselines_from'))
             for name, s in runs
         },
         models=models,
@@ -217,11 +273,15 @@ def _cells(per_run, names, fmt):
 def format_tables(result):
     """Markdown tables of :func:`compare`'s result."""
     names = list(result['runs'])
-    lines = ['| run | VA-RED² config | cfg-options |', '|---|---|---|']
+    lines = [
+        '| run | VA-RED² config | cfg-options | pruned models and '
+        'fine-tuned base from |', '|---|---|---|---|'
+    ]
     for name, r in result['runs'].items():
         opts = ' '.join(r['vared2_cfg_options']) or '–'
         cfg = osp.basename(r['vared2_config'] or 'not recorded')
-        lines.append(f'| {name} | {cfg} | {opts} |')
+        lines.append(f"| {name} | {cfg} | {opts} | "
+                     f"{r.get('baselines_from') or 'this run'} |")
     lines += _head('model', names,
                    ('n', 'mean top-1', 'std', 'mean GFLOPs/clip'))
     for m in result['models']:
@@ -279,7 +339,7 @@ def plot(result, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    result = compare(load_runs(args.work_dirs))
+    result = compare(load_runs(args.work_dirs, args.baselines_from))
     tables = format_tables(result)
     print(tables)
     if args.out:
