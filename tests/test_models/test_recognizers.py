@@ -1,5 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Train and test steps of each dynamic recognizer; the efficiency metric."""
+import copy
+
 import pytest
 import torch
 from mmaction.structures import ActionDataSample
@@ -209,9 +211,8 @@ def test_inplace_distillation_refuses_bad_settings(bad, match):
         _distill_model(**bad)
 
 
-def _full_choice_model(full_choice_loss, policy_rank=None):
-    return _train_model(
-        full_choice_loss=full_choice_loss, policy_rank=policy_rank)
+def _full_choice_model(full_choice_loss):
+    return _train_model(full_choice_loss=full_choice_loss)
 
 
 def test_full_choice_loss_adds_the_plain_network_loss_first():
@@ -222,11 +223,13 @@ def test_full_choice_loss_adds_the_plain_network_loss_first():
     plain = _full_choice_model(None)
     plain.load_state_dict(model.state_dict())
     data = model.data_preprocessor(_batch(n=4), True)
-    # the reference: the recognizer's own loss at (0, 0), same random state
-    # (dropout draws the same mask), then the training forward
+    # the reference: the recognizer's own loss at (0, 0) and the training
+    # forward, each from the same random state (the same dropout mask)
+    forced = copy.deepcopy(plain)
     torch.manual_seed(3)
-    with fixed_policy(plain, 0, 0):
-        ref = Recognizer3D.loss(plain, **data)
+    with fixed_policy(forced, 0, 0):
+        ref = Recognizer3D.loss(forced, **data)
+    torch.manual_seed(3)
     ref_train = plain.loss(**data)
     torch.manual_seed(3)
     out = model.loss(**data)
@@ -235,10 +238,14 @@ def test_full_choice_loss_adds_the_plain_network_loss_first():
     torch.testing.assert_close(
         out['full_loss_cls'], 2.0 * ref['loss_cls'], rtol=0, atol=0)
     # the training forward (run last) is the one the records and the
-    # efficiency terms speak for, exactly as without the option
+    # efficiency terms speak for, exactly as without the option, and the
+    # full-choice forward left no BN statistics behind
     for key in ('loss_cls', 'loss_eff', 'eff_ratio_expected',
                 'eff_ratio_realised'):
         torch.testing.assert_close(out[key], ref_train[key], rtol=0, atol=0)
+    for (k, v), w in zip(model.state_dict().items(),
+                         plain.state_dict().values()):
+        assert torch.equal(v, w), k
     # the full-choice term trains the shared weights, not the gates
     model.zero_grad()
     out['full_loss_cls'].backward()
@@ -253,14 +260,30 @@ def test_full_choice_loss_adds_the_plain_network_loss_first():
     assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
 
 
-def test_full_choice_loss_trains_with_policy_rank():
-    # the counterfactual forwards restore the BN statistics in place: the
-    # full-choice forward must come after them, or its backward fails
-    model = _full_choice_model(
-        dict(loss_weight=1.0), policy_rank=dict(dims=('temporal', )))
-    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
-    log = model.train_step(_batch(n=4), optim)
-    assert {'loss_policy', 'full_loss_cls', 'loss_cls'} <= set(log)
+def test_full_choice_loss_leaves_policy_rank_and_gumbel_noise_alone():
+    # Gumbel gates and ranking one layer per step: the counterfactual
+    # forwards and the training forward must draw the same noise, with or
+    # without the full-choice forward between them; its backward must
+    # survive the counterfactual forwards' restoring of the BN statistics
+    rank = dict(dims=('temporal', ), layers_per_step=1)
+    gate = dict(gate=dict(norm_input=True, gumbel=True))
+    model = _train_model(
+        gate, policy_rank=rank, full_choice_loss=dict(loss_weight=1.0))
+    plain = _train_model(gate, policy_rank=rank)
+    plain.load_state_dict(model.state_dict())
+    data = model.data_preprocessor(_batch(n=4), True)
+    torch.manual_seed(1)
+    a = model.loss(**data)
+    torch.manual_seed(1)
+    b = plain.loss(**data)
+    assert sorted(set(a) - set(b)) == [
+        'full_loss_cls', 'full_top1_acc', 'full_top5_acc'
+    ]
+    for key in b:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    sum(v for k, v in a.items() if 'loss' in k).backward()
+    stem = model.backbone.conv1.conv.conv_s.weight
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize('bad,match', [

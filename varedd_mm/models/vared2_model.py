@@ -35,7 +35,7 @@ from mmengine.registry import MODELS
 from varedd_mm.ops import (EfficiencyLoss, dynamic_layers, fixed_policy,
                            track_flops)
 from varedd_mm.ops.config import parse_options
-from varedd_mm.ops.policy_rank import PolicyRanker
+from varedd_mm.ops.policy_rank import PolicyRanker, frozen_running_stats
 
 #: keys of ``full_choice_loss`` and their defaults
 FULL_CHOICE_DEFAULTS = dict(loss_weight=1.0)
@@ -74,8 +74,7 @@ class VARED2ModelMixin:
             # before the training forward: its records must be the last
             measured = self._policy_rank.measure(
                 self, lambda: self.vared2_clip_losses(*args, **kwargs))
-        # after the counterfactual forwards (restoring the BN statistics
-        # in place would invalidate its graph), before the training forward
+        # before the training forward: its records must be the last
         full = self.vared2_full_choice_losses(*args, **kwargs)
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
@@ -91,13 +90,22 @@ class VARED2ModelMixin:
         network; the gates are not run), each key prefixed ``full_`` and
         each loss term (a key containing ``loss``) times ``loss_weight``;
         mmengine sums them into the total loss with the others. Without
-        it: ``{}``. One more forward and backward per training step; BN
-        running statistics are updated by this forward too (the
-        recalibration hook re-estimates them for the learned policy)."""
+        it: ``{}``.
+
+        The forward leaves the BN running statistics and the random
+        number generators' states as it found them
+        (:func:`~varedd_mm.ops.policy_rank.frozen_running_stats`, dropout
+        on): the statistics stay those of the learned policy, and the
+        training forward draws the same dropout masks (and Gumbel noise)
+        as without the option, the same as this forward's. Cost: one more
+        forward and backward per step, and its graph is held until the
+        step's backward (about twice the activation memory of a step).
+        """
         if self._full_choice_cfg is None:
             return {}
         weight = self._full_choice_cfg['loss_weight']
-        with fixed_policy(self, 0, 0):
+        with frozen_running_stats(
+                self, dropout=True), fixed_policy(self, 0, 0):
             losses = super().loss(*args, **kwargs)
         out = {}
         for key, value in losses.items():

@@ -195,13 +195,27 @@ def parse_policy_rank(cfg: Optional[dict],
 
 
 @contextmanager
-def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
+def frozen_running_stats(model: nn.Module,
+                         dropout: bool = False) -> Iterator[nn.Module]:
     """Let ``model`` run in its current mode while its BN running statistics
     (and ``num_batches_tracked``), those of the gates' input
     standardisation and the random number generators' states (Gumbel
-    noise of the gates that run; CPU and CUDA) are restored on exit and
-    its dropout layers are off: a training-mode forward then normalises
-    with the batch's statistics and leaves no trace in the model."""
+    noise of the gates that run, dropout masks; CPU and CUDA) are restored
+    on exit: a training-mode forward then normalises with the batch's
+    statistics and leaves no trace in the model, and the forward after it
+    draws the same random numbers as it would have without it.
+
+    The statistics are restored without a version bump of the tensors
+    (BN's backward saves them with its inputs, and a training-mode BN's
+    gradient does not depend on them), so the graph of a forward run
+    inside stays valid for a backward after the context.
+
+    Args:
+        model (nn.Module): The model.
+        dropout (bool): Keep the dropout layers as they are. Default
+            False: switched off inside (the counterfactual forwards
+            compare choices, not dropout masks).
+    """
     bns = [
         m for m in model.modules()
         if (isinstance(m, _BatchNorm) and m.track_running_stats)
@@ -209,7 +223,9 @@ def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
     ]
     saved = [(m.running_mean.clone(), m.running_var.clone(),
               m.num_batches_tracked.clone()) for m in bns]
-    drops = [m for m in model.modules() if isinstance(m, _DropoutNd)]
+    drops = [] if dropout else [
+        m for m in model.modules() if isinstance(m, _DropoutNd)
+    ]
     modes = [m.training for m in drops]
     cuda = sorted({
         p.device.index or 0
@@ -223,11 +239,11 @@ def frozen_running_stats(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, mode in zip(drops, modes):
             m.train(mode)
-        with torch.no_grad():
-            for m, (mean, var, count) in zip(bns, saved):
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
+        for m, (mean, var, count) in zip(bns, saved):
+            # .data: no version bump (see above)
+            m.running_mean.data.copy_(mean)
+            m.running_var.data.copy_(var)
+            m.num_batches_tracked.data.copy_(count)
 
 
 def counterfactual_deltas(
