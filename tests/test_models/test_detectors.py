@@ -46,8 +46,10 @@ def _mmdet_scope():
         yield
 
 
-def _detector(dynamic=True):
-    model = MODELS.build(_cfg(dynamic))
+def _detector(dynamic=True, **model_keys):
+    cfg = _cfg(dynamic)
+    cfg.update(model_keys)
+    model = MODELS.build(cfg)
     model.init_weights()
     return model
 
@@ -103,6 +105,33 @@ def test_train_step_adds_the_efficiency_terms():
     for key in ('eff_ratio_expected', 'eff_ratio_realised'):
         assert key in log, key
     log = {k: float(v) for k, v in log.items()}
+    assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
+
+
+def test_full_choice_loss_adds_the_plain_detector_losses():
+    from mmdet.models.detectors import FastRCNN
+    model = _detector(full_choice_loss=dict(loss_weight=0.5))
+    model.train()
+    forced = copy.deepcopy(model)
+    # the loss takes the proposals out of the samples: a batch each
+    ref_data, data = (
+        model.data_preprocessor(_batch(), True) for _ in range(2))
+    torch.manual_seed(0)  # the same RoI sampling in both
+    with fixed_policy(forced, 0, 0):
+        ref = FastRCNN.loss(forced, *ref_data.values())
+    torch.manual_seed(0)
+    out = model.loss(*data.values())
+    losses = [k for k in ref if 'loss' in k]
+    assert losses and sorted(f'full_{k}' for k in ref) == sorted(
+        k for k in out if k.startswith('full_'))
+    for key in losses:
+        torch.testing.assert_close(
+            out[f'full_{key}'], 0.5 * ref[key], rtol=0, atol=0)
+    assert float(out['eff_ratio_realised']) < 1.0  # the training forward's
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
+    log = {k: float(v) for k, v in model.train_step(_batch(), optim).items()}
+    parts = [k for k in log if k.startswith(('loss_', 'full_loss_'))]
+    assert 'full_loss_action_cls' in parts
     assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
 
 

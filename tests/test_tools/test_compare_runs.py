@@ -186,16 +186,18 @@ def test_baselines_from_another_run_of_the_same_base_and_seed(
         tool, three_runs, tmp_path, capsys):
     new = []
     for i, top1 in enumerate((0.97, 0.96, 0.94)):
-        summary = _summary(top1, {}, seed=i)
+        # its own pruned model is replaced, not merged
+        summary = _summary(top1, dict(slimming=0.5), seed=i)
         summary['vared2_config'] = 'configs/y.py'
         new.append(_write(tmp_path, f'new{i}', summary))
     base_ft = json.loads((tmp_path / 's1' / 'summary.json').read_text())
     base_ft['base_finetuned'] = dict(top1=0.975, gflops=0.476)
     (tmp_path / 's1' / 'summary.json').write_text(json.dumps(base_ft))
     runs = tool.load_runs(new, three_runs)
-    assert [s['baselines_from'] for _, s in runs] == ['s0', 's1', 's2']
+    assert [s['baselines_from']
+            for _, s in runs] == ['s0 (x.py)', 's1 (x.py)', 's2 (x.py)']
     result = tool.compare(runs)
-    (l1, fpgm) = sorted(result['paired'], key=lambda p: p['method'])[::-1]
+    (fpgm, l1) = sorted(result['paired'], key=lambda p: p['method'])
     assert l1['diffs'] == pytest.approx({
         'new0': 0.04,
         'new1': 0.015,
@@ -205,11 +207,19 @@ def test_baselines_from_another_run_of_the_same_base_and_seed(
     assert _model(result, 'base_finetuned')['runs'] == {
         'new1': dict(top1=0.975, gflops=0.476)
     }
-    assert '| new1 | y.py | randomness.seed=1 | s1 |' in tool.format_tables(
-        result)
+    assert '| new1 | y.py | randomness.seed=1 | s1 (x.py) |' in (
+        tool.format_tables(result))
     # another seed's baselines would pair the wrong runs
     with pytest.raises(SystemExit, match='differ in their seed options'):
         tool.load_runs(new, three_runs[::-1])
+    other = _summary(0.9, {}, seed=0)
+    other['base_checkpoint'] = 'other.pth'
+    with pytest.raises(SystemExit, match='differ in their base checkpoint'):
+        tool.load_runs(new[:1], [_write(tmp_path, 'o', other)])
+    unrecorded = _summary(0.9, {})
+    del unrecorded['base_checkpoint']
+    with pytest.raises(SystemExit, match='does not record its base'):
+        tool.load_runs([_write(tmp_path, 'u', unrecorded)], three_runs[:1])
     with pytest.raises(SystemExit):
         tool.parse_args(new + ['--baselines-from'] + three_runs[:2])
     assert 'one dir per work dir (3)' in capsys.readouterr().err

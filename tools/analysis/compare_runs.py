@@ -21,8 +21,10 @@ prints (and writes to ``--out``):
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
 models and the fine-tuned base of each run from another run of the same
 base checkpoint and seed (e.g. another VA-RED² config against the pruning
-baselines already trained): the pruned models were matched to that other
-run's realised GFLOPs, which the models table shows next to VA-RED²'s.
+baselines already trained), in place of the run's own: the pruned models
+were matched to that other run's realised GFLOPs, which the models table
+shows next to VA-RED²'s, and fine-tuned with its config's schedule (the
+runs table names the run and its config).
 
 A model missing from some runs is reported with the runs that have it
 (its ``n`` says how many), never dropped. Runs of different benchmarks
@@ -98,24 +100,33 @@ def _seed_options(summary):
         if o.startswith('randomness.'))
 
 
-#: what ``--baselines-from`` takes from the other run
+#: what ``--baselines-from`` takes from the other run (the run's own are
+#: not kept, even where the other run has none)
 BASELINE_KEYS = ('pruned', 'base_finetuned')
+
+#: what the two runs of ``--baselines-from`` must share
+SHARED = (('base checkpoint', lambda s: s.get('base_checkpoint')),
+          ('seed options', _seed_options), ('classes', lambda s: s['classes']))
 
 
 def _with_baselines(summary, wd, other, other_wd):
     """``summary`` with the pruned models and the fine-tuned base of
     ``other`` (a run of the same base checkpoint, classes and seed)."""
-    for key, what in ((lambda s: s.get('base_checkpoint'), 'base checkpoint'),
-                      (_seed_options, 'seed options'), (lambda s: s['classes'],
-                                                        'classes')):
-        if key(summary) != key(other):
+    if summary.get('base_checkpoint') is None:
+        raise SystemExit(f'--baselines-from: {wd} does not record its base '
+                         'checkpoint, so its baselines cannot be matched')
+    for what, get in SHARED:
+        if get(summary) != get(other):
             raise SystemExit(
                 f'--baselines-from: {other_wd} and {wd} differ in their '
-                f'{what} ({key(other)!r} vs {key(summary)!r}): the pruned '
+                f'{what} ({get(other)!r} vs {get(summary)!r}): the pruned '
                 'models would not be paired with their own VA-RED2 run')
     out = {k: v for k, v in summary.items() if k not in BASELINE_KEYS}
     out.update({k: other[k] for k in BASELINE_KEYS if k in other})
-    out['baselines_from'] = run_name(other_wd)
+    out['baselines_from'] = (
+        f'{run_name(other_wd)} ('
+        f"{osp.basename(other.get('vared2_config') or '')}"
+        ')')
     return out
 
 

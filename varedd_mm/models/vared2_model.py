@@ -27,6 +27,7 @@ map to samples (:meth:`vared2_attach`); the mixin's ``__init__`` takes
 keeps its standard shape (``model.backbone`` where users expect it; base
 checkpoints load).
 """
+import copy
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -104,6 +105,12 @@ class VARED2ModelMixin:
         if self._full_choice_cfg is None:
             return {}
         weight = self._full_choice_cfg['loss_weight']
+        # the loss may edit its data samples (mmdet's RoI head takes the
+        # proposals out of them): this forward gets copies
+        args, kwargs = copy.deepcopy(
+            (args, kwargs),
+            {id(t): t
+             for t in (*args, *kwargs.values()) if torch.is_tensor(t)})
         with frozen_running_stats(
                 self, dropout=True), fixed_policy(self, 0, 0):
             losses = super().loss(*args, **kwargs)

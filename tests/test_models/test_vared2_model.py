@@ -1,0 +1,53 @@
+# Copyright (c) varedd_mm contributors. All rights reserved.
+"""``VARED2ModelMixin`` on a model of no codebase: the glue asks nothing of
+the task model but a loss dict (mmdet-style list-valued terms included)."""
+import pytest
+import torch
+from torch import nn
+
+from varedd_mm import VARED2Conv3d, fixed_policy
+from varedd_mm.models.vared2_model import VARED2ModelMixin
+
+
+class _Net(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.conv = VARED2Conv3d(4, 8, 1)
+
+    def loss(self, x):
+        y = self.conv(x)
+        return dict(
+            loss_parts=[y.mean(), y.abs().mean()], acc=y.new_tensor(0.5))
+
+
+class _Model(VARED2ModelMixin, _Net):
+    pass
+
+
+def test_full_choice_loss_scales_list_terms_and_leaves_the_others():
+    model = _Model(full_choice_loss=dict(loss_weight=3.0)).train()
+    x = torch.randn(2, 4, 4, 6, 6)
+    with fixed_policy(model, 0, 0):
+        ref = _Net.loss(model, x)
+    out = model.loss(x)
+    assert sorted(out) == [
+        'acc', 'eff_ratio_expected', 'eff_ratio_realised', 'full_acc',
+        'full_loss_parts', 'loss_parts'
+    ]
+    assert isinstance(out['full_loss_parts'], list)
+    for got, want in zip(out['full_loss_parts'], ref['loss_parts']):
+        torch.testing.assert_close(got, 3.0 * want, rtol=0, atol=0)
+    assert float(out['full_acc']) == 0.5  # not a loss: not weighted
+    # the efficiency records are the training forward's, not (0, 0)'s
+    assert float(out['eff_ratio_realised']) < 1.0
+
+
+@pytest.mark.parametrize('bad,match', [
+    (dict(weight=1.0), r'full_choice_loss: unknown keys'),
+    (dict(loss_weight=-1), r'full_choice_loss.loss_weight must be a number'),
+    ('yes', r'full_choice_loss must be a dict'),
+])
+def test_full_choice_loss_refuses_bad_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
+        _Model(full_choice_loss=bad)
