@@ -107,10 +107,10 @@ class VARED2ModelMixin:
         weight = self._full_choice_cfg['loss_weight']
         # the loss may edit its data samples (mmdet's RoI head takes the
         # proposals out of them): this forward gets copies
-        args, kwargs = copy.deepcopy(
-            (args, kwargs),
-            {id(t): t
-             for t in (*args, *kwargs.values()) if torch.is_tensor(t)})
+        args, kwargs = copy.deepcopy((args, kwargs), {
+            id(t): t
+            for t in (*args, *kwargs.values()) if torch.is_tensor(t)
+        })
         with frozen_running_stats(
                 self, dropout=True), fixed_policy(self, 0, 0):
             losses = super().loss(*args, **kwargs)
