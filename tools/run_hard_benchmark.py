@@ -57,7 +57,6 @@ HARD_DYN_CFG = osp.join(
 WORK_DIR = 'work_dirs/hard'
 #: keys of the VA-RED² config that make the pruned models' fine-tuning
 #: schedule (and seed) the same as VA-RED²'s
-SCHEDULE_KEYS = ('train_cfg', 'optim_wrapper', 'param_scheduler', 'randomness')
 
 
 def parse_args(argv=None):
@@ -256,18 +255,6 @@ class Steps:
         return cfg
 
 
-def _config(path, options=()):
-    """The config at ``path`` with ``key=value`` ``options`` merged."""
-    from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(path)
-    if options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--options', nargs='+', action=DictAction)
-        cfg.merge_from_dict(
-            parser.parse_args(['--options'] + list(options)).options)
-    return cfg
-
-
 def finetune_config(pruned_cfg_path,
                     dyn_cfg_path,
                     dyn_options=(),
@@ -276,13 +263,15 @@ def finetune_config(pruned_cfg_path,
     """Write ``finetune_config.py`` in ``out_dir`` (default: next to the
     pruned config): the model of ``pruned_cfg_path`` (a pruned model, or
     the base, with ``options``, as ``--base-cfg-options``) with the
-    schedule (``SCHEDULE_KEYS``) of the VA-RED² config with
-    ``dyn_options`` (``key=value`` strings, as ``--vared2-cfg-options``),
-    which wins where the two set the same schedule key."""
-    cfg = _config(pruned_cfg_path, options)
-    dyn = _config(dyn_cfg_path, dyn_options)
-    for key in SCHEDULE_KEYS:
-        cfg[key] = dyn[key]
+    schedule (``varedd_mm.analysis.model_utils.SCHEDULE_KEYS``) of the
+    VA-RED² config with ``dyn_options`` (``key=value`` strings, as
+    ``--vared2-cfg-options``), which wins where the two set the same
+    schedule key."""
+    from varedd_mm.analysis.model_utils import config_with_options, schedule
+    cfg = config_with_options(pruned_cfg_path, options)
+    dyn = config_with_options(dyn_cfg_path, dyn_options)
+    for key, value in schedule(dyn).items():
+        cfg[key] = value
     # the gates' learning-rate multiplier has nothing to match here
     cfg.optim_wrapper.pop('paramwise_cfg', None)
     cfg.default_hooks = dyn.default_hooks

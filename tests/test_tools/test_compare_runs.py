@@ -4,12 +4,19 @@ tools/run_hard_benchmark.py side by side, VA-RED² against each pruning
 baseline run for run."""
 import json
 import math
+import os.path as osp
 
 import pytest
 
 from varedd_mm.datasets.synthetic_motion_hard import HARD_CLASSES
 
 TOOL = 'analysis/compare_runs'
+DEMO = 'configs/recognition/vared2/demo/'
+#: two VA-RED² configs of the same schedule (--baselines-from reads them)
+X = DEMO + ('vared2-adaptive_r2plus1d_r18_1xb8-8x4x1-12e_'
+            'synthetic-motion-hard-rgb.py')
+Y = DEMO + ('vared2-adaptive-full_r2plus1d_r18_1xb8-8x4x1-12e_'
+            'synthetic-motion-hard-rgb.py')
 
 
 @pytest.fixture(scope='module')
@@ -22,7 +29,7 @@ def _summary(vared2_top1, pruned, static=0.2, moving=0.4, seed=0):
     the tool reads): VA-RED² at budget 0.7 and ``pruned`` = {method:
     top-1} matched to it."""
     return dict(
-        vared2_config='configs/x.py',
+        vared2_config=X,
         vared2_cfg_options=[f'randomness.seed={seed}'],
         base_checkpoint='base.pth',
         classes=list(HARD_CLASSES),
@@ -129,7 +136,7 @@ def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
     assert ('| vs l1, budget 0.7 | +3.0 | -1.0 | +0.0 | 3 | +0.67 | 2.08 | '
             '1 / 1 / 1 |') in tables
     assert '| 0.7 | 0.50 | 0.75 | 0.50 |' in tables
-    assert '| s1 | x.py | randomness.seed=1 |' in tables
+    assert f'| s1 | {osp.basename(X)} | randomness.seed=1 |' in tables
     assert json.loads(js.read_text())['paired'][0]['method'] == 'fpgm'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
@@ -188,14 +195,15 @@ def test_baselines_from_another_run_of_the_same_base_and_seed(
     for i, top1 in enumerate((0.97, 0.96, 0.94)):
         # its own pruned model is replaced, not merged
         summary = _summary(top1, dict(slimming=0.5), seed=i)
-        summary['vared2_config'] = 'configs/y.py'
+        summary['vared2_config'] = Y
         new.append(_write(tmp_path, f'new{i}', summary))
     base_ft = json.loads((tmp_path / 's1' / 'summary.json').read_text())
     base_ft['base_finetuned'] = dict(top1=0.975, gflops=0.476)
     (tmp_path / 's1' / 'summary.json').write_text(json.dumps(base_ft))
     runs = tool.load_runs(new, three_runs)
+    x = osp.basename(X)
     assert [s['baselines_from']
-            for _, s in runs] == ['s0 (x.py)', 's1 (x.py)', 's2 (x.py)']
+            for _, s in runs] == [f's0 ({x})', f's1 ({x})', f's2 ({x})']
     result = tool.compare(runs)
     (fpgm, l1) = sorted(result['paired'], key=lambda p: p['method'])
     assert l1['diffs'] == pytest.approx({
@@ -207,11 +215,20 @@ def test_baselines_from_another_run_of_the_same_base_and_seed(
     assert _model(result, 'base_finetuned')['runs'] == {
         'new1': dict(top1=0.975, gflops=0.476)
     }
-    assert '| new1 | y.py | randomness.seed=1 | s1 (x.py) |' in (
-        tool.format_tables(result))
+    assert (f'| new1 | {osp.basename(Y)} | randomness.seed=1 | s1 ({x}) |'
+            in tool.format_tables(result))
     # another seed's baselines would pair the wrong runs
-    with pytest.raises(SystemExit, match='differ in their seed options'):
+    with pytest.raises(SystemExit, match=r'differ in their schedule \(rand'):
         tool.load_runs(new, three_runs[::-1])
+    # another schedule: the pruned models were fine-tuned for 4 epochs
+    short = _summary(0.9, {}, seed=0)
+    short['vared2_cfg_options'] += ['train_cfg.max_epochs=4']
+    with pytest.raises(SystemExit, match=r'schedule \(train_cfg\)'):
+        tool.load_runs(new[:1], [_write(tmp_path, 'short', short)])
+    unreadable = _summary(0.9, {}, seed=0)
+    unreadable['vared2_config'] = 'configs/none.py'
+    with pytest.raises(SystemExit, match='cannot read the VA-RED2 config'):
+        tool.load_runs(new[:1], [_write(tmp_path, 'unreadable', unreadable)])
     other = _summary(0.9, {}, seed=0)
     other['base_checkpoint'] = 'other.pth'
     with pytest.raises(SystemExit, match='differ in their base checkpoint'):

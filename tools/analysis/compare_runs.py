@@ -19,12 +19,14 @@ prints (and writes to ``--out``):
 - VA-RED²'s still / moving GFLOPs ratio per run.
 
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
-models and the fine-tuned base of each run from another run of the same
-base checkpoint and seed (e.g. another VA-RED² config against the pruning
-baselines already trained), in place of the run's own: the pruned models
-were matched to that other run's realised GFLOPs, which the models table
-shows next to VA-RED²'s, and fine-tuned with its config's schedule (the
-runs table names the run and its config).
+models and the fine-tuned base of each run from another run, in place of
+the run's own (e.g. another VA-RED² config against the pruning baselines
+already trained). The two runs must share the base checkpoint, the
+classes, and the schedule and seed (their VA-RED² configs with their
+cfg-options agree in ``train_cfg``, ``optim_wrapper``,
+``param_scheduler`` and ``randomness``). The pruned models were matched
+to the other run's realised GFLOPs, which the models table shows next to
+VA-RED²'s; the runs table names the other run and its config.
 
 A model missing from some runs is reported with the runs that have it
 (its ``n`` says how many), never dropped. Runs of different benchmarks
@@ -94,33 +96,46 @@ def _load_summary(wd, what='work_dirs'):
     return summary
 
 
-def _seed_options(summary):
-    return sorted(
-        o for o in summary.get('vared2_cfg_options', [])
-        if o.startswith('randomness.'))
+#: the repository (summaries name their VA-RED² config relative to it)
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _schedule(summary, wd):
+    """The training schedule and seed of a run's VA-RED² config with its
+    cfg-options (what its pruned models were fine-tuned with too)."""
+    from varedd_mm.analysis.model_utils import config_with_options, schedule
+    path = osp.join(ROOT, summary.get('vared2_config') or '')
+    if not osp.isfile(path):
+        raise SystemExit(f'--baselines-from: cannot read the VA-RED2 config '
+                         f'of {wd} ({path}), so its schedule and seed '
+                         'cannot be matched')
+    return schedule(
+        config_with_options(path, summary.get('vared2_cfg_options', [])))
 
 
 #: what ``--baselines-from`` takes from the other run (the run's own are
 #: not kept, even where the other run has none)
 BASELINE_KEYS = ('pruned', 'base_finetuned')
 
-#: what the two runs of ``--baselines-from`` must share
-SHARED = (('base checkpoint', lambda s: s.get('base_checkpoint')),
-          ('seed options', _seed_options), ('classes', lambda s: s['classes']))
-
 
 def _with_baselines(summary, wd, other, other_wd):
     """``summary`` with the pruned models and the fine-tuned base of
-    ``other`` (a run of the same base checkpoint, classes and seed)."""
+    ``other`` (a run of the same base checkpoint, classes, schedule and
+    seed)."""
     if summary.get('base_checkpoint') is None:
         raise SystemExit(f'--baselines-from: {wd} does not record its base '
                          'checkpoint, so its baselines cannot be matched')
-    for what, get in SHARED:
-        if get(summary) != get(other):
+    ours, theirs = _schedule(summary, wd), _schedule(other, other_wd)
+    for what, a, b in (('base checkpoint', summary.get('base_checkpoint'),
+                        other.get('base_checkpoint')),
+                       ('classes', summary['classes'], other['classes']),
+                       *((f'schedule ({k})', ours[k], theirs[k])
+                         for k in ours)):
+        if a != b:
             raise SystemExit(
                 f'--baselines-from: {other_wd} and {wd} differ in their '
-                f'{what} ({get(other)!r} vs {get(summary)!r}): the pruned '
-                'models would not be paired with their own VA-RED2 run')
+                f'{what} ({b!r} vs {a!r}): the pruned models would not be '
+                'paired with a VA-RED2 run of their own seed and schedule')
     out = {k: v for k, v in summary.items() if k not in BASELINE_KEYS}
     out.update({k: other[k] for k in BASELINE_KEYS if k in other})
     out['baselines_from'] = (

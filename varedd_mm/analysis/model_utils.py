@@ -2,13 +2,14 @@
 """Helpers the analysis tools share: build a model from a config and run it
 on plain tensors (the network only, no data pipeline): clips for
 recognizers and detectors, images for segmentors."""
+import argparse
 import contextlib
 import logging
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
@@ -102,6 +103,27 @@ def load_weights(model: nn.Module, checkpoint: Optional[str]) -> None:
         load_checkpoint(model, checkpoint, map_location='cpu')
     else:
         model.init_weights()
+
+
+#: the keys of a config that make its training schedule (and seed)
+SCHEDULE_KEYS = ('train_cfg', 'optim_wrapper', 'param_scheduler', 'randomness')
+
+
+def config_with_options(path: str, options: Sequence[str] = ()) -> Config:
+    """The config at ``path`` with ``key=value`` ``options`` merged, read
+    as ``tools/train.py --cfg-options`` reads them."""
+    cfg = Config.fromfile(path)
+    if options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(
+            parser.parse_args(['--options'] + list(options)).options)
+    return cfg
+
+
+def schedule(cfg: Config) -> dict:
+    """The :data:`SCHEDULE_KEYS` entries of ``cfg`` (None where unset)."""
+    return {key: cfg.get(key) for key in SCHEDULE_KEYS}
 
 
 def load_model(config: str,
