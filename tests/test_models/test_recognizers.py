@@ -211,6 +211,30 @@ def test_inplace_distillation_refuses_bad_settings(bad, match):
         _distill_model(**bad)
 
 
+def _assert_same_training_forward(out, ref, model, plain):
+    """The task and efficiency terms of ``out`` (``model``'s loss dict) are
+    exactly those of ``ref`` (``plain``'s, without the extra forwards), and
+    the two models' states (BN statistics included) are equal."""
+    for key in ('loss_cls', 'loss_eff', 'eff_ratio_expected',
+                'eff_ratio_realised'):
+        torch.testing.assert_close(out[key], ref[key], rtol=0, atol=0)
+    for (k, v), w in zip(model.state_dict().items(),
+                         plain.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def _losses_with_and_without(model, plain):
+    """Loss dicts of ``model`` (with an option) and ``plain`` (without it,
+    given ``model``'s weights) on one batch, each from the same random
+    state, and the batch."""
+    plain.load_state_dict(model.state_dict())
+    data = model.data_preprocessor(_batch(n=4), True)
+    torch.manual_seed(1)
+    a = model.loss(**data)
+    torch.manual_seed(1)
+    return a, plain.loss(**data), data
+
+
 def _full_choice_model(full_choice_loss):
     return _train_model(full_choice_loss=full_choice_loss)
 
@@ -240,12 +264,7 @@ def test_full_choice_loss_adds_the_plain_network_loss_first():
     # the training forward (run last) is the one the records and the
     # efficiency terms speak for, exactly as without the option, and the
     # full-choice forward left no BN statistics behind
-    for key in ('loss_cls', 'loss_eff', 'eff_ratio_expected',
-                'eff_ratio_realised'):
-        torch.testing.assert_close(out[key], ref_train[key], rtol=0, atol=0)
-    for (k, v), w in zip(model.state_dict().items(),
-                         plain.state_dict().values()):
-        assert torch.equal(v, w), k
+    _assert_same_training_forward(out, ref_train, model, plain)
     # the full-choice term trains the shared weights, not the gates
     model.zero_grad()
     out['full_loss_cls'].backward()
@@ -270,12 +289,7 @@ def test_full_choice_loss_leaves_policy_rank_and_gumbel_noise_alone():
     model = _train_model(
         gate, policy_rank=rank, full_choice_loss=dict(loss_weight=1.0))
     plain = _train_model(gate, policy_rank=rank)
-    plain.load_state_dict(model.state_dict())
-    data = model.data_preprocessor(_batch(n=4), True)
-    torch.manual_seed(1)
-    a = model.loss(**data)
-    torch.manual_seed(1)
-    b = plain.loss(**data)
+    a, b, _ = _losses_with_and_without(model, plain)
     assert sorted(set(a) - set(b)) == [
         'full_loss_cls', 'full_top1_acc', 'full_top5_acc'
     ]
@@ -314,24 +328,14 @@ def test_policy_rank_adds_its_loss_and_leaves_the_training_forward_alone(
         dict(loss_weight=0.5, dims=('temporal', ), layers_per_step=per_step),
         gate=gate)
     plain = _rank_model(None, gate=gate)
-    plain.load_state_dict(ranked.state_dict())
-    data = ranked.data_preprocessor(_batch(n=4), True)
     with torch.no_grad():
-        torch.manual_seed(1)
-        a = ranked.loss(**data)
-        torch.manual_seed(1)
-        b = plain.loss(**data)
+        a, b, data = _losses_with_and_without(ranked, plain)
     assert sorted(set(a) - set(b)) == [
         'loss_policy', 'policy_delta_temporal', 'policy_rank_acc_temporal'
     ]
     # the counterfactual forwards run first and leave no trace: the
     # efficiency records and every BN statistic are the training forward's
-    for key in ('eff_ratio_expected', 'eff_ratio_realised', 'loss_eff',
-                'loss_cls'):
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
-    for (k, v), w in zip(ranked.state_dict().items(),
-                         plain.state_dict().values()):
-        assert torch.equal(v, w), k
+    _assert_same_training_forward(a, b, ranked, plain)
     # delta: the task loss increase of every layer at every second frame,
     # measured with dropout off and training-mode BN
     if per_step is None:

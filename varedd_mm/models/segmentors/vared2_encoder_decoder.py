@@ -28,11 +28,8 @@ class VARED2EncoderDecoder(VARED2ModelMixin, EncoderDecoder):
         efficiency_loss (dict, optional): Config of the efficiency loss, for
             example ``dict(type='EfficiencyLoss', loss_weight=0.1)``. None
             trains without it (the cost ratios are still logged).
-        full_choice_loss (dict, optional): ``dict(loss_weight=1.0)`` to
-            also train the shared weights as the plain network (the
-            ``full_*`` loss terms of the network forced to the full
-            choice); a keyword of :class:`VARED2ModelMixin`. None (default):
-            the paper's training.
+        full_choice_loss (dict, optional): See
+            :meth:`VARED2ModelMixin._init_vared2`.
         Others: as ``EncoderDecoder`` (``policy_rank`` needs a per-clip task
             loss, which this model does not define).
     """
