@@ -55,8 +55,6 @@ HARD_DYN_CFG = osp.join(
 #: default work dir; the base is trained in WORK_DIR/base, where the
 #: VA-RED² config's load_from points
 WORK_DIR = 'work_dirs/hard'
-#: keys of the VA-RED² config that make the pruned models' fine-tuning
-#: schedule (and seed) the same as VA-RED²'s
 
 
 def parse_args(argv=None):

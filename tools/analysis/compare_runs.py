@@ -54,7 +54,7 @@ def parse_args(argv=None):
         metavar='DIR',
         help='one work dir per WORK_DIR, in the same order: take the pruned '
         'models and the fine-tuned base of each run from it (same base '
-        'checkpoint and seed)')
+        'checkpoint, classes, schedule and seed)')
     parser.add_argument('--out', help='write the tables (markdown) here')
     parser.add_argument('--json', help='write the figures (JSON) here')
     parser.add_argument(

@@ -70,12 +70,12 @@ class VARED2ModelMixin:
         """The base class's loss dict plus :meth:`vared2_loss`, with
         ``policy_rank`` ``loss_policy`` and its logged terms, with
         ``full_choice_loss`` the ``full_*`` terms."""
+        # the extra forwards first: the training forward's cost records
+        # must be the last
         measured = None
         if self._policy_rank is not None:
-            # before the training forward: its records must be the last
             measured = self._policy_rank.measure(
                 self, lambda: self.vared2_clip_losses(*args, **kwargs))
-        # before the training forward: its records must be the last
         full = self.vared2_full_choice_losses(*args, **kwargs)
         losses = super().loss(*args, **kwargs)
         losses.update(self.vared2_loss())
