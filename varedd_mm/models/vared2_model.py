@@ -12,7 +12,8 @@ VA-RED² needs:
   gates' counterfactual ranking loss ``loss_policy``
   (:mod:`varedd_mm.ops.policy_rank`; the task model says what one clip's
   task loss is in ``vared2_clip_losses``), and with ``full_choice_loss``
-  the task losses of the network forced to the full choice, ``full_*``
+  the task losses of the network forced to the full choice, ``full_*``,
+  and optionally to its smallest choice, ``smallest_*``
   (:meth:`VARED2ModelMixin.vared2_full_choice_losses`);
 * testing: per predicted sample, the realised GFLOPs of each of its rows
   (views of a clip, windows of an image), each row with its own choices,
@@ -34,12 +35,12 @@ import torch
 from mmengine.registry import MODELS
 
 from varedd_mm.ops import (EfficiencyLoss, dynamic_layers, fixed_policy,
-                           track_flops)
+                           smallest_policy, track_flops)
 from varedd_mm.ops.config import parse_options
 from varedd_mm.ops.policy_rank import PolicyRanker, frozen_running_stats
 
 #: keys of ``full_choice_loss`` and their defaults
-FULL_CHOICE_DEFAULTS = dict(loss_weight=1.0)
+FULL_CHOICE_DEFAULTS = dict(loss_weight=1.0, smallest_weight=0.0)
 
 
 class VARED2ModelMixin:
@@ -69,7 +70,7 @@ class VARED2ModelMixin:
     def loss(self, *args, **kwargs) -> dict:
         """The base class's loss dict plus :meth:`vared2_loss`, with
         ``policy_rank`` ``loss_policy`` and its logged terms, with
-        ``full_choice_loss`` the ``full_*`` terms."""
+        ``full_choice_loss`` the ``full_*`` (and ``smallest_*``) terms."""
         # the extra forwards first: the training forward's cost records
         # must be the last
         measured = None
@@ -90,36 +91,45 @@ class VARED2ModelMixin:
         the full choice ``(0, 0)`` (the shared weights as the plain
         network; the gates are not run), each key prefixed ``full_`` and
         each loss term (a key containing ``loss``) times ``loss_weight``;
-        mmengine sums them into the total loss with the others. Without
-        it: ``{}``.
+        with ``smallest_weight > 0`` also the same dict with every layer
+        forced to its smallest choice
+        (:func:`~varedd_mm.ops.policy.smallest_policy`), keys prefixed
+        ``smallest_``, loss terms times ``smallest_weight`` (the sandwich
+        rule's two ends). mmengine sums them into the total loss with the
+        others. Without the option: ``{}``.
 
-        The forward leaves the BN running statistics and the random
+        Each forward leaves the BN running statistics and the random
         number generators' states as it found them
         (:func:`~varedd_mm.ops.policy_rank.frozen_running_stats`, dropout
         on): the statistics stay those of the learned policy, and the
         training forward draws the same dropout masks (and Gumbel noise)
-        as without the option, the same as this forward's. Cost: one more
-        forward and backward per step, and its graph is held until the
-        step's backward (about twice the activation memory of a step).
+        as without the option, the same as these forwards'. Cost: one more
+        forward and backward per step for each end, and their graphs are
+        held until the step's backward (about twice the activation memory
+        of a step with the full choice alone).
         """
         if self._full_choice_cfg is None:
             return {}
-        weight = self._full_choice_cfg['loss_weight']
-        # the loss may edit its data samples (mmdet's RoI head takes the
-        # proposals out of them): this forward gets copies
-        args, kwargs = copy.deepcopy((args, kwargs), {
-            id(t): t
-            for t in (*args, *kwargs.values()) if torch.is_tensor(t)
-        })
-        with frozen_running_stats(
-                self, dropout=True), fixed_policy(self, 0, 0):
-            losses = super().loss(*args, **kwargs)
+        ends = [('full', lambda: fixed_policy(self, 0, 0),
+                 self._full_choice_cfg['loss_weight'])]
+        if self._full_choice_cfg['smallest_weight'] > 0:
+            ends.append(('smallest', lambda: smallest_policy(self),
+                         self._full_choice_cfg['smallest_weight']))
         out = {}
-        for key, value in losses.items():
-            if 'loss' in key:
-                value = ([weight * v for v in value] if isinstance(
-                    value, (list, tuple)) else weight * value)
-            out[f'full_{key}'] = value
+        for prefix, policy, weight in ends:
+            # the loss may edit its data samples (mmdet's RoI head takes
+            # the proposals out of them): each forward gets copies
+            copied = copy.deepcopy((args, kwargs), {
+                id(t): t
+                for t in (*args, *kwargs.values()) if torch.is_tensor(t)
+            })
+            with frozen_running_stats(self, dropout=True), policy():
+                losses = super().loss(*copied[0], **copied[1])
+            for key, value in losses.items():
+                if 'loss' in key:
+                    value = ([weight * v for v in value] if isinstance(
+                        value, (list, tuple)) else weight * value)
+                out[f'{prefix}_{key}'] = value
         return out
 
     def vared2_clip_losses(self, *args, **kwargs) -> torch.Tensor:
@@ -162,18 +172,21 @@ class VARED2ModelMixin:
                 right). Only for task models with a per-clip task loss
                 (``vared2_clip_losses``). None (default): the paper's
                 training.
-            full_choice_loss (dict, optional): ``dict(loss_weight=1.0)``
-                (> 0) also trains the shared weights as the plain network:
-                every step adds the task losses of the network forced to
-                the full choice, ``full_<key>``
-                (:meth:`vared2_full_choice_losses`; the sandwich rule's
-                largest network, as slimmable networks train). None
-                (default): the paper's training.
+            full_choice_loss (dict, optional): ``dict(loss_weight=1.0,
+                smallest_weight=0.0)``: ``loss_weight`` (> 0) also trains
+                the shared weights as the plain network: every step adds
+                the task losses of the network forced to the full choice,
+                ``full_<key>``; ``smallest_weight`` (>= 0; 0: off) also
+                those of the network forced to its smallest choice,
+                ``smallest_<key>`` (:meth:`vared2_full_choice_losses`;
+                the sandwich rule's largest and smallest networks, as
+                slimmable networks train). None (default): the paper's
+                training.
         """
         self._full_choice_cfg = (
             None if full_choice_loss is None else parse_options(
                 full_choice_loss, FULL_CHOICE_DEFAULTS, 'full_choice_loss',
-                ('loss_weight', )))
+                ('loss_weight', ), non_negative=('smallest_weight', )))
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
         # without the loss the cost ratios are still logged

@@ -141,11 +141,12 @@ def _check_keys(cfg: Mapping, allowed: Mapping, name: str) -> None:
 def parse_options(cfg: Mapping,
                   defaults: Mapping,
                   owner: str,
-                  positive: Tuple[str, ...] = ()) -> dict:
+                  positive: Tuple[str, ...] = (),
+                  non_negative: Tuple[str, ...] = ()) -> dict:
     """``cfg`` merged over ``defaults``, for an options dict of a model
     (``inplace_distill``, ``policy_rank``): a ``ValueError`` naming
     ``owner`` unless ``cfg`` is a dict of known keys whose ``positive``
-    keys are numbers > 0."""
+    keys are numbers > 0 and whose ``non_negative`` keys numbers >= 0."""
     if not isinstance(cfg, Mapping):
         raise ValueError(f'{owner} must be a dict with keys '
                          f'{sorted(defaults)} or None, got {cfg!r}')
@@ -154,13 +155,14 @@ def parse_options(cfg: Mapping,
         raise ValueError(f'{owner}: unknown keys {unknown}; allowed: '
                          f'{sorted(defaults)}')
     parsed = dict(defaults, **cfg)
-    for key in positive:
-        value = parsed[key]
-        if isinstance(value,
-                      bool) or not isinstance(value,
-                                              (int, float)) or not value > 0:
-            raise ValueError(f'{owner}.{key} must be a number > 0, got '
-                             f'{value!r}')
+    for keys, bound, ok in ((positive, '> 0', lambda v: v > 0),
+                            (non_negative, '>= 0', lambda v: v >= 0)):
+        for key in keys:
+            value = parsed[key]
+            if isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not ok(value):
+                raise ValueError(f'{owner}.{key} must be a number {bound}, '
+                                 f'got {value!r}')
     return parsed
 
 

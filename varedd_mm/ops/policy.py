@@ -36,25 +36,48 @@ def fixed_policy(model: nn.Module,
         >>> with varedd_mm.fixed_policy(model, temporal=1, channel=1):
         ...     out = model(x)
     """
-    layers = dynamic_layers(model)
-    if not layers:
-        raise ValueError('fixed_policy: the model has no VA-RED2 dynamic '
-                         'layers')
     for value, name in ((temporal, 'temporal'), (channel, 'channel')):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f'fixed_policy: {name} must be an int choice, '
                              f'got {value!r}')
+    with _forced(
+            model, 'fixed_policy', lambda m:
+        (temporal if 'temporal' in m.dims else 0,
+         channel if 'channel' in m.dims else 0)):
+        yield model
+
+
+@contextmanager
+def smallest_policy(model: nn.Module) -> Iterator[nn.Module]:
+    """Force every dynamic layer of ``model`` to its smallest choice: the
+    last option of each dimension it reduces (``search_space - 1``), 0 in
+    the others; the learned gates are used again on exit. The sandwich
+    rule's smallest network (the largest is ``fixed_policy(model, 0,
+    0)``)."""
+    with _forced(
+            model, 'smallest_policy', lambda m:
+        (m.dynamic_spec.num_temporal - 1, m.dynamic_spec.num_channel - 1)):
+        yield model
+
+
+@contextmanager
+def _forced(model: nn.Module, owner: str, choice_of) -> Iterator[None]:
+    """Set every dynamic layer's ``forced_choice`` to ``choice_of(layer)``
+    (validated, errors name ``owner`` and the layer) and restore the old
+    ones on exit."""
+    layers = dynamic_layers(model)
+    if not layers:
+        raise ValueError(f'{owner}: the model has no VA-RED2 dynamic layers')
     saved = [m.forced_choice for _, m in layers]
     try:
         for name, m in layers:
-            choice = (temporal if 'temporal' in m.dims else 0,
-                      channel if 'channel' in m.dims else 0)
+            choice = choice_of(m)
             try:
                 m._validate_choice(choice)
             except ValueError as e:
-                raise ValueError(f'fixed_policy: layer {name}: {e}') from None
+                raise ValueError(f'{owner}: layer {name}: {e}') from None
             m.forced_choice = choice
-        yield model
+        yield
     finally:
         for (_, m), old in zip(layers, saved):
             m.forced_choice = old
