@@ -40,10 +40,12 @@ def fixed_policy(model: nn.Module,
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f'fixed_policy: {name} must be an int choice, '
                              f'got {value!r}')
-    with _forced(
-            model, 'fixed_policy', lambda m:
-        (temporal if 'temporal' in m.dims else 0,
-         channel if 'channel' in m.dims else 0)):
+
+    def choice_of(m):
+        return (temporal if 'temporal' in m.dims else 0,
+                channel if 'channel' in m.dims else 0)
+
+    with _forced(model, 'fixed_policy', choice_of):
         yield model
 
 
@@ -54,9 +56,12 @@ def smallest_policy(model: nn.Module) -> Iterator[nn.Module]:
     the others; the learned gates are used again on exit. The sandwich
     rule's smallest network (the largest is ``fixed_policy(model, 0,
     0)``)."""
-    with _forced(
-            model, 'smallest_policy', lambda m:
-        (m.dynamic_spec.num_temporal - 1, m.dynamic_spec.num_channel - 1)):
+
+    def choice_of(m):
+        spec = m.dynamic_spec
+        return spec.num_temporal - 1, spec.num_channel - 1
+
+    with _forced(model, 'smallest_policy', choice_of):
         yield model
 
 
