@@ -17,8 +17,7 @@ from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops
 from .fuse import fuse_conv_bn, to_channels_last
 from .gate import SoftModulationGate
-from .policy import (clip_policy, dynamic_layers, fixed_policy,
-                     smallest_policy)
+from .policy import clip_policy, dynamic_layers, fixed_policy, smallest_policy
 
 __all__ = [
     'ChannelCheapOp', 'clip_policy', 'DYNAMIC_CFG_DEFAULTS',
