@@ -183,10 +183,12 @@ class VARED2ModelMixin:
                 slimmable networks train). None (default): the paper's
                 training.
         """
-        self._full_choice_cfg = (
-            None if full_choice_loss is None else parse_options(
-                full_choice_loss, FULL_CHOICE_DEFAULTS, 'full_choice_loss',
-                ('loss_weight', ), non_negative=('smallest_weight', )))
+        self._full_choice_cfg = (None if full_choice_loss is None else
+                                 parse_options(
+                                     full_choice_loss,
+                                     FULL_CHOICE_DEFAULTS,
+                                     'full_choice_loss', ('loss_weight', ),
+                                     non_negative=('smallest_weight', )))
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
         # without the loss the cost ratios are still logged

@@ -138,11 +138,13 @@ def _check_keys(cfg: Mapping, allowed: Mapping, name: str) -> None:
                          f'are {sorted(allowed)}')
 
 
-def parse_options(cfg: Mapping,
-                  defaults: Mapping,
-                  owner: str,
-                  positive: Tuple[str, ...] = (),
-                  non_negative: Tuple[str, ...] = ()) -> dict:
+def parse_options(
+    cfg: Mapping,
+    defaults: Mapping,
+    owner: str,
+    positive: Tuple[str, ...] = (),
+    non_negative: Tuple[str, ...] = ()
+) -> dict:
     """``cfg`` merged over ``defaults``, for an options dict of a model
     (``inplace_distill``, ``policy_rank``): a ``ValueError`` naming
     ``owner`` unless ``cfg`` is a dict of known keys whose ``positive``
@@ -159,8 +161,10 @@ def parse_options(cfg: Mapping,
                             (non_negative, '>= 0', lambda v: v >= 0)):
         for key in keys:
             value = parsed[key]
-            if isinstance(value, bool) or not isinstance(
-                    value, (int, float)) or not ok(value):
+            if isinstance(
+                    value,
+                    bool) or not isinstance(value,
+                                            (int, float)) or not ok(value):
                 raise ValueError(f'{owner}.{key} must be a number {bound}, '
                                  f'got {value!r}')
     return parsed
