@@ -300,6 +300,38 @@ def test_full_choice_loss_leaves_policy_rank_and_gumbel_noise_alone():
     assert stem.grad is not None and stem.grad.abs().sum() > 0
 
 
+def test_smallest_weight_trains_the_smallest_network_and_nothing_else():
+    from mmaction.models.recognizers import Recognizer3D
+
+    from varedd_mm import dynamic_layers, smallest_policy
+    model = _train_model(
+        full_choice_loss=dict(loss_weight=1.0, smallest_weight=2.0))
+    plain = _train_model(full_choice_loss=dict(loss_weight=1.0))
+    a, b, data = _losses_with_and_without(model, plain)
+    assert sorted(set(a) - set(b)) == [
+        'smallest_loss_cls', 'smallest_top1_acc', 'smallest_top5_acc'
+    ]
+    # the full-choice terms and the training forward are untouched
+    for key in b:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    _assert_same_training_forward(a, b, model, plain)
+    # the recognizer's own loss with every layer at its smallest choice,
+    # from the same random state (the same dropout mask; training-mode BN
+    # normalises with the batch's statistics, whatever the running ones)
+    torch.manual_seed(1)
+    with smallest_policy(plain):
+        assert {m.forced_choice for _, m in dynamic_layers(plain)} == {(1, 1)}
+        ref = Recognizer3D.loss(plain, **data)
+    torch.testing.assert_close(
+        a['smallest_loss_cls'], 2.0 * ref['loss_cls'], rtol=0, atol=0)
+    model.zero_grad()
+    a['smallest_loss_cls'].backward()
+    stem = model.backbone.conv1.conv.conv_s.weight
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+    gates = [p.grad for n, p in model.named_parameters() if '.gate.' in n]
+    assert gates and all(g is None or not g.any() for g in gates)
+
+
 def _rank_model(policy_rank, **dynamic_cfg):
     return _train_model(dynamic_cfg, policy_rank=policy_rank)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from varedd_mm import VARED2Conv3d, fixed_policy
+from varedd_mm import VARED2Conv3d, fixed_policy, smallest_policy
 from varedd_mm.models.vared2_model import VARED2ModelMixin
 
 
@@ -43,9 +43,37 @@ def test_full_choice_loss_scales_list_terms_and_leaves_the_others():
     assert float(out['eff_ratio_realised']) < 1.0
 
 
+def test_smallest_weight_adds_the_smallest_networks_terms():
+    model = _Model(
+        full_choice_loss=dict(loss_weight=3.0, smallest_weight=0.5)).train()
+    x = torch.randn(2, 4, 4, 6, 6)
+    with fixed_policy(model, 0, 0):
+        full = _Net.loss(model, x)
+    with smallest_policy(model):
+        small = _Net.loss(model, x)
+    out = model.loss(x)
+    assert sorted(k for k in out if k.startswith('smallest_')) == [
+        'smallest_acc', 'smallest_loss_parts'
+    ]
+    for got, want in zip(out['smallest_loss_parts'], small['loss_parts']):
+        torch.testing.assert_close(got, 0.5 * want, rtol=0, atol=0)
+    for got, want in zip(out['full_loss_parts'], full['loss_parts']):
+        torch.testing.assert_close(got, 3.0 * want, rtol=0, atol=0)
+    # (1, 1) is not (0, 0): the two ends are different forwards
+    assert not torch.equal(small['loss_parts'][0], full['loss_parts'][0])
+    assert model.conv.forced_choice is None
+    # smallest_weight 0 (the default): no smallest forward
+    model = _Model(full_choice_loss=dict(smallest_weight=0)).train()
+    assert not any(k.startswith('smallest_') for k in model.loss(x))
+
+
 @pytest.mark.parametrize('bad,match', [
     (dict(weight=1.0), r'full_choice_loss: unknown keys'),
     (dict(loss_weight=-1), r'full_choice_loss.loss_weight must be a number'),
+    (dict(smallest_weight=-0.5),
+     r'full_choice_loss.smallest_weight must be a number >= 0'),
+    (dict(smallest_weight=True),
+     r'full_choice_loss.smallest_weight must be a number >= 0'),
     ('yes', r'full_choice_loss must be a dict'),
 ])
 def test_full_choice_loss_refuses_bad_settings(bad, match):

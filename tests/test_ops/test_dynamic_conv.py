@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mmaction.models.common import Conv2plus1d
 
 from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
-                       fixed_policy)
+                       fixed_policy, smallest_policy)
 from varedd_mm.ops.cheap_ops import num_computed_frames
 from varedd_mm.ops.conv2plus1d import derive_interp_kernel
 
@@ -379,6 +379,27 @@ def test_fixed_policy_restores_gates_and_ignores_unreduced_dims():
         with fixed_policy(seq, 1, 1):
             raise RuntimeError('boom')
     assert seq[0].forced_choice is None
+
+
+def test_smallest_policy_takes_each_layers_last_options_and_restores():
+    seq = nn.Sequential(
+        VARED2Conv3d(
+            8,
+            16,
+            3,
+            padding=1,
+            dynamic_cfg=dict(dims=('temporal', ), search_space=3)),
+        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(dims='channel')),
+        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)))
+    with smallest_policy(seq):
+        assert [m.forced_choice for m in seq] == [(2, 0), (0, 1), (2, 2)]
+    assert all(m.forced_choice is None for m in seq)
+    with fixed_policy(seq, 1, 1), smallest_policy(seq):
+        assert seq[1].forced_choice == (0, 1)
+    assert all(m.forced_choice is None for m in seq)
+    with pytest.raises(ValueError, match='smallest_policy: the model has no'):
+        with smallest_policy(nn.Conv3d(2, 2, 1)):
+            pass
 
 
 def test_forced_choice_skips_gate_and_costs_what_it_computes():

@@ -83,6 +83,36 @@ def test_benchmark_reports_upstream_and_same_execution_base(
                                                row['base_gflops_per_clip'])
 
 
+def test_vared2_cfg_options_reach_the_dynamic_model_only(
+        tool, monkeypatch, tmp_path):
+    import json
+    base_cfg = CFG.replace('vared2_', '').replace('15e', '20e')
+    assert osp.exists(osp.join(ROOT, base_cfg))
+    rows = {}
+    for stem in ('True', 'False'):
+        out = tmp_path / f'bench_{stem}.json'
+        # with --base-config: an option reaching the plain base backbone
+        # would fail there (it takes no dynamic_cfg)
+        monkeypatch.setattr('sys.argv', [
+            'benchmark.py', CFG, '--base-config', base_cfg, '--shape', '4',
+            '32', '32', '--batch-sizes', '1', '--warmup', '0', '--repeats',
+            '1', '--out',
+            str(out), '--vared2-cfg-options',
+            f'model.backbone.dynamic_cfg.stem={stem}'
+        ])
+        tool.main()
+        result = json.loads(out.read_text())
+        assert result['vared2_cfg_options'] == {
+            'model.backbone.dynamic_cfg.stem': stem == 'True'
+        }
+        (rows[stem], ) = result['rows']
+    dynamic, static = rows['True'], rows['False']
+    assert dynamic['base_gflops_per_clip'] == static['base_gflops_per_clip']
+    # a static stem: the dynamic model computes more at (1, 1)
+    assert static['dynamic_gflops_per_clip'] > dynamic[
+        'dynamic_gflops_per_clip']
+
+
 def test_profile_splits_the_time_and_gives_a_ceiling(tool, monkeypatch,
                                                      tmp_path):
     import json

@@ -193,6 +193,12 @@ def parse_args():
         action=DictAction,
         help='key=value overrides applied to both configs (pretrained '
         'weights are never fetched: the models are built without them)')
+    parser.add_argument(
+        '--vared2-cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='key=value overrides applied to the dynamic config only, after '
+        '--cfg-options (e.g. model.backbone.dynamic_cfg.depthwise=True)')
     args = parser.parse_args()
     if args.learned and not args.checkpoint:
         parser.error('--learned times the gates of a trained model: give '
@@ -264,7 +270,11 @@ def main():
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     torch.manual_seed(args.seed)
-    dyn, dims = build(args.config, args.checkpoint, args.cfg_options, device)
+    dyn_options = {
+        **(args.cfg_options or {}),
+        **(args.vared2_cfg_options or {})
+    }
+    dyn, dims = build(args.config, args.checkpoint, dyn_options, device)
     if not dynamic_layers(dyn):
         raise ValueError(f'{args.config} has no VA-RED2 dynamic layers')
     args.shape = input_shape(args.shape, dims)
@@ -467,6 +477,8 @@ def main():
             dict(
                 config=args.config,
                 base_config=args.base_config,
+                cfg_options=args.cfg_options,
+                vared2_cfg_options=args.vared2_cfg_options,
                 mode=mode,
                 bn_fused=not args.no_fuse,
                 channels_last=args.channels_last,

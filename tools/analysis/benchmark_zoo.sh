@@ -12,7 +12,9 @@
 # one forward per model and its speed-up ceiling, to the JSON), RETAIN (1:
 # add --retain-freed-memory, glibc keeps freed memory for reuse), POLICY
 # (benchmark.py options that replace the forced choice, e.g. "--gate-cost
-# 0.6" or "--mixed 0 0 0 1 1 0 1 1") with TAG (a file-name part for it).
+# 0.6" or "--mixed 0 0 0 1 1 0 1 1") with TAG (a file-name part for it),
+# VARED2_OPTIONS (--vared2-cfg-options of the dynamic model only, e.g.
+# "model.backbone.dynamic_cfg.depthwise=True"), also with a TAG.
 # Writes OUT/<model>[_TAG]_b<batch>[_cl].json and prints one table row per
 # run.
 set -euo pipefail
@@ -23,6 +25,10 @@ REPEATS=${REPEATS:-5}
 EXTRA_ARGS=()
 [ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS=(--profile)
 [ "${RETAIN:-0}" = 1 ] && EXTRA_ARGS+=(--retain-freed-memory)
+if [ -n "${VARED2_OPTIONS:-}" ]; then
+  read -r -a vared2_options <<<"$VARED2_OPTIONS"
+  EXTRA_ARGS+=(--vared2-cfg-options "${vared2_options[@]}")
+fi
 BATCHES=("$@")
 [ ${#BATCHES[@]} -eq 0 ] && BATCHES=(1 8)
 MODELS=${MODELS:-"r2plus1d i3d x3d tpn detector pspnet"}
@@ -64,8 +70,8 @@ args_of() {
 }
 
 TAG=${TAG:-}
-if [ -n "${POLICY:-}" ] && [ -z "$TAG" ]; then
-  echo "POLICY needs a TAG (a file-name part, e.g. TAG=gatecost06)" >&2
+if { [ -n "${POLICY:-}" ] || [ -n "${VARED2_OPTIONS:-}" ]; } && [ -z "$TAG" ]; then
+  echo "POLICY and VARED2_OPTIONS need a TAG (a file-name part, e.g. TAG=gatecost06)" >&2
   exit 1
 fi
 if [[ ! "$TAG" =~ ^[A-Za-z0-9_.-]*$ ]]; then

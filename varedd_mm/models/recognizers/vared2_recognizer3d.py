@@ -92,10 +92,12 @@ class VARED2Recognizer3D(VARED2ModelMixin, Recognizer3D):
             them in the task loss (:mod:`varedd_mm.ops.policy_rank`,
             docs/policy.md); a keyword of :class:`VARED2ModelMixin`. None
             (default): the paper's training.
-        full_choice_loss (dict, optional): ``dict(loss_weight=1.0)`` to
-            also train the shared weights as the plain network (the
-            ``full_*`` loss terms of the network forced to the full
-            choice); a keyword of :class:`VARED2ModelMixin`. With
+        full_choice_loss (dict, optional): ``dict(loss_weight=1.0,
+            smallest_weight=0.0)`` to also train the shared weights as the
+            plain network (the ``full_*`` loss terms of the network forced
+            to the full choice) and, with ``smallest_weight > 0``, as the
+            network forced to its smallest choice (``smallest_*``); a
+            keyword of :class:`VARED2ModelMixin`. With
             ``inplace_distill`` and ``teacher='current'`` the teacher is
             the same network without gradients, run once more. None
             (default): the paper's training.
