@@ -108,30 +108,54 @@ def test_train_step_adds_the_efficiency_terms():
     assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
 
 
-def test_full_choice_loss_adds_the_plain_detector_losses():
+@pytest.mark.parametrize('smallest_weight', [0.0, 2.0])
+def test_full_choice_loss_adds_the_plain_detector_losses(smallest_weight):
     from mmdet.models.detectors import FastRCNN
-    model = _detector(full_choice_loss=dict(loss_weight=0.5))
+
+    from varedd_mm import smallest_policy
+    model = _detector(
+        full_choice_loss=dict(
+            loss_weight=0.5, smallest_weight=smallest_weight))
     model.train()
     forced = copy.deepcopy(model)
-    # the loss takes the proposals out of the samples: a batch each
-    ref_data, data = (
-        model.data_preprocessor(_batch(), True) for _ in range(2))
-    torch.manual_seed(0)  # the same RoI sampling in both
-    with fixed_policy(forced, 0, 0):
-        ref = FastRCNN.loss(forced, *ref_data.values())
+    # the loss takes the proposals out of the samples: a batch each (and
+    # each of the model's extra forwards must get its own copies)
+    full_data, small_data, data = (
+        model.data_preprocessor(_batch(), True) for _ in range(3))
+    refs = {}
+    for prefix, policy, batch in (('full', lambda: fixed_policy(forced, 0, 0),
+                                   full_data),
+                                  ('smallest', lambda: smallest_policy(forced),
+                                   small_data)):
+        torch.manual_seed(0)  # the same RoI sampling in all
+        with policy():
+            refs[prefix] = FastRCNN.loss(forced, *batch.values())
     torch.manual_seed(0)
     out = model.loss(*data.values())
-    losses = [k for k in ref if 'loss' in k]
-    assert losses and sorted(f'full_{k}' for k in ref) == sorted(
-        k for k in out if k.startswith('full_'))
-    for key in losses:
-        torch.testing.assert_close(
-            out[f'full_{key}'], 0.5 * ref[key], rtol=0, atol=0)
+    ends = dict(full=0.5, smallest=smallest_weight)
+    for prefix, weight in ends.items():
+        ref = refs[prefix]
+        got = sorted(k for k in out if k.startswith(f'{prefix}_'))
+        if not weight:
+            assert not got
+            continue
+        losses = [k for k in ref if 'loss' in k]
+        assert losses and sorted(f'{prefix}_{k}' for k in ref) == got
+        for key in losses:
+            torch.testing.assert_close(
+                out[f'{prefix}_{key}'], weight * ref[key], rtol=0, atol=0)
+    if smallest_weight:  # the two ends are different networks
+        assert not torch.equal(refs['full']['loss_action_cls'],
+                               refs['smallest']['loss_action_cls'])
     assert float(out['eff_ratio_realised']) < 1.0  # the training forward's
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
     log = {k: float(v) for k, v in model.train_step(_batch(), optim).items()}
-    parts = [k for k in log if k.startswith(('loss_', 'full_loss_'))]
+    parts = [
+        k for k in log
+        if k.startswith(('loss_', 'full_loss_', 'smallest_loss_'))
+    ]
     assert 'full_loss_action_cls' in parts
+    assert ('smallest_loss_action_cls' in parts) == bool(smallest_weight)
     assert log['loss'] == pytest.approx(sum(log[k] for k in parts), rel=1e-5)
 
 

@@ -62,7 +62,7 @@ def test_smallest_weight_adds_the_smallest_networks_terms():
     # (1, 1) is not (0, 0): the two ends are different forwards
     assert not torch.equal(small['loss_parts'][0], full['loss_parts'][0])
     assert model.conv.forced_choice is None
-    # smallest_weight 0 (the default): no smallest forward
+    # smallest_weight 0 (off, as by default): no smallest forward
     model = _Model(full_choice_loss=dict(smallest_weight=0)).train()
     assert not any(k.startswith('smallest_') for k in model.loss(x))
 

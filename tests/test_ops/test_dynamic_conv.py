@@ -394,8 +394,11 @@ def test_smallest_policy_takes_each_layers_last_options_and_restores():
     with smallest_policy(seq):
         assert [m.forced_choice for m in seq] == [(2, 0), (0, 1), (2, 2)]
     assert all(m.forced_choice is None for m in seq)
-    with fixed_policy(seq, 1, 1), smallest_policy(seq):
-        assert seq[1].forced_choice == (0, 1)
+    with fixed_policy(seq, 1, 1):
+        with smallest_policy(seq):
+            assert seq[0].forced_choice == (2, 0)
+        # the choices forced before are back, not the gates
+        assert [m.forced_choice for m in seq] == [(1, 0), (0, 1), (1, 1)]
     assert all(m.forced_choice is None for m in seq)
     with pytest.raises(ValueError, match='smallest_policy: the model has no'):
         with smallest_policy(nn.Conv3d(2, 2, 1)):

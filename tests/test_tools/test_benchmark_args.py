@@ -88,28 +88,32 @@ def test_vared2_cfg_options_reach_the_dynamic_model_only(
     import json
     base_cfg = CFG.replace('vared2_', '').replace('15e', '20e')
     assert osp.exists(osp.join(ROOT, base_cfg))
-    rows = {}
-    for stem in ('True', 'False'):
-        out = tmp_path / f'bench_{stem}.json'
-        # with --base-config: an option reaching the plain base backbone
-        # would fail there (it takes no dynamic_cfg)
+    key = 'model.backbone.dynamic_cfg.stem'
+
+    def run(name, *options):
+        out = tmp_path / f'{name}.json'
         monkeypatch.setattr('sys.argv', [
-            'benchmark.py', CFG, '--base-config', base_cfg, '--shape', '4',
-            '32', '32', '--batch-sizes', '1', '--warmup', '0', '--repeats',
-            '1', '--out',
-            str(out), '--vared2-cfg-options',
-            f'model.backbone.dynamic_cfg.stem={stem}'
+            'benchmark.py', CFG, '--shape', '4', '32', '32', '--batch-sizes',
+            '1', '--warmup', '0', '--repeats', '1', '--out',
+            str(out), *options
         ])
         tool.main()
-        result = json.loads(out.read_text())
-        assert result['vared2_cfg_options'] == {
-            'model.backbone.dynamic_cfg.stem': stem == 'True'
-        }
-        (rows[stem], ) = result['rows']
-    dynamic, static = rows['True'], rows['False']
-    assert dynamic['base_gflops_per_clip'] == static['base_gflops_per_clip']
+        return json.loads(out.read_text())
+
+    # with --base-config: an option reaching the plain base backbone would
+    # fail there (its blocks take no dynamic_cfg)
+    dynamic, static = (
+        run(f'stem_{v}', '--base-config', base_cfg, '--vared2-cfg-options',
+            f'{key}={v}') for v in ('True', 'False'))
+    assert static['vared2_cfg_options'] == {key: False}
     # a static stem: the dynamic model computes more at (1, 1)
-    assert static['dynamic_gflops_per_clip'] > dynamic[
+    assert static['rows'][0]['dynamic_gflops_per_clip'] > dynamic['rows'][0][
+        'dynamic_gflops_per_clip']
+    # applied after --cfg-options, so they win over it
+    both = run('both', '--cfg-options', f'{key}=True', '--vared2-cfg-options',
+               f'{key}=False')
+    assert both['cfg_options'] == {key: True}
+    assert both['rows'][0]['dynamic_gflops_per_clip'] == static['rows'][0][
         'dynamic_gflops_per_clip']
 
 

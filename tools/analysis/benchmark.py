@@ -198,7 +198,9 @@ def parse_args():
         nargs='+',
         action=DictAction,
         help='key=value overrides applied to the dynamic config only, after '
-        '--cfg-options (e.g. model.backbone.dynamic_cfg.depthwise=True)')
+        '--cfg-options (e.g. model.backbone.dynamic_cfg.depthwise=True); '
+        'without --base-config the base is the dynamic model at (0, 0), so '
+        'they reach it too')
     args = parser.parse_args()
     if args.learned and not args.checkpoint:
         parser.error('--learned times the gates of a trained model: give '

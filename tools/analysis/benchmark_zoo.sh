@@ -13,8 +13,9 @@
 # add --retain-freed-memory, glibc keeps freed memory for reuse), POLICY
 # (benchmark.py options that replace the forced choice, e.g. "--gate-cost
 # 0.6" or "--mixed 0 0 0 1 1 0 1 1") with TAG (a file-name part for it),
-# VARED2_OPTIONS (--vared2-cfg-options of the dynamic model only, e.g.
-# "model.backbone.dynamic_cfg.depthwise=True"), also with a TAG.
+# VARED2_OPTIONS (--vared2-cfg-options: overrides of the dynamic model's
+# config only, e.g. "model.backbone.dynamic_cfg.depthwise=True"; values
+# without spaces), also with a TAG.
 # Writes OUT/<model>[_TAG]_b<batch>[_cl].json and prints one table row per
 # run.
 set -euo pipefail

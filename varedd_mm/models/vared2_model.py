@@ -104,9 +104,9 @@ class VARED2ModelMixin:
         on): the statistics stay those of the learned policy, and the
         training forward draws the same dropout masks (and Gumbel noise)
         as without the option, the same as these forwards'. Cost: one more
-        forward and backward per step for each end, and their graphs are
-        held until the step's backward (about twice the activation memory
-        of a step with the full choice alone).
+        forward and backward per step for each end; each end's graph is
+        held until the step's backward (the full choice adds about one
+        training forward's activations, the smallest choice less).
         """
         if self._full_choice_cfg is None:
             return {}
@@ -180,8 +180,9 @@ class VARED2ModelMixin:
                 those of the network forced to its smallest choice,
                 ``smallest_<key>`` (:meth:`vared2_full_choice_losses`;
                 the sandwich rule's largest and smallest networks, as
-                slimmable networks train). None (default): the paper's
-                training.
+                slimmable networks train; the smallest end is only
+                trained together with the full one). None (default): the
+                paper's training.
         """
         self._full_choice_cfg = (None if full_choice_loss is None else
                                  parse_options(

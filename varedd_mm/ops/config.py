@@ -146,7 +146,8 @@ def parse_options(
     non_negative: Tuple[str, ...] = ()
 ) -> dict:
     """``cfg`` merged over ``defaults``, for an options dict of a model
-    (``inplace_distill``, ``policy_rank``): a ``ValueError`` naming
+    (``inplace_distill``, ``policy_rank``, ``full_choice_loss``): a
+    ``ValueError`` naming
     ``owner`` unless ``cfg`` is a dict of known keys whose ``positive``
     keys are numbers > 0 and whose ``non_negative`` keys numbers >= 0."""
     if not isinstance(cfg, Mapping):

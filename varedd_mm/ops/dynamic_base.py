@@ -15,6 +15,7 @@ One forward of a dynamic layer (design and measurements in docs/engine.md):
   the reduced conv of its choice plus the cheap rebuild. Choice (0, 0) runs
   exactly the base conv.
 * **Forced choice** (:func:`varedd_mm.fixed_policy`,
+  :func:`varedd_mm.smallest_policy`,
   :meth:`DynamicConvMixin._forward_forced`): the gate does not run; every
   clip takes the forced choice, in training and at inference.
 * **Cost records** (:meth:`DynamicConvMixin._record`), written by every

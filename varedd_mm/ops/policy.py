@@ -36,16 +36,13 @@ def fixed_policy(model: nn.Module,
         >>> with varedd_mm.fixed_policy(model, temporal=1, channel=1):
         ...     out = model(x)
     """
+    layers = _layers_of(model, 'fixed_policy')
     for value, name in ((temporal, 'temporal'), (channel, 'channel')):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f'fixed_policy: {name} must be an int choice, '
                              f'got {value!r}')
-
-    def choice_of(m):
-        return (temporal if 'temporal' in m.dims else 0,
-                channel if 'channel' in m.dims else 0)
-
-    with _forced(model, 'fixed_policy', choice_of):
+    with _forced(layers, 'fixed_policy',
+                 lambda m: _own_choice(m, temporal, channel)):
         yield model
 
 
@@ -53,34 +50,61 @@ def fixed_policy(model: nn.Module,
 def smallest_policy(model: nn.Module) -> Iterator[nn.Module]:
     """Force every dynamic layer of ``model`` to its smallest choice: the
     last option of each dimension it reduces (``search_space - 1``), 0 in
-    the others; the learned gates are used again on exit. The sandwich
-    rule's smallest network (the largest is ``fixed_policy(model, 0,
-    0)``)."""
+    the others; the learned gates are used again on exit (the choices
+    forced before, if any, are restored). The sandwich rule's smallest
+    network; the largest is ``fixed_policy(model, 0, 0)``.
+
+    Example:
+        >>> with varedd_mm.smallest_policy(model):
+        ...     out = model(x)  # e.g. every layer at (1, 1), search space 2
+    """
+    layers = _layers_of(model, 'smallest_policy')
 
     def choice_of(m):
         spec = m.dynamic_spec
         return spec.num_temporal - 1, spec.num_channel - 1
 
-    with _forced(model, 'smallest_policy', choice_of):
+    with _forced(layers, 'smallest_policy', choice_of):
         yield model
 
 
-@contextmanager
-def _forced(model: nn.Module, owner: str, choice_of) -> Iterator[None]:
-    """Set every dynamic layer's ``forced_choice`` to ``choice_of(layer)``
-    (validated, errors name ``owner`` and the layer) and restore the old
-    ones on exit."""
+def _layers_of(model: nn.Module, owner: str) -> List[Tuple[str, nn.Module]]:
+    """``dynamic_layers(model)``; a ``ValueError`` naming ``owner`` if it
+    has none."""
     layers = dynamic_layers(model)
     if not layers:
         raise ValueError(f'{owner}: the model has no VA-RED2 dynamic layers')
+    return layers
+
+
+def _own_choice(m: DynamicConvMixin, temporal: int,
+                channel: int) -> Tuple[int, int]:
+    """``(temporal, channel)`` for layer ``m``: 0 in a dimension it does
+    not reduce."""
+    return (temporal if 'temporal' in m.dims else 0,
+            channel if 'channel' in m.dims else 0)
+
+
+def _check(m: DynamicConvMixin, choice: Tuple[int, int], owner: str,
+           name: str) -> None:
+    """A ``ValueError`` naming ``owner`` and the layer unless ``choice`` is
+    in layer ``m``'s search space."""
+    try:
+        m._validate_choice(choice)
+    except ValueError as e:
+        raise ValueError(f'{owner}: layer {name}: {e}') from None
+
+
+@contextmanager
+def _forced(layers: List[Tuple[str, nn.Module]], owner: str,
+            choice_of) -> Iterator[None]:
+    """Set every layer's ``forced_choice`` to ``choice_of(layer)``
+    (validated) and restore the old ones on exit."""
     saved = [m.forced_choice for _, m in layers]
     try:
         for name, m in layers:
             choice = choice_of(m)
-            try:
-                m._validate_choice(choice)
-            except ValueError as e:
-                raise ValueError(f'{owner}: layer {name}: {e}') from None
+            _check(m, choice, owner, name)
             m.forced_choice = choice
         yield
     finally:
@@ -101,23 +125,15 @@ def clip_policy(model: nn.Module,
     A dimension a layer does not reduce is 0 for that layer; a choice
     outside a layer's search space raises a ``ValueError``.
     """
-    layers = dynamic_layers(model)
-    if not layers:
-        raise ValueError('clip_policy: the model has no VA-RED2 dynamic '
-                         'layers')
+    layers = _layers_of(model, 'clip_policy')
     if not choices:
         raise ValueError('clip_policy: choices must not be empty')
     patched = []
     try:
         for name, m in layers:
-            own = [(i if 'temporal' in m.dims else 0,
-                    j if 'channel' in m.dims else 0) for i, j in choices]
+            own = [_own_choice(m, i, j) for i, j in choices]
             for c in own:
-                try:
-                    m._validate_choice(c)
-                except ValueError as e:
-                    raise ValueError(f'clip_policy: layer {name}: {e}') \
-                        from None
+                _check(m, c, 'clip_policy', name)
             gate = m.gate
             original = gate.logits
 
