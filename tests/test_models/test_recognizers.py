@@ -235,6 +235,17 @@ def _losses_with_and_without(model, plain):
     return a, plain.loss(**data), data
 
 
+def _assert_trains_weights_not_gates(model, loss):
+    """``loss``'s gradient reaches the shared weights (the stem's) and no
+    gate parameter."""
+    model.zero_grad()
+    loss.backward()
+    stem = model.backbone.conv1.conv.conv_s.weight
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+    gates = [p.grad for n, p in model.named_parameters() if '.gate.' in n]
+    assert gates and all(g is None or not g.any() for g in gates)
+
+
 def _full_choice_model(full_choice_loss):
     return _train_model(full_choice_loss=full_choice_loss)
 
@@ -266,12 +277,7 @@ def test_full_choice_loss_adds_the_plain_network_loss_first():
     # full-choice forward left no BN statistics behind
     _assert_same_training_forward(out, ref_train, model, plain)
     # the full-choice term trains the shared weights, not the gates
-    model.zero_grad()
-    out['full_loss_cls'].backward()
-    stem = model.backbone.conv1.conv.conv_s.weight
-    assert stem.grad is not None and stem.grad.abs().sum() > 0
-    gates = [p.grad for n, p in model.named_parameters() if '.gate.' in n]
-    assert gates and all(g is None or not g.any() for g in gates)
+    _assert_trains_weights_not_gates(model, out['full_loss_cls'])
     # mmengine sums it into the total loss
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
     log = {k: float(v) for k, v in model.train_step(_batch(), optim).items()}
@@ -324,12 +330,7 @@ def test_smallest_weight_trains_the_smallest_network_and_nothing_else():
         ref = Recognizer3D.loss(plain, **data)
     torch.testing.assert_close(
         a['smallest_loss_cls'], 2.0 * ref['loss_cls'], rtol=0, atol=0)
-    model.zero_grad()
-    a['smallest_loss_cls'].backward()
-    stem = model.backbone.conv1.conv.conv_s.weight
-    assert stem.grad is not None and stem.grad.abs().sum() > 0
-    gates = [p.grad for n, p in model.named_parameters() if '.gate.' in n]
-    assert gates and all(g is None or not g.any() for g in gates)
+    _assert_trains_weights_not_gates(model, a['smallest_loss_cls'])
 
 
 def _rank_model(policy_rank, **dynamic_cfg):
