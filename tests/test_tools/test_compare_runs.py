@@ -93,7 +93,16 @@ def test_means_and_paired_differences(tool, three_runs):
     assert (paired['l1']['wins'], paired['l1']['ties'],
             paired['l1']['losses']) == (1, 1, 1)
     assert paired['l1']['mean'] == pytest.approx(0.02 / 3)
+    # Student's t with 2 degrees of freedom: t(0.975) = 4.302653
+    half = 4.302653 * paired['l1']['std'] / math.sqrt(3)
+    assert paired['l1']['ci95'] == pytest.approx(
+        [0.02 / 3 - half, 0.02 / 3 + half], rel=1e-6)
     assert paired['fpgm']['n'] == 2
+    # two runs: 1 degree of freedom, t(0.975) = 12.706205
+    half = 12.706205 * paired['fpgm']['std'] / math.sqrt(2)
+    assert paired['fpgm']['ci95'] == pytest.approx(
+        [paired['fpgm']['mean'] - half, paired['fpgm']['mean'] + half],
+        rel=1e-6)
     assert (paired['fpgm']['wins'], paired['fpgm']['losses']) == (1, 1)
     assert result['static_vs_moving'] == [
         dict(budget=0.7, runs=pytest.approx(dict(s0=0.5, s1=0.75, s2=0.5)))
@@ -134,7 +143,7 @@ def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
     assert ('| fpgm pruning, matched to 0.7 | 93.0 | – | 96.0 | 2 | 94.50 | '
             '2.12 |') in tables
     assert ('| vs l1, budget 0.7 | +3.0 | -1.0 | +0.0 | 3 | +0.67 | 2.08 | '
-            '1 / 1 / 1 |') in tables
+            '-4.50 to +5.84 | 1 / 1 / 1 |') in tables
     assert '| 0.7 | 0.50 | 0.75 | 0.50 |' in tables
     assert f'| s1 | {osp.basename(X)} | randomness.seed=1 |' in tables
     assert json.loads(js.read_text())['paired'][0]['method'] == 'fpgm'
@@ -157,6 +166,9 @@ def test_each_pruned_model_meets_vared2_at_its_own_budget(tool, tmp_path):
     result = tool.compare(tool.load_runs([_write(tmp_path, 's0', summary)]))
     diffs = {p['budget']: p['diffs']['s0'] for p in result['paired']}
     assert diffs == pytest.approx({0.5: -0.02, 0.7: 0.03})
+    # one run: no spread, no interval
+    assert [p['ci95'] for p in result['paired']] == [None, None]
+    assert '| 1 | -2.00 | – | – | 0 / 0 / 1 |' in tool.format_tables(result)
     assert [r['budget'] for r in result['static_vs_moving']] == [0.5, 0.7]
 
 

@@ -15,7 +15,9 @@ prints (and writes to ``--out``):
   difference in top-1 between VA-RED² at that budget and the pruned model
   of the same run (a paired comparison: both arms of a run start from the
   same base and take the same schedule and seed), with the wins, ties and
-  losses of VA-RED²;
+  losses of VA-RED² and a 95 % confidence interval of the mean difference
+  (Student's t over the runs: an interval that holds zero does not tell
+  the two apart);
 - VA-RED²'s still / moving GFLOPs ratio per run.
 
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
@@ -189,6 +191,17 @@ def _stats(values):
     return mean, math.sqrt(var)
 
 
+def _ci95(mean, std, n):
+    """The 95 % confidence interval ``[low, high]`` of a mean of ``n``
+    values with sample standard deviation ``std`` (Student's t, n - 1
+    degrees of freedom); None for fewer than two values."""
+    if std is None or n < 2:
+        return None
+    from scipy.stats import t
+    half = t.ppf(0.975, n - 1) * std / math.sqrt(n)
+    return [mean - half, mean + half]
+
+
 #: top-1 differences this small are ties (float noise of equal counts)
 TIE = 1e-9
 
@@ -242,6 +255,7 @@ def compare(runs):
                 n=len(diffs),
                 mean=mean,
                 std=std,
+                ci95=_ci95(mean, std, len(diffs)),
                 wins=sum(d > TIE for d in diffs.values()),
                 ties=sum(abs(d) <= TIE for d in diffs.values()),
                 losses=sum(d < -TIE for d in diffs.values())))
@@ -318,13 +332,17 @@ def format_tables(result):
                      f"{m['gflops_mean']:.3f} |")
     if result['paired']:
         lines += _head('VA-RED² − pruning, top-1 points', names,
-                       ('n', 'mean', 'std', 'wins / ties / losses'))
+                       ('n', 'mean', 'std', '95 % CI of the mean',
+                        'wins / ties / losses'))
         for p in result['paired']:
             cells = _cells(p['diffs'], names, lambda d: _pct(d, sign='+'))
+            ci = ('–'
+                  if p['ci95'] is None else f"{_pct(p['ci95'][0], 2, '+')} to "
+                  f"{_pct(p['ci95'][1], 2, '+')}")
             lines.append(
                 f"| vs {p['method']}, budget {p['budget']:g} | {cells} | "
                 f"{p['n']} | {_pct(p['mean'], 2, '+')} | "
-                f"{_pct(p['std'], 2)} | "
+                f"{_pct(p['std'], 2)} | {ci} | "
                 f"{p['wins']} / {p['ties']} / {p['losses']} |")
     if result['static_vs_moving']:
         lines += _head('VA-RED² budget, still / moving GFLOPs', names)
