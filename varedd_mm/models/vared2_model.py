@@ -13,7 +13,8 @@ VA-RED² needs:
   (:mod:`varedd_mm.ops.policy_rank`; the task model says what one clip's
   task loss is in ``vared2_clip_losses``), and with ``full_choice_loss``
   the task losses of the network forced to the full choice, ``full_*``,
-  and optionally to its smallest choice, ``smallest_*``
+  and optionally to its smallest choice, ``smallest_*``, and to random
+  choices, ``random_*``
   (:meth:`VARED2ModelMixin.vared2_full_choice_losses`);
 * testing: per predicted sample, the realised GFLOPs of each of its rows
   (views of a clip, windows of an image), each row with its own choices,
@@ -35,12 +36,13 @@ import torch
 from mmengine.registry import MODELS
 
 from varedd_mm.ops import (EfficiencyLoss, dynamic_layers, fixed_policy,
-                           smallest_policy, track_flops)
+                           random_policy, smallest_policy, track_flops)
 from varedd_mm.ops.config import parse_options
 from varedd_mm.ops.policy_rank import PolicyRanker, frozen_running_stats
 
 #: keys of ``full_choice_loss`` and their defaults
-FULL_CHOICE_DEFAULTS = dict(loss_weight=1.0, smallest_weight=0.0)
+FULL_CHOICE_DEFAULTS = dict(
+    loss_weight=1.0, smallest_weight=0.0, random_weight=0.0)
 
 
 class VARED2ModelMixin:
@@ -70,7 +72,8 @@ class VARED2ModelMixin:
     def loss(self, *args, **kwargs) -> dict:
         """The base class's loss dict plus :meth:`vared2_loss`, with
         ``policy_rank`` ``loss_policy`` and its logged terms, with
-        ``full_choice_loss`` the ``full_*`` (and ``smallest_*``) terms."""
+        ``full_choice_loss`` the ``full_*`` (``smallest_*``, ``random_*``)
+        terms."""
         # the extra forwards first: the training forward's cost records
         # must be the last
         measured = None
@@ -95,8 +98,16 @@ class VARED2ModelMixin:
         forced to its smallest choice
         (:func:`~varedd_mm.ops.policy.smallest_policy`), keys prefixed
         ``smallest_``, loss terms times ``smallest_weight`` (the sandwich
-        rule's two ends). mmengine sums them into the total loss with the
-        others. Without the option: ``{}``.
+        rule's two ends); with ``random_weight > 0`` also the dict of the
+        network with each layer forced to a random choice
+        (:func:`~varedd_mm.ops.policy.random_policy`, drawn anew every
+        step from the model's own generator, seeded from
+        ``torch.initial_seed()`` when the model is built, so every process
+        of a distributed run draws the same network; not saved in
+        checkpoints), keys prefixed ``random_``, loss terms times
+        ``random_weight`` (the sandwich rule's random middle network).
+        mmengine sums them into the total loss with the others. Without
+        the option: ``{}``.
 
         Each forward leaves the BN running statistics and the random
         number generators' states as it found them
@@ -115,6 +126,10 @@ class VARED2ModelMixin:
         if self._full_choice_cfg['smallest_weight'] > 0:
             ends.append(('smallest', lambda: smallest_policy(self),
                          self._full_choice_cfg['smallest_weight']))
+        if self._full_choice_cfg['random_weight'] > 0:
+            ends.append(
+                ('random', lambda: random_policy(self, self._vared2_generator),
+                 self._full_choice_cfg['random_weight']))
         out = {}
         for prefix, policy, weight in ends:
             # the loss may edit its data samples (mmdet's RoI head takes
@@ -173,7 +188,8 @@ class VARED2ModelMixin:
                 (``vared2_clip_losses``). None (default): the paper's
                 training.
             full_choice_loss (dict, optional): ``dict(loss_weight=1.0,
-                smallest_weight=0.0)``: ``loss_weight`` (> 0) also trains
+                smallest_weight=0.0, random_weight=0.0)``: ``loss_weight``
+                (> 0) also trains
                 the shared weights as the plain network: every step adds
                 the task losses of the network forced to the full choice,
                 ``full_<key>``; ``smallest_weight`` (>= 0; 0: off) also
@@ -181,15 +197,23 @@ class VARED2ModelMixin:
                 ``smallest_<key>`` (:meth:`vared2_full_choice_losses`;
                 the sandwich rule's largest and smallest networks, as
                 slimmable networks train; the smallest end is only
-                trained together with the full one). None (default): the
+                trained together with the full one); ``random_weight``
+                (>= 0; 0: off) also those of the network with every layer
+                at a random choice, drawn per step, ``random_<key>`` (the
+                sandwich rule's middle network). None (default): the
                 paper's training.
         """
-        self._full_choice_cfg = (None if full_choice_loss is None else
-                                 parse_options(
-                                     full_choice_loss,
-                                     FULL_CHOICE_DEFAULTS,
-                                     'full_choice_loss', ('loss_weight', ),
-                                     non_negative=('smallest_weight', )))
+        self._full_choice_cfg = None
+        if full_choice_loss is not None:
+            self._full_choice_cfg = parse_options(
+                full_choice_loss,
+                FULL_CHOICE_DEFAULTS,
+                'full_choice_loss', ('loss_weight', ),
+                non_negative=('smallest_weight', 'random_weight'))
+        # the random middle networks' own draws: the global random state
+        # (Gumbel noise, dropout) stays that of the training without them
+        self._vared2_generator = torch.Generator().manual_seed(
+            (torch.initial_seed() + 1) % 2**64)
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
         # without the loss the cost ratios are still logged

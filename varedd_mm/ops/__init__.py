@@ -17,7 +17,8 @@ from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops
 from .fuse import fuse_conv_bn, to_channels_last
 from .gate import SoftModulationGate
-from .policy import clip_policy, dynamic_layers, fixed_policy, smallest_policy
+from .policy import (clip_policy, dynamic_layers, fixed_policy, random_policy,
+                     smallest_policy)
 
 __all__ = [
     'ChannelCheapOp', 'clip_policy', 'DYNAMIC_CFG_DEFAULTS',
@@ -25,6 +26,6 @@ __all__ = [
     'SoftModulationGate', 'TemporalCheapOp', 'VARED2Conv2d',
     'VARED2Conv2plus1d', 'VARED2Conv3d', 'clip_gflops', 'dynamic_layers',
     'fixed_policy', 'fuse_conv_bn', 'to_channels_last', 'parse_dynamic_cfg',
-    'recalibrate_bn', 'smallest_policy', 'track_flops', 'untrack_flops',
-    'convert_convs', 'to_dynamic', 'retain_freed_memory'
+    'random_policy', 'recalibrate_bn', 'smallest_policy', 'track_flops',
+    'untrack_flops', 'convert_convs', 'to_dynamic', 'retain_freed_memory'
 ]

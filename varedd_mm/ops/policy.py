@@ -1,7 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Model-level policy helpers: find dynamic layers, force choices."""
 from contextlib import contextmanager
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,42 @@ def smallest_policy(model: nn.Module) -> Iterator[nn.Module]:
         return spec.num_temporal - 1, spec.num_channel - 1
 
     with _forced(layers, 'smallest_policy', choice_of):
+        yield model
+
+
+@contextmanager
+def random_policy(
+        model: nn.Module,
+        generator: Optional[torch.Generator] = None) -> Iterator[nn.Module]:
+    """Force every dynamic layer of ``model`` to a choice drawn at random,
+    independently per layer and per dimension it reduces, uniformly over
+    that dimension's options (0 in the others); the learned gates are used
+    again on exit (the choices forced before, if any, are restored). One
+    draw per call: every clip of a batch takes the same choices. The
+    sandwich rule's random middle networks: what a learned policy mixes
+    (some layers full, others reduced) without the gates deciding.
+
+    Args:
+        model (nn.Module): Any module containing dynamic layers.
+        generator (torch.Generator, optional): A CPU generator to draw
+            from (the global one if None); a model's own generator leaves
+            the global random state, and so the training forward's draws,
+            alone.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> with varedd_mm.random_policy(model, g):
+        ...     out = model(x)
+    """
+    layers = _layers_of(model, 'random_policy')
+
+    def choice_of(m):
+        spec = m.dynamic_spec
+        return tuple(
+            int(torch.randint(n, (), generator=generator))
+            for n in (spec.num_temporal, spec.num_channel))
+
+    with _forced(layers, 'random_policy', choice_of):
         yield model
 
 
