@@ -306,31 +306,45 @@ def test_full_choice_loss_leaves_policy_rank_and_gumbel_noise_alone():
     assert stem.grad is not None and stem.grad.abs().sum() > 0
 
 
-def test_smallest_weight_trains_the_smallest_network_and_nothing_else():
+@pytest.mark.parametrize('end', ['smallest', 'random'])
+def test_sandwich_terms_train_their_network_and_nothing_else(end):
+    # smallest_weight / random_weight: the smallest network, a random one
     from mmaction.models.recognizers import Recognizer3D
 
-    from varedd_mm import dynamic_layers, smallest_policy
-    model = _train_model(
-        full_choice_loss=dict(loss_weight=1.0, smallest_weight=2.0))
+    from varedd_mm import dynamic_layers, random_policy, smallest_policy
+    model = _train_model(full_choice_loss={
+        'loss_weight': 1.0,
+        f'{end}_weight': 2.0
+    })
     plain = _train_model(full_choice_loss=dict(loss_weight=1.0))
+    draws = torch.Generator()
+    draws.set_state(model._vared2_generator.get_state())
     a, b, data = _losses_with_and_without(model, plain)
     assert sorted(set(a) - set(b)) == [
-        'smallest_loss_cls', 'smallest_top1_acc', 'smallest_top5_acc'
+        f'{end}_loss_cls', f'{end}_top1_acc', f'{end}_top5_acc'
     ]
     # the full-choice terms and the training forward are untouched
     for key in b:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     _assert_same_training_forward(a, b, model, plain)
-    # the recognizer's own loss with every layer at its smallest choice,
-    # from the same random state (the same dropout mask; training-mode BN
-    # normalises with the batch's statistics, whatever the running ones)
+    # the recognizer's own loss with every layer at that network's choices
+    # (the random one: the same draws), from the same random state (the
+    # same dropout mask; training-mode BN normalises with the batch's
+    # statistics, whatever the running ones)
     torch.manual_seed(1)
-    with smallest_policy(plain):
-        assert {m.forced_choice for _, m in dynamic_layers(plain)} == {(1, 1)}
+    policy = (
+        smallest_policy(plain) if end == 'smallest' else random_policy(
+            plain, draws))
+    with policy:
+        choices = [m.forced_choice for _, m in dynamic_layers(plain)]
         ref = Recognizer3D.loss(plain, **data)
+    if end == 'smallest':
+        assert set(choices) == {(1, 1)}
+    else:  # a mixture: neither end
+        assert len(set(choices)) > 1
     torch.testing.assert_close(
-        a['smallest_loss_cls'], 2.0 * ref['loss_cls'], rtol=0, atol=0)
-    _assert_trains_weights_not_gates(model, a['smallest_loss_cls'])
+        a[f'{end}_loss_cls'], 2.0 * ref['loss_cls'], rtol=0, atol=0)
+    _assert_trains_weights_not_gates(model, a[f'{end}_loss_cls'])
 
 
 def _rank_model(policy_rank, **dynamic_cfg):

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from varedd_mm import VARED2Conv3d, fixed_policy, smallest_policy
+from varedd_mm import (VARED2Conv3d, fixed_policy, random_policy,
+                       smallest_policy)
 from varedd_mm.models.vared2_model import VARED2ModelMixin
 
 
@@ -67,6 +68,48 @@ def test_smallest_weight_adds_the_smallest_networks_terms():
     assert not any(k.startswith('smallest_') for k in model.loss(x))
 
 
+def test_random_weight_adds_a_network_drawn_anew_each_step():
+    torch.manual_seed(0)  # the model's draws are seeded from it
+    model = _Model(full_choice_loss=dict(random_weight=0.5)).train()
+    x = torch.randn(2, 4, 4, 6, 6)
+    draws = torch.Generator()
+    draws.set_state(model._vared2_generator.get_state())
+    with random_policy(model, draws):
+        choice = model.conv.forced_choice
+        ref = _Net.loss(model, x)
+    out = model.loss(x)
+    assert sorted(k for k in out if k.startswith('random_')) == [
+        'random_acc', 'random_loss_parts'
+    ]
+    for got, want in zip(out['random_loss_parts'], ref['loss_parts']):
+        torch.testing.assert_close(got, 0.5 * want, rtol=0, atol=0)
+    assert model.conv.forced_choice is None
+    # each step draws anew from the model's own generator (the extra
+    # forwards restore the global random state: drawing from it, every
+    # step would take the same network), and the global state is left
+    # alone
+    seen = []
+    model.conv.register_forward_pre_hook(
+        lambda m, args: seen.append(m.forced_choice))
+    global_state = torch.get_rng_state()
+    for _ in range(20):
+        model.loss(x)
+    assert torch.equal(torch.get_rng_state(), global_state)
+    # per step: the full choice, the random network, the training forward
+    assert seen[0::3] == [(0, 0)] * 20 and seen[2::3] == [None] * 20
+    assert set(seen[1::3]) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert choice in seen[1::3]
+    # the draws depend on the seed of the process when the model is built
+    torch.manual_seed(123)
+    a = _Model(full_choice_loss=dict(random_weight=1.0))._vared2_generator
+    torch.manual_seed(123)
+    b = _Model(full_choice_loss=dict(random_weight=1.0))._vared2_generator
+    torch.manual_seed(124)
+    c = _Model(full_choice_loss=dict(random_weight=1.0))._vared2_generator
+    assert torch.equal(a.get_state(), b.get_state())
+    assert not torch.equal(a.get_state(), c.get_state())
+
+
 @pytest.mark.parametrize('bad,match', [
     (dict(weight=1.0), r'full_choice_loss: unknown keys'),
     (dict(loss_weight=-1), r'full_choice_loss.loss_weight must be a number'),
@@ -74,6 +117,8 @@ def test_smallest_weight_adds_the_smallest_networks_terms():
      r'full_choice_loss.smallest_weight must be a number >= 0'),
     (dict(smallest_weight=True),
      r'full_choice_loss.smallest_weight must be a number >= 0'),
+    (dict(random_weight=-1),
+     r'full_choice_loss.random_weight must be a number >= 0'),
     ('yes', r'full_choice_loss must be a dict'),
 ])
 def test_full_choice_loss_refuses_bad_settings(bad, match):

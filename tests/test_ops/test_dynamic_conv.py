@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mmaction.models.common import Conv2plus1d
 
 from varedd_mm import (VARED2Conv2d, VARED2Conv2plus1d, VARED2Conv3d,
-                       fixed_policy, smallest_policy)
+                       fixed_policy, random_policy, smallest_policy)
 from varedd_mm.ops.cheap_ops import num_computed_frames
 from varedd_mm.ops.conv2plus1d import derive_interp_kernel
 
@@ -402,6 +402,46 @@ def test_smallest_policy_takes_each_layers_last_options_and_restores():
     assert all(m.forced_choice is None for m in seq)
     with pytest.raises(ValueError, match='smallest_policy: the model has no'):
         with smallest_policy(nn.Conv3d(2, 2, 1)):
+            pass
+
+
+def test_random_policy_draws_each_layers_own_options_and_restores():
+    seq = nn.Sequential(
+        VARED2Conv3d(
+            8,
+            16,
+            3,
+            padding=1,
+            dynamic_cfg=dict(dims=('temporal', ), search_space=3)),
+        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(dims='channel')),
+        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)))
+
+    def draws(seed, n=100):
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for _ in range(n):
+            with random_policy(seq, g):
+                out.append(tuple(m.forced_choice for m in seq))
+        return out
+
+    global_state = torch.get_rng_state()
+    a = draws(0)
+    assert torch.equal(torch.get_rng_state(), global_state)
+    assert all(m.forced_choice is None for m in seq)
+    assert a == draws(0) and a != draws(1)
+    # each layer its own options, only in the dimensions it reduces; every
+    # option and, across layers and dimensions, independent draws
+    assert {d[0] for d in a} == {(0, 0), (1, 0), (2, 0)}
+    assert {d[1] for d in a} == {(0, 0), (0, 1)}
+    assert {d[2] for d in a} == set(itertools.product(range(3), repeat=2))
+    assert len({(d[0][0], d[2][0]) for d in a}) == 9
+    with fixed_policy(seq, 1, 1):
+        with random_policy(seq):  # the global generator
+            assert all(m.forced_choice is not None for m in seq)
+        # the choices forced before are back, not the gates
+        assert [m.forced_choice for m in seq] == [(1, 0), (0, 1), (1, 1)]
+    with pytest.raises(ValueError, match='random_policy: the model has no'):
+        with random_policy(nn.Conv3d(2, 2, 1)):
             pass
 
 
