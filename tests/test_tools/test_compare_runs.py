@@ -180,6 +180,20 @@ def test_equal_top1_computed_differently_is_a_tie(tool, tmp_path):
     assert (p['wins'], p['ties'], p['losses']) == (0, 1, 0)
 
 
+def test_equal_differences_give_no_interval(tool, tmp_path):
+    # two runs both +1 point: std 0, so Student's t would give the
+    # zero-width "+1.00 to +1.00"; the tool prints none
+    runs = [
+        _write(tmp_path, f's{i}', _summary(top1, dict(l1=top1 - 0.01)))
+        for i, top1 in enumerate((0.95, 0.93))
+    ]
+    result = tool.compare(tool.load_runs(runs))
+    (p, ) = result['paired']
+    assert p['diffs'] == pytest.approx(dict(s0=0.01, s1=0.01))
+    assert p['std'] == pytest.approx(0, abs=1e-12) and p['ci95'] is None
+    assert '| 2 | +1.00 | 0.00 | – | 2 / 0 / 0 |' in tool.format_tables(result)
+
+
 def test_bad_inputs_are_refused(tool, three_runs, tmp_path, capsys):
     with pytest.raises(SystemExit, match='has no summary.json'):
         tool.load_runs(three_runs + [str(tmp_path)])

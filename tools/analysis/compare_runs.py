@@ -17,7 +17,7 @@ prints (and writes to ``--out``):
   same base and take the same schedule and seed), with the wins, ties and
   losses of VA-RED² and a 95 % confidence interval of the mean difference
   (Student's t over the runs: an interval that holds zero does not tell
-  the two apart);
+  the two apart; none for one run or for differences that do not vary);
 - VA-RED²'s still / moving GFLOPs ratio per run.
 
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
@@ -194,8 +194,10 @@ def _stats(values):
 def _ci95(mean, std, n):
     """The 95 % confidence interval ``[low, high]`` of a mean of ``n``
     values with sample standard deviation ``std`` (Student's t, n - 1
-    degrees of freedom); None for fewer than two values."""
-    if std is None or n < 2:
+    degrees of freedom); None for fewer than two values and for values
+    that do not vary (std 0: the formula gives a zero-width interval,
+    which says more than a few equal differences can)."""
+    if std is None or n < 2 or std < TIE:
         return None
     from scipy.stats import t
     half = t.ppf(0.975, n - 1) * std / math.sqrt(n)
