@@ -318,7 +318,7 @@ def test_sandwich_terms_train_their_network_and_nothing_else(end):
     })
     plain = _train_model(full_choice_loss=dict(loss_weight=1.0))
     draws = torch.Generator()
-    draws.set_state(model._vared2_generator.get_state())
+    draws.set_state(model._vared2_draws)
     a, b, data = _losses_with_and_without(model, plain)
     assert sorted(set(a) - set(b)) == [
         f'{end}_loss_cls', f'{end}_top1_acc', f'{end}_top5_acc'

@@ -1,6 +1,8 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """``VARED2ModelMixin`` on a model of no codebase: the glue asks nothing of
 the task model but a loss dict (mmdet-style list-valued terms included)."""
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -71,11 +73,13 @@ def test_smallest_weight_adds_the_smallest_networks_terms():
 def test_random_weight_adds_a_network_drawn_anew_each_step():
     torch.manual_seed(0)  # the model's draws are seeded from it
     model = _Model(full_choice_loss=dict(random_weight=0.5)).train()
+    # a deep copy (EMA, a distillation teacher) has the same draws ahead
+    twin = copy.deepcopy(model)
     x = torch.randn(2, 4, 4, 6, 6)
     draws = torch.Generator()
-    draws.set_state(model._vared2_generator.get_state())
+    draws.set_state(model._vared2_draws)
     with random_policy(model, draws):
-        choice = model.conv.forced_choice
+        first = model.conv.forced_choice
         ref = _Net.loss(model, x)
     out = model.loss(x)
     assert sorted(k for k in out if k.startswith('random_')) == [
@@ -84,30 +88,30 @@ def test_random_weight_adds_a_network_drawn_anew_each_step():
     for got, want in zip(out['random_loss_parts'], ref['loss_parts']):
         torch.testing.assert_close(got, 0.5 * want, rtol=0, atol=0)
     assert model.conv.forced_choice is None
-    # each step draws anew from the model's own generator (the extra
-    # forwards restore the global random state: drawing from it, every
-    # step would take the same network), and the global state is left
-    # alone
+    # each step draws anew from the model's own generator state (the
+    # extra forwards restore the global random state: drawing from it,
+    # every step would take the same network here)
     seen = []
     model.conv.register_forward_pre_hook(
         lambda m, args: seen.append(m.forced_choice))
-    global_state = torch.get_rng_state()
     for _ in range(20):
         model.loss(x)
-    assert torch.equal(torch.get_rng_state(), global_state)
     # per step: the full choice, the random network, the training forward
     assert seen[0::3] == [(0, 0)] * 20 and seen[2::3] == [None] * 20
     assert set(seen[1::3]) == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    assert choice in seen[1::3]
+    twin_seen = []
+    twin.conv.register_forward_pre_hook(
+        lambda m, args: twin_seen.append(m.forced_choice))
+    twin.loss(x)
+    assert twin_seen == [(0, 0), first, None]
     # the draws depend on the seed of the process when the model is built
-    torch.manual_seed(123)
-    a = _Model(full_choice_loss=dict(random_weight=1.0))._vared2_generator
-    torch.manual_seed(123)
-    b = _Model(full_choice_loss=dict(random_weight=1.0))._vared2_generator
-    torch.manual_seed(124)
-    c = _Model(full_choice_loss=dict(random_weight=1.0))._vared2_generator
-    assert torch.equal(a.get_state(), b.get_state())
-    assert not torch.equal(a.get_state(), c.get_state())
+    states = []
+    for seed in (123, 123, 124):
+        torch.manual_seed(seed)
+        states.append(
+            _Model(full_choice_loss=dict(random_weight=1.0))._vared2_draws)
+    assert torch.equal(states[0], states[1])
+    assert not torch.equal(states[0], states[2])
 
 
 @pytest.mark.parametrize('bad,match', [

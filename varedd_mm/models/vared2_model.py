@@ -30,7 +30,8 @@ keeps its standard shape (``model.backbone`` where users expect it; base
 checkpoints load).
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.registry import MODELS
@@ -99,15 +100,12 @@ class VARED2ModelMixin:
         (:func:`~varedd_mm.ops.policy.smallest_policy`), keys prefixed
         ``smallest_``, loss terms times ``smallest_weight`` (the sandwich
         rule's two ends); with ``random_weight > 0`` also the dict of the
-        network with each layer forced to a random choice
-        (:func:`~varedd_mm.ops.policy.random_policy`, drawn anew every
-        step from the model's own generator, seeded from
-        ``torch.initial_seed()`` when the model is built, so every process
-        of a distributed run draws the same network; not saved in
-        checkpoints), keys prefixed ``random_``, loss terms times
-        ``random_weight`` (the sandwich rule's random middle network).
-        mmengine sums them into the total loss with the others. Without
-        the option: ``{}``.
+        network with each layer forced to a random choice, drawn anew every
+        step (:func:`~varedd_mm.ops.policy.random_policy`; the draws:
+        :meth:`_random_network`), keys prefixed ``random_``, loss terms
+        times ``random_weight`` (the sandwich rule's random middle
+        network). mmengine sums them into the total loss with the others.
+        Without the option: ``{}``.
 
         Each forward leaves the BN running statistics and the random
         number generators' states as it found them
@@ -115,23 +113,21 @@ class VARED2ModelMixin:
         on): the statistics stay those of the learned policy, and the
         training forward draws the same dropout masks (and Gumbel noise)
         as without the option, the same as these forwards'. Cost: one more
-        forward and backward per step for each end; each end's graph is
-        held until the step's backward (the full choice adds about one
-        training forward's activations, the smallest choice less).
+        forward and backward per step for each of these networks; each
+        one's graph is held until the step's backward (the full choice
+        adds about one training forward's activations, the others less).
         """
         if self._full_choice_cfg is None:
             return {}
-        ends = [('full', lambda: fixed_policy(self, 0, 0),
-                 self._full_choice_cfg['loss_weight'])]
-        if self._full_choice_cfg['smallest_weight'] > 0:
-            ends.append(('smallest', lambda: smallest_policy(self),
-                         self._full_choice_cfg['smallest_weight']))
-        if self._full_choice_cfg['random_weight'] > 0:
-            ends.append(
-                ('random', lambda: random_policy(self, self._vared2_generator),
-                 self._full_choice_cfg['random_weight']))
+        networks = (('full', 'loss_weight', lambda: fixed_policy(self, 0, 0)),
+                    ('smallest', 'smallest_weight',
+                     lambda: smallest_policy(self)),
+                    ('random', 'random_weight', self._random_network))
         out = {}
-        for prefix, policy, weight in ends:
+        for prefix, weight_key, policy in networks:
+            weight = self._full_choice_cfg[weight_key]
+            if weight == 0:  # off (loss_weight is > 0)
+                continue
             # the loss may edit its data samples (mmdet's RoI head takes
             # the proposals out of them): each forward gets copies
             copied = copy.deepcopy((args, kwargs), {
@@ -146,6 +142,27 @@ class VARED2ModelMixin:
                         value, (list, tuple)) else weight * value)
                 out[f'{prefix}_{key}'] = value
         return out
+
+    @contextmanager
+    def _random_network(self) -> Iterator[None]:
+        """Force every dynamic layer to a random choice
+        (:func:`~varedd_mm.ops.policy.random_policy`), drawn from the
+        model's own generator state, which moves on with every call.
+
+        Not the global generator: the extra forwards restore its state, so
+        when the training forward draws nothing from it (no Gumbel noise,
+        no dropout) every step would take the same network. The state is
+        seeded from ``torch.initial_seed()`` when the model is built (the
+        runner's seed): the processes of a distributed run draw the same
+        networks unless ``randomness.diff_rank_seed=True``. It is not saved
+        in checkpoints: a resumed run starts the draws again from the
+        seed.
+        """
+        draws = torch.Generator()
+        draws.set_state(self._vared2_draws)
+        with random_policy(self, draws):
+            self._vared2_draws = draws.get_state()
+            yield
 
     def vared2_clip_losses(self, *args, **kwargs) -> torch.Tensor:
         """The task loss of every row the dynamic layers run on (a clip,
@@ -210,10 +227,11 @@ class VARED2ModelMixin:
                 FULL_CHOICE_DEFAULTS,
                 'full_choice_loss', ('loss_weight', ),
                 non_negative=('smallest_weight', 'random_weight'))
-        # the random middle networks' own draws: the global random state
-        # (Gumbel noise, dropout) stays that of the training without them
-        self._vared2_generator = torch.Generator().manual_seed(
-            (torch.initial_seed() + 1) % 2**64)
+        # the random middle network's draws (_random_network), kept as a
+        # generator state: a torch.Generator attribute would make the model
+        # impossible to deep-copy (EMA, distillation teacher) on older torch
+        self._vared2_draws = torch.Generator().manual_seed(
+            (torch.initial_seed() + 1) % 2**64).get_state()
         self.efficiency_loss = (None if efficiency_loss is None else
                                 MODELS.build(efficiency_loss))
         # without the loss the cost ratios are still logged
