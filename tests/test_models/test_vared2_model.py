@@ -28,6 +28,16 @@ class _Model(VARED2ModelMixin, _Net):
     pass
 
 
+def _assert_terms(out, prefix, ref, weight):
+    """``out`` has ``ref``'s keys prefixed ``<prefix>_``, its loss terms
+    exactly ``weight`` times ``ref``'s."""
+    assert sorted(k for k in out if k.startswith(f'{prefix}_')) == [
+        f'{prefix}_acc', f'{prefix}_loss_parts'
+    ]
+    for got, want in zip(out[f'{prefix}_loss_parts'], ref['loss_parts']):
+        torch.testing.assert_close(got, weight * want, rtol=0, atol=0)
+
+
 def test_full_choice_loss_scales_list_terms_and_leaves_the_others():
     model = _Model(full_choice_loss=dict(loss_weight=3.0)).train()
     x = torch.randn(2, 4, 4, 6, 6)
@@ -39,8 +49,7 @@ def test_full_choice_loss_scales_list_terms_and_leaves_the_others():
         'full_loss_parts', 'loss_parts'
     ]
     assert isinstance(out['full_loss_parts'], list)
-    for got, want in zip(out['full_loss_parts'], ref['loss_parts']):
-        torch.testing.assert_close(got, 3.0 * want, rtol=0, atol=0)
+    _assert_terms(out, 'full', ref, 3.0)
     assert float(out['full_acc']) == 0.5  # not a loss: not weighted
     # the efficiency records are the training forward's, not (0, 0)'s
     assert float(out['eff_ratio_realised']) < 1.0
@@ -55,13 +64,8 @@ def test_smallest_weight_adds_the_smallest_networks_terms():
     with smallest_policy(model):
         small = _Net.loss(model, x)
     out = model.loss(x)
-    assert sorted(k for k in out if k.startswith('smallest_')) == [
-        'smallest_acc', 'smallest_loss_parts'
-    ]
-    for got, want in zip(out['smallest_loss_parts'], small['loss_parts']):
-        torch.testing.assert_close(got, 0.5 * want, rtol=0, atol=0)
-    for got, want in zip(out['full_loss_parts'], full['loss_parts']):
-        torch.testing.assert_close(got, 3.0 * want, rtol=0, atol=0)
+    _assert_terms(out, 'smallest', small, 0.5)
+    _assert_terms(out, 'full', full, 3.0)
     # (1, 1) is not (0, 0): the two ends are different forwards
     assert not torch.equal(small['loss_parts'][0], full['loss_parts'][0])
     assert model.conv.forced_choice is None
@@ -82,11 +86,7 @@ def test_random_weight_adds_a_network_drawn_anew_each_step():
         first = model.conv.forced_choice
         ref = _Net.loss(model, x)
     out = model.loss(x)
-    assert sorted(k for k in out if k.startswith('random_')) == [
-        'random_acc', 'random_loss_parts'
-    ]
-    for got, want in zip(out['random_loss_parts'], ref['loss_parts']):
-        torch.testing.assert_close(got, 0.5 * want, rtol=0, atol=0)
+    _assert_terms(out, 'random', ref, 0.5)
     assert model.conv.forced_choice is None
     # each step draws anew from the model's own generator state (the
     # extra forwards restore the global random state: drawing from it,

@@ -381,8 +381,10 @@ def test_fixed_policy_restores_gates_and_ignores_unreduced_dims():
     assert seq[0].forced_choice is None
 
 
-def test_smallest_policy_takes_each_layers_last_options_and_restores():
-    seq = nn.Sequential(
+def _three_search_spaces():
+    """Layers reducing time only (search space 3), channels only (2) and
+    both (3)."""
+    return nn.Sequential(
         VARED2Conv3d(
             8,
             16,
@@ -391,6 +393,10 @@ def test_smallest_policy_takes_each_layers_last_options_and_restores():
             dynamic_cfg=dict(dims=('temporal', ), search_space=3)),
         VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(dims='channel')),
         VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)))
+
+
+def test_smallest_policy_takes_each_layers_last_options_and_restores():
+    seq = _three_search_spaces()
     with smallest_policy(seq):
         assert [m.forced_choice for m in seq] == [(2, 0), (0, 1), (2, 2)]
     assert all(m.forced_choice is None for m in seq)
@@ -406,15 +412,7 @@ def test_smallest_policy_takes_each_layers_last_options_and_restores():
 
 
 def test_random_policy_draws_each_layers_own_options_and_restores():
-    seq = nn.Sequential(
-        VARED2Conv3d(
-            8,
-            16,
-            3,
-            padding=1,
-            dynamic_cfg=dict(dims=('temporal', ), search_space=3)),
-        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(dims='channel')),
-        VARED2Conv3d(16, 16, 3, padding=1, dynamic_cfg=dict(search_space=3)))
+    seq = _three_search_spaces()
 
     def draws(seed, n=100):
         g = torch.Generator().manual_seed(seed)
