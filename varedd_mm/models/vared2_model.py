@@ -206,10 +206,10 @@ class VARED2ModelMixin:
                 training.
             full_choice_loss (dict, optional): ``dict(loss_weight=1.0,
                 smallest_weight=0.0, random_weight=0.0)``: ``loss_weight``
-                (> 0) also trains
-                the shared weights as the plain network: every step adds
-                the task losses of the network forced to the full choice,
-                ``full_<key>``; ``smallest_weight`` (>= 0; 0: off) also
+                (> 0) also trains the shared weights as the plain network:
+                every step adds the task losses of the network forced to
+                the full choice, ``full_<key>``; ``smallest_weight`` (>= 0;
+                0: off) also
                 those of the network forced to its smallest choice,
                 ``smallest_<key>`` (:meth:`vared2_full_choice_losses`;
                 the sandwich rule's largest and smallest networks, as
