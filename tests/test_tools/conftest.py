@@ -46,29 +46,50 @@ def run_tool():
     return run
 
 
-@pytest.fixture
-def sample_clip_opts(shared_dir):
+def _clip_opts(anns, videos, batch_size, extra=()):
     """``--cfg-options`` that train (one epoch), validate and test a demo
-    recognizer config on the real sample clips of ../shared, one clip per
-    batch in the main process."""
-    samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
-    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
+    recognizer config on the videos listed in ``anns[split]`` (paths
+    relative to ``videos``), in the main process."""
     opts = []
     for split in ('train', 'val', 'test'):
         opts += [
-            f'{split}_dataloader.dataset.ann_file={ann}',
-            f'{split}_dataloader.dataset.data_prefix.video={samples}',
-            f'{split}_dataloader.batch_size=1',
+            f'{split}_dataloader.dataset.ann_file={anns[split]}',
+            f'{split}_dataloader.dataset.data_prefix.video={videos}',
+            f'{split}_dataloader.batch_size={batch_size}',
             f'{split}_dataloader.num_workers=0',
             f'{split}_dataloader.persistent_workers=False',
         ]
-    return opts + [
-        # one training clip per batch: a 64x64 crop keeps more than one
-        # value per channel for the last BN of R(2+1)D-18 in train mode
-        'train_dataloader.dataset.pipeline.3.size=64',
+    return opts + list(extra) + [
         'train_cfg.max_epochs=1',
         'train_cfg.val_interval=1',
     ]
+
+
+@pytest.fixture
+def sample_clip_opts(shared_dir):
+    """``--cfg-options`` for a demo recognizer config on the real sample
+    clips of ../shared, one clip per batch."""
+    samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
+    ann = osp.join(samples, 'annotations', 'video_test_list.txt')
+    # one training clip per batch: a 64x64 crop keeps more than one value
+    # per channel for the last BN of R(2+1)D-18 in train mode
+    return _clip_opts(
+        dict.fromkeys(('train', 'val', 'test'), ann), samples, 1,
+        ['train_dataloader.dataset.pipeline.3.size=64'])
+
+
+@pytest.fixture(scope='session')
+def embedded_clip_opts(tmp_path_factory):
+    """``--cfg-options`` for a demo recognizer config on a few clips of the
+    embedded synthetic motion dataset, generated here (two training and
+    one test video per class; needs nothing outside the repository)."""
+    from varedd_mm.datasets.synthetic_motion import generate
+    root = tmp_path_factory.mktemp('synthetic_motion')
+    paths = generate(str(root), train_per_class=2, val_per_class=1)
+    # two training clips per batch (train-mode BN statistics); the test
+    # split is the val list, as in the demo config
+    anns = dict(train=paths['train'], val=paths['val'], test=paths['val'])
+    return _clip_opts(anns, osp.join(root, 'videos'), 2)
 
 
 @pytest.fixture

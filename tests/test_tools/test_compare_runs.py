@@ -172,6 +172,33 @@ def test_each_pruned_model_meets_vared2_at_its_own_budget(tool, tmp_path):
     assert [r['budget'] for r in result['static_vs_moving']] == [0.5, 0.7]
 
 
+def test_still_and_moving_top1_per_run(tool, tmp_path):
+    """The mean of the still classes' and of the moving classes' top-1, per
+    run; a run without per-class figures gets '–', not dropped."""
+    static = list(HARD_CLASSES[:4])
+    with_classes = _summary(0.95, {})
+    with_classes['static_classes'] = static
+    # still: (0.85 + 1 + 0.8 + 1) / 4; moving: five classes at 1, one 0.8
+    with_classes['vared2'][0]['per_class'] = {
+        c: dict(top1=t, gflops=0.3)
+        for c, t in zip(HARD_CLASSES, (0.85, 1.0, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0,
+                                       1.0, 0.8))
+    }
+    runs = [
+        _write(tmp_path, 's0', with_classes),
+        _write(tmp_path, 's1', _summary(0.93, {}, seed=1))
+    ]
+    result = tool.compare(tool.load_runs(runs))
+    assert result['static_vs_moving_top1'] == [
+        dict(
+            budget=0.7,
+            runs=dict(s0=pytest.approx([0.9125, 5.8 / 6])),
+            mean=pytest.approx([0.9125, 5.8 / 6]))
+    ]
+    assert '| 0.7 | 91.25 / 96.67 | – | 91.25 / 96.67 |' in tool.format_tables(
+        result)
+
+
 def test_equal_top1_computed_differently_is_a_tie(tool, tmp_path):
     # 0.1 + 0.2 != 0.3 in floats; both are 30 % of the clips
     summary = _summary(0.1 + 0.2, dict(l1=0.3))

@@ -18,7 +18,9 @@ prints (and writes to ``--out``):
   losses of VA-RED² and a 95 % confidence interval of the mean difference
   (Student's t over the runs: an interval that holds zero does not tell
   the two apart; none for one run or for differences that do not vary);
-- VA-RED²'s still / moving GFLOPs ratio per run.
+- VA-RED²'s still / moving GFLOPs ratio per run, and its top-1 on the
+  still and on the moving classes (the mean of those classes' top-1 in
+  the run's ``per_class``; '–' for a run without it).
 
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
 models and the fine-tuned base of each run from another run, in place of
@@ -261,11 +263,14 @@ def compare(runs):
                 wins=sum(d > TIE for d in diffs.values()),
                 ties=sum(abs(d) <= TIE for d in diffs.values()),
                 losses=sum(d < -TIE for d in diffs.values())))
-    ratios = {}
+    ratios, group_top1 = {}, {}
     for name, s in runs:
         for r in s['vared2']:
             ratios.setdefault(r['budget'], {})[name] = (
                 r['static_gflops'] / r['moving_gflops'])
+            top1 = _still_moving_top1(r, s)
+            if top1 is not None:
+                group_top1.setdefault(r['budget'], {})[name] = top1
     return dict(
         runs={
             name:
@@ -280,7 +285,27 @@ def compare(runs):
         paired=paired,
         static_vs_moving=[
             dict(budget=b, runs=per) for b, per in sorted(ratios.items())
+        ],
+        static_vs_moving_top1=[
+            dict(
+                budget=b,
+                runs=per,
+                mean=[_stats([r[g] for r in per.values()])[0] for g in (0, 1)])
+            for b, per in sorted(group_top1.items())
         ])
+
+
+def _still_moving_top1(vared2, summary):
+    """``[still, moving]`` top-1 of one VA-RED² entry: the mean of the
+    per-class top-1 over the still (``static_classes``) and over the other
+    classes; None when the run did not record per-class figures."""
+    per_class = vared2.get('per_class')
+    if not per_class or 'static_classes' not in summary:
+        return None
+    still = set(summary['static_classes'])
+    groups = ([v['top1'] for c, v in per_class.items() if c in still],
+              [v['top1'] for c, v in per_class.items() if c not in still])
+    return [sum(g) / len(g) if g else None for g in groups]
 
 
 def _label(arm):
@@ -351,6 +376,18 @@ def format_tables(result):
         for row in result['static_vs_moving']:
             cells = _cells(row['runs'], names, lambda r: f'{r:.2f}')
             lines.append(f"| {row['budget']:g} | {cells} |")
+    if result['static_vs_moving_top1']:
+        lines += _head(
+            'VA-RED² budget, still / moving top-1 (mean of the classes\' '
+            'top-1)', names, ('mean', ))
+
+        def pair(r):
+            return f'{_pct(r[0], 2)} / {_pct(r[1], 2)}'
+
+        for row in result['static_vs_moving_top1']:
+            cells = _cells(row['runs'], names, pair)
+            lines.append(f"| {row['budget']:g} | {cells} | "
+                         f"{pair(row['mean'])} |")
     return '\n'.join(lines) + '\n'
 
 

@@ -19,8 +19,9 @@ Nuisances, drawn the same way for every class: texture scale, colours (a
 pair apart in brightness, centred near mid-grey with a mild tint),
 contrast, a per-frame brightness flicker, sensor noise, and for static
 clips a sub-pixel camera jitter; slow and fast pans are close in speed
-(0.6-1.0 vs 1.2-1.7 pixels per frame at 40 px, scaled with the size), so
-a small model trained for minutes does not separate every clip.
+(0.25-0.45 vs 0.65-0.9 pixels per frame at 40 px, scaled with the size;
+``PANS``), so a small model trained for minutes does not separate every
+clip.
 """
 from typing import Optional, Tuple
 
