@@ -451,51 +451,10 @@ def format_tables(summary):
 
 def plot(summary, path):
     """Top-1 against GFLOPs per clip: the base (and its fine-tuned
-    reference), VA-RED² at each budget and each pruning method."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    base = summary['base']
-    ax.scatter([base['gflops']], [100 * base['top1']],
-               marker='*',
-               s=150,
-               color='k',
-               label='base R(2+1)D-18',
-               zorder=3)
-    if 'base_finetuned' in summary:
-        ax.scatter([base['gflops']], [100 * summary['base_finetuned']['top1']],
-                   marker='*',
-                   s=150,
-                   facecolors='none',
-                   edgecolors='k',
-                   label='base, fine-tuned with the same schedule',
-                   zorder=3)
-    dyn = sorted(summary['vared2'], key=lambda r: r['gflops'])
-    ax.plot([r['gflops'] for r in dyn], [100 * r['top1'] for r in dyn],
-            'o-',
-            color='C3',
-            label='VA-RED²')
-    for r in dyn:
-        ax.annotate(
-            f"{r['budget']:g}", (r['gflops'], 100 * r['top1']),
-            textcoords='offset points',
-            xytext=(4, 4),
-            fontsize=7)
-    for i, method in enumerate(
-            sorted({r['method']
-                    for r in summary['pruned']})):
-        pts = sorted((r['gflops'], 100 * r['top1']) for r in summary['pruned']
-                     if r['method'] == method)
-        ax.plot(*zip(*pts), 's--', color=f'C{i}', label=f'{method} pruning')
-    ax.set_xlabel('GFLOPs per clip (8×32×32, realised)')
-    ax.set_ylabel('top-1 (%)')
-    ax.set_title('Harder synthetic benchmark (CPU)')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    reference), VA-RED² at each budget and each pruning method
+    (:func:`varedd_mm.analysis.table7.plot_accuracy_vs_gflops`)."""
+    from varedd_mm.analysis.table7 import plot_accuracy_vs_gflops
+    return plot_accuracy_vs_gflops(summary, path)
 
 
 if __name__ == '__main__':

@@ -150,6 +150,46 @@ def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+def test_plot_gflops_draws_the_means(tool, three_runs, tmp_path):
+    png = tmp_path / 'gflops.png'
+    tool.main(three_runs + ['--plot-gflops', str(png)])
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    drawn = tool.plot_gflops(
+        tool.compare(tool.load_runs(three_runs)), str(png))
+    # seeds of one budget: one point per model, at the means
+    assert drawn['VA-RED²'] == [
+        pytest.approx((0.346, 100 * (0.96 + 0.935 + 0.95) / 3))
+    ]
+    assert drawn['l1 pruning'] == [
+        pytest.approx((0.346, 100 * (0.93 + 0.945 + 0.95) / 3))
+    ]
+    # fpgm ran in s0 and s2 only
+    assert drawn['fpgm pruning'] == [pytest.approx((0.346, 94.5))]
+    assert drawn['base R(2+1)D-18'] == [pytest.approx((0.476, 89.5))]
+
+
+def test_plot_gflops_of_runs_at_other_budgets_is_a_curve(tool, tmp_path):
+    runs = []
+    points = ((0.85, 0.40, 0.95), (0.6, 0.29, 0.92))
+    for i, (budget, gflops, top1) in enumerate(points):
+        summary = _summary(top1, {})
+        summary['vared2'][0].update(budget=budget, gflops=gflops)
+        summary['pruned'] = [
+            dict(method='l1', matched_budget=budget, gflops=gflops, top1=0.9)
+        ]
+        runs.append(_write(tmp_path, f'b{i}', summary))
+    drawn = tool.plot_gflops(
+        tool.compare(tool.load_runs(runs)), str(tmp_path / 'curve.png'))
+    assert drawn['VA-RED²'] == [
+        pytest.approx((0.29, 92.0)),
+        pytest.approx((0.40, 95.0))
+    ]
+    assert drawn['l1 pruning'] == [
+        pytest.approx((0.29, 90.0)),
+        pytest.approx((0.40, 90.0))
+    ]
+
+
 def test_each_pruned_model_meets_vared2_at_its_own_budget(tool, tmp_path):
     summary = _summary(0.95, {})
     summary['vared2'].insert(

@@ -180,16 +180,23 @@ def test_tables_and_plot(bench, tmp_path):
     assert '| static_blocks (static) | 90.0 | 90.0, 0.300 | 90.0, 0.300 |' \
         in tables
     png = tmp_path / 'plot.png'
-    bench.plot(summary, str(png))
+    drawn = bench.plot(summary, str(png))
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # every model of the summary, each line by GFLOPs
+    assert sorted(drawn) == [
+        'VA-RED²', 'base R(2+1)D-18', 'fpgm pruning', 'l1 pruning'
+    ]
+    assert drawn['VA-RED²'] == sorted(
+        (r['gflops'], 100 * r['top1']) for r in summary['vared2'])
+    assert drawn['l1 pruning'] == [(0.3, 80.0)]
     # with --finetune-base, its row follows the base's
     summary['base_finetuned'] = dict(top1=0.945, gflops=0.5)
     tables = bench.format_tables(summary)
     lines = tables.splitlines()
     assert lines[3] == ('| base R(2+1)D-18, fine-tuned with the same '
                         'schedule | 94.5 | 0.500 | 1.00 |')
-    bench.plot(summary, str(png))
-    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    drawn = bench.plot(summary, str(png))
+    assert drawn['base, fine-tuned with the same schedule'] == [(0.5, 94.5)]
 
 
 @pytest.mark.parametrize('argv, message', [

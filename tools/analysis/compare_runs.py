@@ -4,7 +4,8 @@ the same recipe with other seeds) and compare VA-RED² with each pruning
 baseline run for run::
 
     python tools/analysis/compare_runs.py WORK_DIR [WORK_DIR ...] \\
-        [--out runs.md] [--json runs.json] [--plot runs.png]
+        [--out runs.md] [--json runs.json] [--plot runs.png] \\
+        [--plot-gflops runs_gflops.png]
 
 Each WORK_DIR must hold the ``summary.json`` the script writes. The tool
 prints (and writes to ``--out``):
@@ -63,6 +64,11 @@ def parse_args(argv=None):
     parser.add_argument('--json', help='write the figures (JSON) here')
     parser.add_argument(
         '--plot', help='write a plot of top-1 per run and model (PNG) here')
+    parser.add_argument(
+        '--plot-gflops',
+        metavar='PATH',
+        help='write a plot of mean top-1 against mean GFLOPs per clip of '
+        'every model (PNG) here: runs at different budgets make a curve')
     args = parser.parse_args(argv)
     if len(set(map(osp.realpath, args.work_dirs))) != len(args.work_dirs):
         parser.error(f'work_dirs: each run once, got {args.work_dirs}')
@@ -420,6 +426,31 @@ def plot(result, path):
     plt.close(fig)
 
 
+def plot_gflops(result, path):
+    """Mean top-1 against mean GFLOPs per clip of every model over the
+    runs that have it (:func:`compare`'s ``models``): the base and its
+    fine-tuned reference, VA-RED² at each budget, each pruning method at
+    each budget it was matched to. Runs of one recipe at several budgets
+    (one per run) make a curve, seeds of one budget a point. Returns the
+    plotted points (:func:`varedd_mm.analysis.table7.
+    plot_accuracy_vs_gflops`)."""
+    from varedd_mm.analysis.table7 import plot_accuracy_vs_gflops
+    summary = dict(vared2=[], pruned=[])
+    for m in result['models']:
+        means = dict(top1=m['top1_mean'], gflops=m['gflops_mean'])
+        kind = m['model'][0]
+        if kind in ('base', 'base_finetuned'):
+            summary[kind] = means
+        elif kind == 'vared2':
+            summary['vared2'].append(dict(means, budget=m['model'][1]))
+        else:
+            summary['pruned'].append(dict(means, method=kind))
+    n = len(result['runs'])
+    return plot_accuracy_vs_gflops(
+        summary, path, f'Harder synthetic benchmark (CPU), means of {n} '
+        f"run{'s' if n > 1 else ''}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     result = compare(load_runs(args.work_dirs, args.baselines_from))
@@ -433,6 +464,8 @@ def main(argv=None):
             json.dump(result, f, indent=1)
     if args.plot:
         plot(result, args.plot)
+    if args.plot_gflops:
+        plot_gflops(result, args.plot_gflops)
 
 
 if __name__ == '__main__':
