@@ -126,6 +126,10 @@ def test_the_fine_tuned_base_is_a_reference_not_a_baseline(tool, tmp_path):
     assert [p['method'] for p in result['paired']] == ['l1']
     assert ('| base, fine-tuned with the same schedule | 95.0 | 96.0 | 2 | '
             '95.50 |') in tool.format_tables(result)
+    drawn = tool.plot_gflops(result, str(tmp_path / 'gflops.png'))
+    assert drawn['base, fine-tuned with the same schedule'] == [
+        pytest.approx((0.476, 95.5))
+    ]
 
 
 def test_tables_json_and_plot(tool, three_runs, tmp_path, capsys):
@@ -166,6 +170,7 @@ def test_plot_gflops_draws_the_means(tool, three_runs, tmp_path):
     # fpgm ran in s0 and s2 only
     assert drawn['fpgm pruning'] == [pytest.approx((0.346, 94.5))]
     assert drawn['base R(2+1)D-18'] == [pytest.approx((0.476, 89.5))]
+    assert 'base, fine-tuned with the same schedule' not in drawn
 
 
 def test_plot_gflops_of_runs_at_other_budgets_is_a_curve(tool, tmp_path):
@@ -233,10 +238,24 @@ def test_still_and_moving_top1_per_run(tool, tmp_path):
         dict(
             budget=0.7,
             runs=dict(s0=pytest.approx([0.9125, 5.8 / 6])),
+            n=1,
             mean=pytest.approx([0.9125, 5.8 / 6]))
     ]
-    assert '| 0.7 | 91.25 / 96.67 | – | 91.25 / 96.67 |' in tool.format_tables(
-        result)
+    assert '| 0.7 | 91.25 / 96.67 | – | 1 | 91.25 / 96.67 |' in (
+        tool.format_tables(result))
+    # every class still: no moving figure, and no crash in the mean
+    with_classes['static_classes'] = list(HARD_CLASSES)
+    runs = [_write(tmp_path, 'all_still', with_classes)]
+    (row, ) = tool.compare(tool.load_runs(runs))['static_vs_moving_top1']
+    assert row['mean'][1] is None and row['runs']['all_still'][1] is None
+    assert row['mean'][0] == pytest.approx(
+        (0.85 + 1.0 + 0.8 + 1.0 * 6 + 0.8) / 10)
+    # figures of a class the run does not have are refused, not counted
+    del with_classes['vared2'][0]['per_class']['down']
+    with pytest.raises(
+            SystemExit, match='per_class figures of VA-RED² budget 0.7'):
+        tool.compare(
+            tool.load_runs([_write(tmp_path, 'missing', with_classes)]))
 
 
 def test_equal_top1_computed_differently_is_a_tie(tool, tmp_path):

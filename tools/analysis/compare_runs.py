@@ -274,7 +274,7 @@ def compare(runs):
         for r in s['vared2']:
             ratios.setdefault(r['budget'], {})[name] = (
                 r['static_gflops'] / r['moving_gflops'])
-            top1 = _still_moving_top1(r, s)
+            top1 = _still_moving_top1(r, s, name)
             if top1 is not None:
                 group_top1.setdefault(r['budget'], {})[name] = top1
     return dict(
@@ -296,22 +296,40 @@ def compare(runs):
             dict(
                 budget=b,
                 runs=per,
-                mean=[_stats([r[g] for r in per.values()])[0] for g in (0, 1)])
-            for b, per in sorted(group_top1.items())
+                n=len(per),
+                mean=[
+                    _mean_of_known(r[g] for r in per.values()) for g in (0, 1)
+                ]) for b, per in sorted(group_top1.items())
         ])
 
 
-def _still_moving_top1(vared2, summary):
-    """``[still, moving]`` top-1 of one VA-RED² entry: the mean of the
-    per-class top-1 over the still (``static_classes``) and over the other
-    classes; None when the run did not record per-class figures."""
+def _still_moving_top1(vared2, summary, name):
+    """``[still, moving]`` top-1 of one VA-RED² entry of run ``name``: the
+    mean of the per-class top-1 over the still (``static_classes``) and
+    over the other classes (None for a group without classes); None when
+    the run did not record per-class figures. Per-class figures of other
+    classes than the run's stop the tool with an error."""
     per_class = vared2.get('per_class')
     if not per_class or 'static_classes' not in summary:
         return None
+    classes = set(summary['classes'])
     still = set(summary['static_classes'])
+    if set(per_class) != classes or not still <= classes:
+        raise SystemExit(
+            f'{name}: the per_class figures of VA-RED² budget '
+            f"{vared2['budget']:g} ({sorted(per_class)}) or its "
+            f'static_classes ({sorted(still)}) are not of its classes '
+            f'({sorted(classes)})')
     groups = ([v['top1'] for c, v in per_class.items() if c in still],
               [v['top1'] for c, v in per_class.items() if c not in still])
     return [sum(g) / len(g) if g else None for g in groups]
+
+
+def _mean_of_known(values):
+    """The mean of the values that are not None (None if there are
+    none)."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _label(arm):
@@ -385,14 +403,14 @@ def format_tables(result):
     if result['static_vs_moving_top1']:
         lines += _head(
             'VA-RED² budget, still / moving top-1 (mean of the classes\' '
-            'top-1)', names, ('mean', ))
+            'top-1)', names, ('n', 'mean'))
 
         def pair(r):
             return f'{_pct(r[0], 2)} / {_pct(r[1], 2)}'
 
         for row in result['static_vs_moving_top1']:
             cells = _cells(row['runs'], names, pair)
-            lines.append(f"| {row['budget']:g} | {cells} | "
+            lines.append(f"| {row['budget']:g} | {cells} | {row['n']} | "
                          f"{pair(row['mean'])} |")
     return '\n'.join(lines) + '\n'
 
@@ -447,8 +465,8 @@ def plot_gflops(result, path):
             summary['pruned'].append(dict(means, method=kind))
     n = len(result['runs'])
     return plot_accuracy_vs_gflops(
-        summary, path, f'Harder synthetic benchmark (CPU), means of {n} '
-        f"run{'s' if n > 1 else ''}")
+        summary, path,
+        f"Means over the runs with each model ({n} run{'s' if n > 1 else ''})")
 
 
 def main(argv=None):
