@@ -314,6 +314,11 @@ def test_baselines_from_another_run_of_the_same_base_and_seed(
     (tmp_path / 's1' / 'summary.json').write_text(json.dumps(base_ft))
     runs = tool.load_runs(new, three_runs)
     x = osp.basename(X)
+    # a run named as its own baselines keeps them
+    (own, other) = tool.load_runs(new[:2], [new[0], three_runs[1]])
+    assert 'baselines_from' not in own[1]
+    assert [r['method'] for r in own[1]['pruned']] == ['slimming']
+    assert other[1]['baselines_from'] == f's1 ({x})'
     assert [s['baselines_from']
             for _, s in runs] == [f's0 ({x})', f's1 ({x})', f's2 ({x})']
     result = tool.compare(runs)

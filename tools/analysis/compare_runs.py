@@ -26,7 +26,7 @@ prints (and writes to ``--out``):
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
 models and the fine-tuned base of each run from another run, in place of
 the run's own (e.g. another VA-RED² config against the pruning baselines
-already trained). The two runs must share the base checkpoint, the
+already trained); a run given as its own DIR keeps its own. The two runs must share the base checkpoint, the
 classes, and the schedule and seed (their VA-RED² configs with their
 cfg-options agree in ``train_cfg``, ``optim_wrapper``,
 ``param_scheduler`` and ``randomness``). The pruned models were matched
@@ -59,7 +59,8 @@ def parse_args(argv=None):
         metavar='DIR',
         help='one work dir per WORK_DIR, in the same order: take the pruned '
         'models and the fine-tuned base of each run from it (same base '
-        'checkpoint, classes, schedule and seed)')
+        'checkpoint, classes, schedule and seed); a run\'s own dir keeps '
+        'its own')
     parser.add_argument('--out', help='write the tables (markdown) here')
     parser.add_argument('--json', help='write the figures (JSON) here')
     parser.add_argument(
@@ -162,7 +163,8 @@ def load_runs(work_dirs, baselines_from=None):
     runs = []
     for i, wd in enumerate(work_dirs):
         summary = _load_summary(wd)
-        if baselines_from:
+        if baselines_from and (osp.realpath(baselines_from[i])
+                               != osp.realpath(wd)):  # a run's own: kept
             other = baselines_from[i]
             summary = _with_baselines(summary, wd,
                                       _load_summary(other, '--baselines-from'),
