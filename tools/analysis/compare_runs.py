@@ -26,10 +26,11 @@ prints (and writes to ``--out``):
 ``--baselines-from DIR [DIR ...]`` (one per WORK_DIR) takes the pruned
 models and the fine-tuned base of each run from another run, in place of
 the run's own (e.g. another VA-RED² config against the pruning baselines
-already trained); a run given as its own DIR keeps its own. The two runs must share the base checkpoint, the
-classes, and the schedule and seed (their VA-RED² configs with their
-cfg-options agree in ``train_cfg``, ``optim_wrapper``,
-``param_scheduler`` and ``randomness``). The pruned models were matched
+already trained); a run given as its own DIR keeps its own. The two
+runs must share the base checkpoint, the classes, and the schedule and
+seed (their VA-RED² configs with their cfg-options agree in
+``train_cfg``, ``optim_wrapper``, ``param_scheduler`` and
+``randomness``). The pruned models were matched
 to the other run's realised GFLOPs, which the models table shows next to
 VA-RED²'s; the runs table names the other run and its config.
 
