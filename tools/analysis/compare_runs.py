@@ -453,8 +453,8 @@ def plot_gflops(result, path):
     fine-tuned reference, VA-RED² at each budget, each pruning method at
     each budget it was matched to. Runs of one recipe at several budgets
     (one per run) make a curve, seeds of one budget a point. Returns the
-    plotted points (:func:`varedd_mm.analysis.table7.
-    plot_accuracy_vs_gflops`)."""
+    plotted points, as
+    :func:`~varedd_mm.analysis.table7.plot_accuracy_vs_gflops` does."""
     from varedd_mm.analysis.table7 import plot_accuracy_vs_gflops
     summary = dict(vared2=[], pruned=[])
     for m in result['models']:
