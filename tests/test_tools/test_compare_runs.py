@@ -126,6 +126,28 @@ def test_the_fine_tuned_base_is_a_reference_not_a_baseline(tool, tmp_path):
     assert [p['method'] for p in result['paired']] == ['l1']
     assert ('| base, fine-tuned with the same schedule | 95.0 | 96.0 | 2 | '
             '95.50 |') in tool.format_tables(result)
+    # every other model against it, run for run: VA-RED² 94.0 and L1 93.0
+    # against 95.0 and 96.0
+    vs = {tuple(p['model']): p for p in result['vs_finetuned_base']}
+    assert set(vs) == {('vared2', 0.7), ('l1', 0.7)}
+    assert vs[('vared2',
+               0.7)]['diffs'] == pytest.approx(dict(s0=-0.01, s1=-0.02))
+    assert vs[('l1', 0.7)]['diffs'] == pytest.approx(dict(s0=-0.02, s1=-0.03))
+    assert vs[('l1', 0.7)]['mean'] == pytest.approx(-0.025)
+    assert (vs[('l1', 0.7)]['wins'], vs[('l1', 0.7)]['losses']) == (0, 2)
+    assert ('| l1 pruning, matched to 0.7 | -2.0 | -3.0 | 2 | -2.50 |'
+            in tool.format_tables(result))
+    # a run without a fine-tuned base is left out of these differences
+    runs.append(_write(tmp_path, 's2', _summary(0.99, dict(l1=0.99), seed=2)))
+    mixed = tool.compare(tool.load_runs(runs))
+    vs = {tuple(p['model']): p for p in mixed['vs_finetuned_base']}
+    assert vs[('vared2', 0.7)]['n'] == 2
+    assert set(vs[('vared2', 0.7)]['diffs']) == {'s0', 's1'}
+    # and none at all without any fine-tuned base
+    alone = tool.compare(tool.load_runs(runs[2:]))
+    assert alone['vs_finetuned_base'] == []
+    assert 'fine-tuned with the same schedule, top-1' not in (
+        tool.format_tables(alone))
     drawn = tool.plot_gflops(result, str(tmp_path / 'gflops.png'))
     assert drawn['base, fine-tuned with the same schedule'] == [
         pytest.approx((0.476, 95.5))

@@ -19,6 +19,10 @@ prints (and writes to ``--out``):
   losses of VA-RED² and a 95 % confidence interval of the mean difference
   (Student's t over the runs: an interval that holds zero does not tell
   the two apart; none for one run or for differences that do not vary);
+- in the runs with a fine-tuned base (``--finetune-base``), every VA-RED²
+  and pruned model's top-1 minus that of the base fine-tuned with the same
+  schedule and seed, run for run, with the same statistics: what each
+  reduction costs against the reference that had the same extra epochs;
 - VA-RED²'s still / moving GFLOPs ratio per run, and its top-1 on the
   still and on the moving classes (the mean of those classes' top-1 in
   the run's ``per_class``; '–' for a run without it).
@@ -252,26 +256,17 @@ def compare(runs):
     for arm in arms:
         if arm[0] in OWN_ARMS:
             continue
-        ref = ('vared2', arm[1])
-        diffs = {
-            name: a[ref][0] - a[arm][0]
-            for name, a in per_run if arm in a and ref in a
-        }
-        if not diffs:
+        diffs = _paired(per_run, ('vared2', arm[1]), arm)
+        if diffs:
+            paired.append(dict(method=arm[0], budget=arm[1], **diffs))
+    finetuned = ('base_finetuned', )
+    vs_finetuned = []
+    for arm in arms:
+        if arm[0] in ('base', 'base_finetuned'):
             continue
-        mean, std = _stats(list(diffs.values()))
-        paired.append(
-            dict(
-                method=arm[0],
-                budget=arm[1],
-                diffs=diffs,
-                n=len(diffs),
-                mean=mean,
-                std=std,
-                ci95=_ci95(mean, std, len(diffs)),
-                wins=sum(d > TIE for d in diffs.values()),
-                ties=sum(abs(d) <= TIE for d in diffs.values()),
-                losses=sum(d < -TIE for d in diffs.values())))
+        diffs = _paired(per_run, arm, finetuned)
+        if diffs:
+            vs_finetuned.append(dict(model=list(arm), **diffs))
     ratios, group_top1 = {}, {}
     for name, s in runs:
         for r in s['vared2']:
@@ -292,6 +287,7 @@ def compare(runs):
         },
         models=models,
         paired=paired,
+        vs_finetuned_base=vs_finetuned,
         static_vs_moving=[
             dict(budget=b, runs=per) for b, per in sorted(ratios.items())
         ],
@@ -304,6 +300,29 @@ def compare(runs):
                     _mean_of_known(r[g] for r in per.values()) for g in (0, 1)
                 ]) for b, per in sorted(group_top1.items())
         ])
+
+
+def _paired(per_run, arm, ref):
+    """Top-1 of ``arm`` minus top-1 of ``ref`` in every run that has both
+    (a paired comparison), with their mean, sample standard deviation,
+    95 % confidence interval and the wins, ties and losses of ``arm``;
+    None when no run has both."""
+    diffs = {
+        name: a[arm][0] - a[ref][0]
+        for name, a in per_run if arm in a and ref in a
+    }
+    if not diffs:
+        return None
+    mean, std = _stats(list(diffs.values()))
+    return dict(
+        diffs=diffs,
+        n=len(diffs),
+        mean=mean,
+        std=std,
+        ci95=_ci95(mean, std, len(diffs)),
+        wins=sum(d > TIE for d in diffs.values()),
+        ties=sum(abs(d) <= TIE for d in diffs.values()),
+        losses=sum(d < -TIE for d in diffs.values()))
 
 
 def _still_moving_top1(vared2, summary, name):
@@ -384,20 +403,33 @@ def format_tables(result):
                      f"{_pct(m['top1_mean'], 2)} | "
                      f"{_pct(m['top1_std'], 2)} | "
                      f"{m['gflops_mean']:.3f} |")
-    if result['paired']:
-        lines += _head('VA-RED² − pruning, top-1 points', names,
+
+    def vs_pruned(p):
+        return f"vs {p['method']}, budget {p['budget']:g}"
+
+    def model(p):
+        return _label(tuple(p['model']))
+
+    finetuned = result['vs_finetuned_base']
+    paired_tables = (
+        ('VA-RED² − pruning, top-1 points', result['paired'], vs_pruned),
+        ('model − base fine-tuned with the same schedule, top-1 points',
+         finetuned, model))
+    for title, rows, label in paired_tables:
+        if not rows:
+            continue
+        lines += _head(title, names,
                        ('n', 'mean', 'std', '95 % CI of the mean',
                         'wins / ties / losses'))
-        for p in result['paired']:
+        for p in rows:
             cells = _cells(p['diffs'], names, lambda d: _pct(d, sign='+'))
             ci = ('–'
                   if p['ci95'] is None else f"{_pct(p['ci95'][0], 2, '+')} to "
                   f"{_pct(p['ci95'][1], 2, '+')}")
-            lines.append(
-                f"| vs {p['method']}, budget {p['budget']:g} | {cells} | "
-                f"{p['n']} | {_pct(p['mean'], 2, '+')} | "
-                f"{_pct(p['std'], 2)} | {ci} | "
-                f"{p['wins']} / {p['ties']} / {p['losses']} |")
+            lines.append(f'| {label(p)} | {cells} | '
+                         f"{p['n']} | {_pct(p['mean'], 2, '+')} | "
+                         f"{_pct(p['std'], 2)} | {ci} | "
+                         f"{p['wins']} / {p['ties']} / {p['losses']} |")
     if result['static_vs_moving']:
         lines += _head('VA-RED² budget, still / moving GFLOPs', names)
         for row in result['static_vs_moving']:
