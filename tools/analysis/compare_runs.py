@@ -252,19 +252,15 @@ def compare(runs):
                 top1_std=top1[1],
                 gflops_mean=gflops[0],
                 gflops_std=gflops[1]))
-    paired = []
-    for arm in arms:
-        if arm[0] in OWN_ARMS:
-            continue
-        diffs = _paired(per_run, ('vared2', arm[1]), arm)
-        if diffs:
-            paired.append(dict(method=arm[0], budget=arm[1], **diffs))
-    finetuned = ('base_finetuned', )
-    vs_finetuned = []
+    paired, vs_finetuned = [], []
     for arm in arms:
         if arm[0] in ('base', 'base_finetuned'):
             continue
-        diffs = _paired(per_run, arm, finetuned)
+        if arm[0] != 'vared2':  # a pruning baseline: against VA-RED²
+            diffs = _paired(per_run, ('vared2', arm[1]), arm)
+            if diffs:
+                paired.append(dict(method=arm[0], budget=arm[1], **diffs))
+        diffs = _paired(per_run, arm, ('base_finetuned', ))
         if diffs:
             vs_finetuned.append(dict(model=list(arm), **diffs))
     ratios, group_top1 = {}, {}
@@ -410,11 +406,10 @@ def format_tables(result):
     def model(p):
         return _label(tuple(p['model']))
 
-    finetuned = result['vs_finetuned_base']
     paired_tables = (
         ('VA-RED² − pruning, top-1 points', result['paired'], vs_pruned),
         ('model − base fine-tuned with the same schedule, top-1 points',
-         finetuned, model))
+         result['vs_finetuned_base'], model))
     for title, rows, label in paired_tables:
         if not rows:
             continue
