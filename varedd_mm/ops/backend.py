@@ -1,5 +1,6 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Conv arithmetic and the backend dispatch of the reduced convs."""
+import weakref
 from typing import Optional
 
 import torch
@@ -87,6 +88,57 @@ def _conv_format(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
     return fmt
 
 
+#: packed (oneDNN-layout) weights, by the id of the tensor they were made
+#: from (a parameter, or the base of a weight slice): (weak reference to
+#: it, {conv key: packed weight}); an entry goes when its tensor does
+_PACKED = {}
+#: packed weights kept per tensor (input shapes x choices)
+_MAX_PACKED = 16
+
+
+def _forget(key):
+
+    def forget(_):
+        _PACKED.pop(key, None)
+
+    return forget
+
+
+def packed_weight(weight: torch.Tensor, padding, stride, dilation, groups: int,
+                  input_shape) -> torch.Tensor:
+    """``weight`` (channels-last, or a slice of a channels-last weight) in
+    the layout oneDNN's conv for this input shape reads, made once.
+
+    oneDNN reorders a plain weight into its blocked layout on every call;
+    where the input is small and the weight large (the last stages of a
+    video backbone at batch 1) that reorder takes longer than the conv
+    (docs/engine.md, "Packed weights"). The conv's output is the same, bit
+    for bit. The packed weight is kept per source tensor and key (its
+    slice, its version, the conv's parameters and the input shape) until
+    the source tensor is freed or changed in place (a new version: loading
+    other weights or an optimizer step makes a new one); at most
+    ``_MAX_PACKED`` per source tensor (then they are made again). It costs
+    memory: up to one packed copy per weight slice and input shape
+    run."""
+    base = weight if weight._base is None else weight._base
+    entry = _PACKED.get(id(base))
+    if entry is None or entry[0]() is not base:
+        entry = (weakref.ref(base, _forget(id(base))), {})
+        _PACKED[id(base)] = entry
+    key = (weight.storage_offset(), tuple(weight.shape),
+           weight.stride(), base._version, tuple(padding), tuple(stride),
+           tuple(dilation), groups, tuple(input_shape))
+    packed = entry[1].get(key)
+    if packed is None:
+        if len(entry[1]) >= _MAX_PACKED:
+            entry[1].clear()
+        packed = torch.ops.mkldnn._reorder_convolution_weight(
+            weight, list(padding), list(stride), list(dilation), groups,
+            list(input_shape))
+        entry[1][key] = packed
+    return packed
+
+
 def reduced_conv(x: torch.Tensor,
                  weight: torch.Tensor,
                  bias: Optional[torch.Tensor],
@@ -105,7 +157,11 @@ def reduced_conv(x: torch.Tensor,
     frames, fall under that limit far more often than the base convs.
     Training, tracing (FLOPs counters), CPU autocast and every other device
     (CUDA included) use ``F.conv*d``. A channels-last input keeps its layout
-    (oneDNN then needs no reorder of input and output).
+    (oneDNN then needs no reorder of input and output), and a channels-last
+    conv with ``groups == 1`` reads its weight packed in oneDNN's layout
+    (:func:`packed_weight`, made once, not reordered on every call; NCDHW
+    inputs keep the plain weight: a packed one makes oneDNN pick another
+    output layout there).
 
     ``relu=True`` applies a ReLU to the output: through oneDNN as a post-op
     of the conv (no second pass over the output; fused inference models,
@@ -124,6 +180,22 @@ def reduced_conv(x: torch.Tensor,
 
         fmt = _conv_format(x, weight)
         x = x.contiguous(memory_format=fmt)
+        if fmt != torch.contiguous_format and weight.is_contiguous(
+                memory_format=fmt) and groups == 1:
+            weight = packed_weight(weight, as_list(padding), as_list(stride),
+                                   as_list(dilation), groups, x.shape)
+            if residual is not None:
+                residual = residual.contiguous(memory_format=fmt)
+                return canonical_strides(
+                    torch.ops.mkldnn._convolution_pointwise.binary(
+                        x, residual, weight, bias, as_list(padding),
+                        as_list(stride), as_list(dilation), groups, 'add',
+                        None, 'relu' if relu else None, [], None), fmt)
+            return canonical_strides(
+                torch.ops.mkldnn._convolution_pointwise(
+                    x, weight, bias, as_list(padding), as_list(stride),
+                    as_list(dilation), groups, 'relu' if relu else 'none', [],
+                    None), fmt)
         weight = weight.contiguous(memory_format=fmt)
         if residual is not None and groups == 1 and (
                 fmt != torch.contiguous_format):
