@@ -84,6 +84,14 @@ def test_a_changed_weight_is_packed_again_and_a_freed_one_forgotten():
     after = reduced_conv(x, w, None, 1, 0, 1, 1)
     torch.testing.assert_close(after, 2 * before)
     assert len(_entries(w)) == 2  # the old version's entry is not read
+    # new data without a new version: a new data pointer
+    w.data = torch.randn(4, 4, 1, 1, 1).contiguous(memory_format=CL)
+    assert torch.equal(
+        reduced_conv(x, w, None, 1, 0, 1, 1),
+        torch.ops.mkldnn._convolution_pointwise(x, w.data.clone(), None,
+                                                [0, 0, 0], [1, 1, 1],
+                                                [1, 1, 1], 1, 'none', [],
+                                                None))
     key = id(w)
     del w
     gc.collect()

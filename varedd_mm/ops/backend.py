@@ -114,9 +114,10 @@ def packed_weight(weight: torch.Tensor, padding, stride, dilation, groups: int,
     video backbone at batch 1) that reorder takes longer than the conv
     (docs/engine.md, "Packed weights"). The conv's output is the same, bit
     for bit. The packed weight is kept per source tensor and key (its
-    slice, its version, the conv's parameters and the input shape) until
-    the source tensor is freed or changed in place (a new version: loading
-    other weights or an optimizer step makes a new one); at most
+    slice and data pointer, its version, the conv's parameters and the
+    input shape) until the source tensor is freed, changed in place (a new
+    version: loading other weights or an optimizer step makes a new one)
+    or given new data (``.data =``); at most
     ``_MAX_PACKED`` per source tensor (then they are made again). It costs
     memory: up to one packed copy per weight slice and input shape
     run."""
@@ -125,7 +126,9 @@ def packed_weight(weight: torch.Tensor, padding, stride, dilation, groups: int,
     if entry is None or entry[0]() is not base:
         entry = (weakref.ref(base, _forget(id(base))), {})
         _PACKED[id(base)] = entry
-    key = (weight.storage_offset(), tuple(weight.shape),
+    # the data pointer sees a ``.data`` replacement, which the version
+    # counter does not
+    key = (weight.data_ptr(), tuple(weight.shape),
            weight.stride(), base._version, tuple(padding), tuple(stride),
            tuple(dilation), groups, tuple(input_shape))
     packed = entry[1].get(key)
@@ -180,23 +183,15 @@ def reduced_conv(x: torch.Tensor,
 
         fmt = _conv_format(x, weight)
         x = x.contiguous(memory_format=fmt)
-        if fmt != torch.contiguous_format and weight.is_contiguous(
-                memory_format=fmt) and groups == 1:
+        # a channels-last conv reads its weight packed (made once)
+        packed = (
+            fmt != torch.contiguous_format and groups == 1
+            and weight.is_contiguous(memory_format=fmt))
+        if packed:
             weight = packed_weight(weight, as_list(padding), as_list(stride),
                                    as_list(dilation), groups, x.shape)
-            if residual is not None:
-                residual = residual.contiguous(memory_format=fmt)
-                return canonical_strides(
-                    torch.ops.mkldnn._convolution_pointwise.binary(
-                        x, residual, weight, bias, as_list(padding),
-                        as_list(stride), as_list(dilation), groups, 'add',
-                        None, 'relu' if relu else None, [], None), fmt)
-            return canonical_strides(
-                torch.ops.mkldnn._convolution_pointwise(
-                    x, weight, bias, as_list(padding), as_list(stride),
-                    as_list(dilation), groups, 'relu' if relu else 'none', [],
-                    None), fmt)
-        weight = weight.contiguous(memory_format=fmt)
+        else:
+            weight = weight.contiguous(memory_format=fmt)
         if residual is not None and groups == 1 and (
                 fmt != torch.contiguous_format):
             residual = residual.contiguous(memory_format=fmt)
@@ -213,11 +208,12 @@ def reduced_conv(x: torch.Tensor,
             if relu:
                 return torch.ops.aten._add_relu_(y, residual)
             return y.add_(residual)
-        if relu:
+        if relu or packed:  # (aten's entry takes no packed weight)
             return canonical_strides(
                 torch.ops.mkldnn._convolution_pointwise(
                     x, weight, bias, as_list(padding), as_list(stride),
-                    as_list(dilation), groups, 'relu', [], None), fmt)
+                    as_list(dilation), groups, 'relu' if relu else 'none', [],
+                    None), fmt)
         return torch.ops.aten.mkldnn_convolution(x, weight, bias,
                                                  as_list(padding),
                                                  as_list(stride),
