@@ -70,8 +70,11 @@ def time_breakdown(
       profiler does not attribute to an op, is not in it);
     * with ``layers`` (module names of ``model``), ``layers_ms``: each
       module's whole forward (its ops, and the ops they call), by name; a
-      module that ran more than once is summed, one that did not run is
-      0. Give the VA-RED² model's dynamic layer names for the VA-RED² model
+      module that ran more than once is summed. A module whose forward
+      did not run but whose children did (a fused block can call a conv's
+      parts directly, as it does with mmaction's ``Conv2plus1d``) gets
+      the sum of its children's forwards; one where neither ran is 0.
+      Give the VA-RED² model's dynamic layer names for the VA-RED² model
       and for its base (the same module names there are the plain convs)
       to compare them layer by layer.
 
@@ -103,11 +106,16 @@ def time_breakdown(
     for _, layer in dynamic_layers(model):
         handles.append(layer.register_forward_pre_hook(opens(DYNAMIC_RANGE)))
         handles.append(layer.register_forward_hook(leave, always_call=True))
+
+    def timed(module, range_name):
+        handles.append(module.register_forward_pre_hook(opens(range_name)))
+        handles.append(module.register_forward_hook(leave, always_call=True))
+
     for index, name in enumerate(layers or ()):
-        handles.append(modules[name].register_forward_pre_hook(
-            opens(f'{LAYER_RANGE}{index}')))
-        handles.append(modules[name].register_forward_hook(
-            leave, always_call=True))
+        timed(modules[name], f'{LAYER_RANGE}{index}')
+        # its children, for when its own forward is bypassed
+        for k, child in enumerate(modules[name].children()):
+            timed(child, f'{LAYER_RANGE}{index}.{k}')
     try:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             run()
@@ -118,10 +126,12 @@ def time_breakdown(
     other = defaultdict(float)
     dynamic_other = defaultdict(float)
     per_layer = [0.0] * len(layers or ())
+    per_child = [0.0] * len(layers or ())
     for event in prof.events():
         if event.name.startswith(LAYER_RANGE):
-            per_layer[int(event.name[len(LAYER_RANGE):])] += (
-                event.cpu_time_total / 1e3)
+            index, _, child = event.name[len(LAYER_RANGE):].partition('.')
+            times = per_child if child else per_layer
+            times[int(index)] += event.cpu_time_total / 1e3
             continue
         if event.name == DYNAMIC_RANGE:
             continue
@@ -152,7 +162,7 @@ def time_breakdown(
         }
     if layers is not None:
         result['layers_ms'] = {
-            name: round(ms, 3)
-            for name, ms in zip(layers, per_layer)
+            name: round(ms if ms > 0 else children, 3)
+            for name, ms, children in zip(layers, per_layer, per_child)
         }
     return result
