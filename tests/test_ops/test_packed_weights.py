@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 def _entries(weight):
     base = weight if weight._base is None else weight._base
     entry = backend._PACKED.get(id(base))
-    return {} if entry is None or entry[0]() is not base else entry[1]
+    return {} if entry is None or entry[0]() is not base else entry[2]
 
 
 def _plain(x, w, b, relu=False):
@@ -83,7 +83,7 @@ def test_a_changed_weight_is_packed_again_and_a_freed_one_forgotten():
     w.mul_(2)  # in place: a new version (an optimizer step, load_state_dict)
     after = reduced_conv(x, w, None, 1, 0, 1, 1)
     torch.testing.assert_close(after, 2 * before)
-    assert len(_entries(w)) == 2  # the old version's entry is not read
+    assert len(_entries(w)) == 1  # the old version's packed weight dropped
     # new data without a new version: a new data pointer
     w.data = torch.randn(4, 4, 1, 1, 1).contiguous(memory_format=CL)
     assert torch.equal(
@@ -122,3 +122,14 @@ def test_what_is_not_packed():
         reduced_conv(xc, wg.contiguous(memory_format=CL), None, 1, (0, 1, 1),
                      1, 1)
     assert not _entries(wg)
+
+
+def test_inference_mode_tensors_run_unpacked():
+    """A weight made under ``torch.inference_mode`` has no version counter:
+    it runs with the plain weight (the same output), nothing kept."""
+    with torch.inference_mode():
+        w = torch.randn(4, 4, 1, 3, 3).contiguous(memory_format=CL)
+        x = torch.randn(1, 4, 2, 3, 3).contiguous(memory_format=CL)
+        y = reduced_conv(x, w, None, 1, (0, 1, 1), 1, 1)
+        assert torch.equal(y, _plain(x, w, None))
+    assert id(w) not in backend._PACKED

@@ -6,6 +6,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from .cache import stamp
+
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int,
                   dilation: int) -> int:
@@ -90,7 +92,8 @@ def _conv_format(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
 
 #: packed (oneDNN-layout) weights, by the id of the tensor they were made
 #: from (a parameter, or the base of a weight slice): (weak reference to
-#: it, {conv key: packed weight}); an entry goes when its tensor does
+#: it, its :func:`~.cache.stamp` when they were made, {conv key: packed
+#: weight}); an entry goes when its tensor does
 _PACKED = {}
 #: packed weights kept per tensor (input shapes x choices)
 _MAX_PACKED = 16
@@ -113,32 +116,35 @@ def packed_weight(weight: torch.Tensor, padding, stride, dilation, groups: int,
     where the input is small and the weight large (the last stages of a
     video backbone at batch 1) that reorder takes longer than the conv
     (docs/engine.md, "Packed weights"). The conv's output is the same, bit
-    for bit. The packed weight is kept per source tensor and key (its
-    slice and data pointer, its version, the conv's parameters and the
-    input shape) until the source tensor is freed, changed in place (a new
-    version: loading other weights or an optimizer step makes a new one)
-    or given new data (``.data =``); at most
-    ``_MAX_PACKED`` per source tensor (then they are made again). It costs
-    memory: up to one packed copy per weight slice and input shape
-    run."""
+    for bit. The packed weights of a source tensor are kept per slice, conv
+    parameters and input shape (at most ``_MAX_PACKED``, then they are
+    made again) while the tensor stands unchanged: a change of its
+    :func:`~.cache.stamp` (an in-place change such as loading other
+    weights or an optimizer step, new ``.data``) drops them, and so does
+    freeing it. The weight itself is returned, unpacked, for a tensor made
+    under ``torch.inference_mode`` (no version counter tells whether it
+    changed). It costs memory: up to one packed copy per weight slice and
+    input shape run."""
     base = weight if weight._base is None else weight._base
+    if base.is_inference():
+        return weight
+    version = stamp(base)
     entry = _PACKED.get(id(base))
-    if entry is None or entry[0]() is not base:
-        entry = (weakref.ref(base, _forget(id(base))), {})
+    if entry is None or entry[0]() is not base or entry[1] != version:
+        entry = (weakref.ref(base, _forget(id(base))), version, {})
         _PACKED[id(base)] = entry
-    # the data pointer sees a ``.data`` replacement, which the version
-    # counter does not
-    key = (weight.data_ptr(), tuple(weight.shape),
-           weight.stride(), base._version, tuple(padding), tuple(stride),
-           tuple(dilation), groups, tuple(input_shape))
-    packed = entry[1].get(key)
+    packs = entry[2]
+    key = (weight.storage_offset(), tuple(weight.shape), weight.stride(),
+           tuple(padding), tuple(stride), tuple(dilation), groups,
+           tuple(input_shape))
+    packed = packs.get(key)
     if packed is None:
-        if len(entry[1]) >= _MAX_PACKED:
-            entry[1].clear()
+        if len(packs) >= _MAX_PACKED:
+            packs.clear()
         packed = torch.ops.mkldnn._reorder_convolution_weight(
             weight, list(padding), list(stride), list(dilation), groups,
             list(input_shape))
-        entry[1][key] = packed
+        packs[key] = packed
     return packed
 
 
