@@ -60,6 +60,11 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   module no longer run (the conv inside is still called as a module);
   ``with_cp`` is not used (inference).
 
+* every ``nn.MaxPool2d`` / ``nn.MaxPool3d`` pools contiguous (NCDHW /
+  NCHW) CPU inputs as a maximum over strided views
+  (:mod:`varedd_mm.ops.pool`; the same values, several times faster than
+  torch's scalar kernel for that layout).
+
 What it removes is a full-resolution memory pass per BN; on memory-bound
 CPU inference that is a large share of a VA-RED² model's time, because the
 reduced convs shrink the compute but not the output that BN reads and
@@ -74,6 +79,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .backend import reduced_conv
+from .pool import use_inference_max_pools
 
 
 def bn_affine(bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -290,6 +296,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
             _fuse_children(model)
             _dispatch_plain_convs(model)
             _fuse_residual_blocks(model)
+        use_inference_max_pools(model)
     return model
 
 
