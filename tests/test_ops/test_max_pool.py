@@ -45,29 +45,45 @@ AXES = [  # (kernel, stride, padding) of one axis
 ]
 
 
+@pytest.mark.parametrize('ceil_mode', [False, True])
 @pytest.mark.parametrize('channels_last', [False, True])
 @pytest.mark.parametrize('size', [7, 8])
-def test_equals_torch_3d(size, channels_last):
+def test_equals_torch_3d(size, channels_last, ceil_mode):
     """Every pair of axis settings (the third axis cycles), odd and even
-    sizes, both memory formats, with NaN and ±inf in the input: the same
-    values (NaN where torch's is NaN) and strides as ``F.max_pool3d``."""
+    sizes, both memory formats, with and without ``ceil_mode``, with NaN
+    and ±inf in the input: the same values (NaN where torch's is NaN) and
+    strides as ``F.max_pool3d``."""
     fmt = CHANNELS_LAST[3] if channels_last else torch.contiguous_format
     x = _input((2, 3, size, size + 1, size + 2), fmt)
     for i, (a, b) in enumerate(itertools.product(AXES, AXES)):
         c = AXES[i % len(AXES)]
         kernel, stride, padding = zip(a, b, c)
-        expected = F.max_pool3d(x, kernel, stride, padding)
-        _same(max_pool_taps(x, kernel, stride, padding), expected)
+        expected = F.max_pool3d(
+            x, kernel, stride, padding, ceil_mode=ceil_mode)
+        _same(max_pool_taps(x, kernel, stride, padding, ceil_mode), expected)
 
 
+@pytest.mark.parametrize('ceil_mode', [False, True])
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_equals_torch_2d(channels_last):
+def test_equals_torch_2d(channels_last, ceil_mode):
     fmt = CHANNELS_LAST[2] if channels_last else torch.contiguous_format
     x = _input((2, 5, 9, 12), fmt)
     for a, b in itertools.product(AXES, AXES):
         kernel, stride, padding = zip(a, b)
-        expected = F.max_pool2d(x, kernel, stride, padding)
-        _same(max_pool_taps(x, kernel, stride, padding), expected)
+        expected = F.max_pool2d(
+            x, kernel, stride, padding, ceil_mode=ceil_mode)
+        _same(max_pool_taps(x, kernel, stride, padding, ceil_mode), expected)
+
+
+def test_ceil_mode_windows_past_the_border():
+    """TPN's temporal pools (kernel = stride, ``ceil_mode``) on odd clip
+    lengths: the last window holds one frame."""
+    x = _input((1, 4, 7, 5, 6))
+    for kernel in [(2, 1, 1), (3, 1, 1), (2, 2, 2), (4, 3, 3)]:
+        expected = F.max_pool3d(x, kernel, kernel, 0, ceil_mode=True)
+        got = max_pool_taps(x, kernel, kernel, (0, 0, 0), True)
+        assert got.shape[2] == -(-7 // kernel[0])
+        _same(got, expected)
 
 
 def test_identity_pool_returns_a_new_tensor():
@@ -108,25 +124,26 @@ def test_inference_pool_runs_the_views_on_contiguous_cpu_inputs(taps_calls):
     expected = module(x)
     module.__class__ = InferenceMaxPool3d
     _same(module(x), expected)
-    assert taps_calls == [((1, 3, 3), (1, 2, 2), (0, 1, 1))]
+    assert taps_calls == [((1, 3, 3), (1, 2, 2), (0, 1, 1), False)]
     module2d = InferenceMaxPool2d(3, 2, 1)
     frame = x[:, :, 0].contiguous()
     _same(module2d(frame), F.max_pool2d(frame, 3, 2, 1))
-    assert taps_calls[-1] == ((3, 3), (2, 2), (1, 1))
+    assert taps_calls[-1] == ((3, 3), (2, 2), (1, 1), False)
+    tpn_pool = InferenceMaxPool3d((2, 1, 1), (2, 1, 1), 0, ceil_mode=True)
+    _same(tpn_pool(x), F.max_pool3d(x, (2, 1, 1), (2, 1, 1), ceil_mode=True))
+    assert taps_calls[-1] == ((2, 1, 1), (2, 1, 1), (0, 0, 0), True)
 
 
-@pytest.mark.parametrize('case', [
-    'channels_last', 'ceil_mode', 'dilation', 'return_indices', 'grad',
-    'non_contiguous'
-])
+@pytest.mark.parametrize(
+    'case',
+    ['channels_last', 'dilation', 'return_indices', 'grad', 'non_contiguous'])
 def test_inference_pool_falls_back_to_torch(case, taps_calls):
     """Where the views are not the faster path or cannot give what torch
-    gives (indices, ceil-mode windows, dilation, a gradient), torch runs;
+    gives (indices, dilation, a gradient), torch runs;
     the result is torch's in every case."""
     kwargs = dict(kernel_size=3, stride=2, padding=1)
     kwargs.update(
         dict(
-            ceil_mode=dict(ceil_mode=True),
             dilation=dict(dilation=2),
             return_indices=dict(return_indices=True)).get(case, {}))
     x = _input((1, 3, 5, 9, 9))

@@ -17,7 +17,7 @@ propagates as in torch), in the same memory format.
 model this forward (:class:`InferenceMaxPool2d` / ``3d``), for the base
 and the VA-RED² model alike: it is part of the "same execution". It runs
 where it is faster: on the CPU, for contiguous inputs, with no gradient
-asked for, ``dilation`` 1, no ``ceil_mode`` and no indices; channels-last
+asked for, ``dilation`` 1 and no indices; channels-last
 inputs (where torch's kernel is vectorised over channels), CUDA and
 training run ``F.max_pool*d``.
 """
@@ -50,13 +50,25 @@ def _strided(x: torch.Tensor, dim: int, start: int, count: int,
     return x[tuple(index)]
 
 
+def _out_size(size: int, kernel: int, stride: int, padding: int,
+              ceil_mode: bool) -> int:
+    """torch's pooled length: with ``ceil_mode`` a last, partial window
+    counts if it starts inside the input or its left padding."""
+    n = (size + 2 * padding - kernel +
+         (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (n - 1) * stride >= size + padding:
+        n -= 1
+    return n
+
+
 def _max_along(x: torch.Tensor, dim: int, kernel: int, stride: int,
-               padding: int) -> torch.Tensor:
+               padding: int, ceil_mode: bool) -> torch.Tensor:
     size = x.size(dim)
-    n_out = (size + 2 * padding - kernel) // stride + 1
+    n_out = _out_size(size, kernel, stride, padding, ceil_mode)
     taps = _taps_of(size, n_out, kernel, stride, padding)
     first, count, start = taps[0]
-    if count < n_out:  # an even kernel with padding kernel // 2
+    if count < n_out:  # no tap reaches every window (ceil_mode, or an
+        # even kernel with padding kernel // 2)
         shape = list(x.shape)
         shape[dim] = n_out
         out = empty_like_layout(x, shape).fill_(-math.inf)
@@ -75,11 +87,14 @@ def _max_along(x: torch.Tensor, dim: int, kernel: int, stride: int,
     return out
 
 
-def max_pool_taps(x: torch.Tensor, kernel_size: Sequence[int],
+def max_pool_taps(x: torch.Tensor,
+                  kernel_size: Sequence[int],
                   stride: Sequence[int],
-                  padding: Sequence[int]) -> torch.Tensor:
-    """``F.max_pool{1,2,3}d(x, kernel_size, stride, padding)`` (``dilation``
-    1, no ``ceil_mode``) as a maximum over strided views, axis by axis.
+                  padding: Sequence[int],
+                  ceil_mode: bool = False) -> torch.Tensor:
+    """``F.max_pool{1,2,3}d(x, kernel_size, stride, padding, ceil_mode=
+    ceil_mode)`` (``dilation`` 1) as a maximum over strided views, axis by
+    axis.
 
     Args:
         x (Tensor): ``(N, C, *spatial)``, any device and memory format.
@@ -87,6 +102,8 @@ def max_pool_taps(x: torch.Tensor, kernel_size: Sequence[int],
             axis (the last ``len(kernel_size)`` axes of ``x``), as torch
             takes them: ``padding <= kernel_size // 2``, and each padded
             axis at least ``kernel_size`` long.
+        ceil_mode (bool): torch's ``ceil_mode``: a last window that runs
+            past the input (and its padding) still gives an output.
 
     Returns:
         Tensor: The pooled tensor, a new tensor (never a view of ``x``).
@@ -109,7 +126,7 @@ def max_pool_taps(x: torch.Tensor, kernel_size: Sequence[int],
     out = x
     for i, (k, s, p) in enumerate(zip(kernel_size, stride, padding)):
         if k > 1 or s > 1:
-            out = _max_along(out, x.dim() - n + i, k, s, p)
+            out = _max_along(out, x.dim() - n + i, k, s, p, ceil_mode)
     return out.clone() if out is x else out
 
 
@@ -123,14 +140,13 @@ class _InferenceMaxPoolMixin:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self._spatial_dims
         if (x.device.type != 'cpu' or x.dim() != n + 2
-                or not x.is_contiguous() or self.ceil_mode
-                or self.return_indices
+                or not x.is_contiguous() or self.return_indices
                 or _as_tuple(self.dilation, n) != (1, ) * n
                 or (torch.is_grad_enabled() and x.requires_grad)):
             return super().forward(x)
         return max_pool_taps(x, _as_tuple(self.kernel_size, n),
                              _as_tuple(self.stride, n),
-                             _as_tuple(self.padding, n))
+                             _as_tuple(self.padding, n), self.ceil_mode)
 
 
 class InferenceMaxPool2d(_InferenceMaxPoolMixin, nn.MaxPool2d):
