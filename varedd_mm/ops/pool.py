@@ -3,7 +3,7 @@
 
 torch's CPU max pooling of a contiguous (NCDHW / NCHW) tensor runs a
 scalar loop per output element and writes an int64 index per output; on
-the stems of I3D, SlowOnly and R(2+1)D-18 it took 6–15 % of the fused
+the stems of I3D, SlowOnly and R(2+1)D-18 it took 5–15 % of the fused
 base's op time and up to 29 % of the VA-RED² model's (docs/engine.md,
 "Max pooling"). :func:`max_pool_taps` computes the same values one axis
 at a time: along an axis with kernel ``k`` the output is the elementwise
