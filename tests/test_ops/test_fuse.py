@@ -346,3 +346,22 @@ def test_string_padding_and_shared_convs_after_fusing():
     assert isinstance(model[0], FusedConv2d)
     # one fused conv for the conv both parents hold
     assert model[1] is model[2][0] and isinstance(model[1], FusedConv2d)
+
+
+def test_fused_model_compiles():
+    """Under ``torch.compile`` a fused model's convs run ``F.conv*d`` (the
+    compiler lowers them itself; the direct oneDNN calls of
+    ``reduced_conv`` do not trace) and its max pools their strided
+    maxima: the compiled output is the eager one."""
+    model = nn.Sequential(
+        nn.Conv3d(3, 8, 3, padding=1), nn.BatchNorm3d(8), nn.ReLU(),
+        nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), nn.Conv3d(8, 4, 1),
+        nn.BatchNorm3d(4))
+    randomise(model).eval()
+    fuse_conv_bn(model)
+    x = torch.randn(1, 3, 4, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+        out = torch.compile(model, dynamic=False)(x)
+    assert out.shape == expected.shape
+    assert (out - expected).abs().max() < 1e-4 * expected.abs().max()

@@ -205,3 +205,58 @@ def test_mixed_batch_is_what_the_timed_model_ran(tool, monkeypatch, tmp_path):
     assert row['choice_groups_per_layer'] == 2
     assert row['timed_model_same_choices'] is True
     assert 0 < row['flops_ratio'] < 1
+
+
+BASE_CFG = CFG.replace('vared2_', '').replace('15e', '20e')
+
+
+def test_compiled_base_needs_the_base_config(tool, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        parse(tool, monkeypatch, CFG, '--compiled-base')
+    assert '--base-config' in capsys.readouterr().err
+
+
+def _run_compiled(tool, monkeypatch, tmp_path, *extra):
+    import json
+    out = tmp_path / 'bench.json'
+    monkeypatch.setattr('sys.argv', [
+        'benchmark.py', CFG, '--base-config', BASE_CFG, '--shape', '4', '16',
+        '16', '--batch-sizes', '1', '2', '--warmup', '0', '--repeats', '1',
+        '--compiled-base', '--out',
+        str(out), *extra
+    ])
+    tool.main()
+    return json.loads(out.read_text())
+
+
+def test_compiled_base_is_timed_per_batch_size(tool, monkeypatch, tmp_path):
+    """torch.compile of the upstream base (inductor, freezing), compiled
+    once per batch size before the timing, in the run's layout."""
+    result = _run_compiled(tool, monkeypatch, tmp_path, '--channels-last')
+    assert result['compiled_base'] is True
+    assert result['compiled_base_error'] is None
+    for row in result['rows']:
+        assert row['base_compiled_clips_per_s'] > 0 and row['compile_s'] > 0
+        assert row['speedup_compiled_base'] == pytest.approx(
+            row['dynamic_clips_per_s'] / row['base_compiled_clips_per_s'])
+
+
+def test_a_failing_compile_leaves_the_other_rows(tool, monkeypatch, tmp_path,
+                                                 capsys):
+    import torch
+
+    def no_compiler(model, **kwargs):
+
+        def run(x):
+            raise RuntimeError('no C++ compiler\nmore lines')
+
+        return run
+
+    monkeypatch.setattr(torch, 'compile', no_compiler)
+    result = _run_compiled(tool, monkeypatch, tmp_path)
+    assert result['compiled_base_error'] == ('RuntimeError: no C++ compiler'
+                                             '\nmore lines')
+    assert 'torch.compile failed' in capsys.readouterr().out
+    for row in result['rows']:
+        assert 'speedup_compiled_base' not in row
+        assert row['speedup'] > 0

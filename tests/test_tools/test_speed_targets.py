@@ -2,6 +2,7 @@
 """tools/analysis/speed_targets.py: the verdicts of each reading of the
 speed targets on the JSON files of a benchmark_zoo.sh run."""
 import json
+import os
 import os.path as osp
 import re
 
@@ -123,3 +124,30 @@ def test_a_model_without_files_or_a_foreign_json_is_an_error(
         tool.main([zoo, '--targets', 'a=3'])
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / 'missing')])
+
+
+def test_against_the_compiled_base(tool, zoo, tmp_path, capsys):
+    """--against compiled: the base compiled by torch.compile takes the
+    upstream base's place in every reading; a run without it is refused."""
+    path = osp.join(zoo, 'a_b1.json')
+    data = json.load(open(path))
+    # the compiled base runs 3.0 clip/s: VA-RED² (3.3) gains 1.1x on it,
+    # and the same-execution base (1.1) is slower than it (rule holds);
+    # the own gain (3.0x over the same execution) does not change
+    data['rows'][0].update(
+        base_compiled_clips_per_s=3.0, speedup_compiled_base=1.1)
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    for name in ('a_b1_cl.json', 'a_b8.json'):
+        os.remove(osp.join(zoo, name))
+    js = str(tmp_path / 't.json')
+    tool.main([zoo, '--targets', 'a=3', '--against', 'compiled', '--json', js])
+    (row, ) = json.load(open(js))['rows']
+    assert row['speedup'] == 1.1
+    assert row['base_speedup'] == pytest.approx(1.1 / 3.0)
+    assert (row['target_met'], row['rule'], row['both'],
+            row['own_gain']) == (False, True, False, True)
+    assert 'vs compiled base' in capsys.readouterr().out
+    _write(zoo, 'a_b8.json', 2.0, 2.0, 5.2, batch=8)
+    with pytest.raises(ValueError, match='a_b8.json has no compiled base'):
+        tool.main([zoo, '--targets', 'a=3', '--against', 'compiled'])

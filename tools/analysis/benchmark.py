@@ -39,6 +39,13 @@ In both fused models a ReLU that runs only after a conv's BN (mmcv
 ``ConvModule``) is applied by the conv (a oneDNN post-op, or as the
 VA-RED² rebuild writes its output).
 
+``--compiled-base`` adds a fourth: the upstream base compiled by
+``torch.compile`` (inductor with freezing, static shapes, compiled per
+batch size before the timing; channels-last with ``--channels-last``),
+the base as well as PyTorch itself runs it, and VA-RED²'s speed-up
+against it. Where ``torch.compile`` fails (no C++ compiler) the run goes
+on without it and the JSON says why (``compiled_base_error``).
+
 ``--channels-last`` runs the last two channels-last
 (:func:`varedd_mm.ops.to_channels_last`, inputs converted): oneDNN then runs
 without reordering activations, which speeds up both, so it is a change of
@@ -179,6 +186,14 @@ def parse_args():
         '(varedd_mm.ops.retain_freed_memory), for every model of the run; '
         'large activations then need no fresh pages per forward')
     parser.add_argument(
+        '--compiled-base',
+        action='store_true',
+        help='also time the upstream base compiled by torch.compile '
+        '(inductor with freezing: BNs folded, weights prepacked, layouts '
+        'chosen by the compiler; static shapes, compiled once per batch '
+        'size outside the timing) in the layout of the run: the base as '
+        'well as PyTorch itself runs it; needs --base-config')
+    parser.add_argument(
         '--profile',
         action='store_true',
         help='also profile one forward of the same-execution base and of '
@@ -220,6 +235,9 @@ def parse_args():
                          f'{args.gate_cost}')
     elif args.choice is None and not args.learned:
         args.choice = [1, 1]
+    if args.compiled_base and not args.base_config:
+        parser.error('--compiled-base compiles the upstream base model: '
+                     'give its --base-config')
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
     if any(b < 1 for b in args.batch_sizes):
@@ -256,6 +274,25 @@ def without_flops_hooks(net):
                 if isinstance(getattr(hook, '__self__', None), FlopsTracker):
                     del hooks[key]
     return net
+
+
+def compiled_base(model, channels_last):
+    """A copy of the upstream base compiled by ``torch.compile`` (inductor
+    with freezing: parameters become constants, so BNs fold into the convs
+    and conv weights are prepacked; static shapes), channels-last with
+    ``channels_last``; the returned function compiles on its first call
+    for each input shape."""
+    import torch._inductor.config as inductor_config
+    net = copy.deepcopy(model)
+    if channels_last:
+        to_channels_last(net)
+    compiled = torch.compile(net, dynamic=False)
+
+    def run(x):
+        with inductor_config.patch(freezing=True):
+            return compiled(x)
+
+    return run
 
 
 def sync(device):
@@ -348,11 +385,29 @@ def main():
             dyn, (0, 0))),
         base_same=forced(base_same, None, args.channels_last),
         dynamic=forced(dyn_run, None, args.channels_last))
+    compiled_error = None
+    if args.compiled_base:
+        runners['base_compiled'] = forced(
+            compiled_base(base_up, args.channels_last), None,
+            args.channels_last)
 
     rows = []
     with timed_policies:
         for batch in args.batch_sizes:
             x = inputs[:batch]
+            compile_s = None
+            if 'base_compiled' in runners:
+                # compiled for this batch size, outside the timing
+                t0 = time.perf_counter()
+                try:
+                    runners['base_compiled'](x)
+                    compile_s = time.perf_counter() - t0
+                except Exception as e:  # no C++ compiler, an inductor bug
+                    compiled_error = f'{type(e).__name__}: {e}'
+                    print('--compiled-base: torch.compile failed, the rows '
+                          'go without it: '
+                          f'{compiled_error.splitlines()[0]}')
+                    del runners['base_compiled']
             for _ in range(args.warmup):
                 for fn in runners.values():
                     fn(x)
@@ -418,6 +473,12 @@ def main():
                     base_gflops_per_clip=base_gflops,
                     dynamic_gflops_per_clip=dyn_gflops,
                     flops_ratio=dyn_gflops / base_gflops,
+                    **(dict(
+                        base_compiled_clips_per_s=batch / med['base_compiled'],
+                        speedup_compiled_base=med['base_compiled'] /
+                        med['dynamic'],
+                        compile_s=compile_s)
+                       if 'base_compiled' in med else {}),
                     choice_groups_per_layer=groups,
                     timed_model_same_choices=same_choices,
                     **(dict(profile=profiled) if profiled else {})))
@@ -449,6 +510,15 @@ def main():
               f"{r['dynamic_gflops_per_clip']:.2f} | "
               f"{r['flops_ratio']:.3f} | "
               f"{r['choice_groups_per_layer']:.2f} |")
+    if any('speedup_compiled_base' in r for r in rows):
+        print('\n| batch | base clip/s, torch.compile | compile s | VA-RED2 '
+              'speed-up vs the compiled base |')
+        print('|---|---|---|---|')
+        for r in rows:
+            if 'speedup_compiled_base' in r:
+                print(f"| {r['batch']} | {r['base_compiled_clips_per_s']:.2f}"
+                      f" | {r['compile_s']:.1f} | "
+                      f"{r['speedup_compiled_base']:.2f}x |")
     if args.profile:
         print('\nOne forward, op self time in ms (torch.profiler): conv | '
               'VA-RED2 layers beyond their convs | other ops | total; '
@@ -490,6 +560,8 @@ def main():
                 # or the kernel could not be built: native_error)
                 rebuild_kernel=kernel,
                 rebuild_kernel_error=native_error(),
+                compiled_base=args.compiled_base,
+                compiled_base_error=compiled_error,
                 shape=args.shape,
                 device=str(device),
                 torch=torch.__version__,

@@ -10,7 +10,9 @@
 # work_dirs/benchmark_zoo), MODELS (default: all, e.g. "r2plus1d i3d"),
 # REPEATS (default 5), PROFILE (1: add --profile, the time breakdown of
 # one forward per model and its speed-up ceiling, to the JSON), RETAIN (1:
-# add --retain-freed-memory, glibc keeps freed memory for reuse), POLICY
+# add --retain-freed-memory, glibc keeps freed memory for reuse), COMPILED
+# (1: add --compiled-base, the upstream base compiled by torch.compile
+# timed as well), POLICY
 # (benchmark.py options that replace the forced choice, e.g. "--gate-cost
 # 0.6" or "--mixed 0 0 0 1 1 0 1 1") with TAG (a file-name part for it),
 # VARED2_OPTIONS (--vared2-cfg-options: overrides of the dynamic model's
@@ -26,6 +28,7 @@ REPEATS=${REPEATS:-5}
 EXTRA_ARGS=()
 [ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS=(--profile)
 [ "${RETAIN:-0}" = 1 ] && EXTRA_ARGS+=(--retain-freed-memory)
+[ "${COMPILED:-0}" = 1 ] && EXTRA_ARGS+=(--compiled-base)
 if [ -n "${VARED2_OPTIONS:-}" ]; then
   read -r -a vared2_options <<<"$VARED2_OPTIONS"
   EXTRA_ARGS+=(--vared2-cfg-options "${vared2_options[@]}")

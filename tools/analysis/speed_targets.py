@@ -3,8 +3,8 @@
 
     python tools/analysis/speed_targets.py OUT_DIR \\
         [--targets r2plus1d=3.2 i3d=2.5 x3d=1.6 tpn=2.3] [--within 0.15] \\
-        [--models NAME ...] [--tag TAG] [--at-least X] [--out FILE.md] \\
-        [--json FILE.json]
+        [--models NAME ...] [--tag TAG] [--against compiled] \\
+        [--at-least X] [--out FILE.md] [--json FILE.json]
 
 Reads ``OUT_DIR/<model>[_TAG]_b<batch>[_cl].json`` (what
 ``tools/analysis/benchmark_zoo.sh`` writes with ``OUT`` and ``TAG``) for
@@ -23,7 +23,11 @@ same-execution base's over the upstream base's, ``w`` is ``--within``):
   same-execution base within ``w`` of the target (what target and rule
   together imply, without bounding the base's execution);
 
-and, per reading, how many rows meet it. With ``--at-least X`` the rows
+and, per reading, how many rows meet it. ``--against compiled`` takes
+the base compiled by ``torch.compile`` as the upstream base instead (runs
+with ``COMPILED=1``, ``benchmark.py --compiled-base``): ``speedup`` is
+then VA-RED²'s clip/s over the compiled base's, ``base speed-up`` the
+same-execution base's over the compiled base's. With ``--at-least X`` the rows
 are checked against one bound instead, ``speedup >= X`` and ``same >=
 X`` (e.g. ``--models r2plus1d i3d --tag choice00 --at-least 0.97``:
 choice (0, 0) no more than 3 % slower than the base; ``--tag gatecost06
@@ -85,6 +89,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--tag', default='', help='the TAG part of the file names')
     parser.add_argument(
+        '--against',
+        choices=('upstream', 'compiled'),
+        default='upstream',
+        help='the base the targets are measured against: the upstream base '
+        'as mmaction runs it, or the same compiled by torch.compile '
+        '(files of benchmark.py --compiled-base)')
+    parser.add_argument(
         '--at-least',
         type=float,
         default=None,
@@ -117,10 +128,12 @@ def parse_args(argv=None):
 
 def read_rows(out_dir: str,
               targets: Dict[str, Optional[float]],
-              tag: str = '') -> List[dict]:
+              tag: str = '',
+              against: str = 'upstream') -> List[dict]:
     """One row per ``<model>[_tag]_b<batch>[_cl].json`` of every model in
     ``targets`` (model -> target, None with ``--at-least``), in the order
-    of ``targets``, batch and layout."""
+    of ``targets``, batch and layout; ``against='compiled'``: the
+    compiled base is the upstream one."""
     prefix = f'_{tag}' if tag else ''
     rows = []
     for model, target in targets.items():
@@ -151,6 +164,16 @@ def read_rows(out_dir: str,
                     'benchmark_zoo.sh writes), got batches '
                     f'{[r.get("batch") for r in results]}')
             r = results[0]
+            if against == 'compiled':
+                if 'base_compiled_clips_per_s' not in r:
+                    raise ValueError(
+                        f'{path} has no compiled base (run benchmark.py with '
+                        '--compiled-base, benchmark_zoo.sh with COMPILED=1), '
+                        'so --against compiled cannot read it')
+                r = dict(
+                    r,
+                    base_clips_per_s=r['base_compiled_clips_per_s'],
+                    speedup=r['speedup_compiled_base'])
             upstream = 'NCHW' if len(data.get('shape') or ()) == 2 else 'NCDHW'
             rows.append(
                 dict(
@@ -186,13 +209,15 @@ def judge(rows: List[dict], within: float, at_least=None) -> List[str]:
 def render(rows: List[dict],
            readings: List[str],
            within: float,
-           at_least=None) -> str:
+           at_least=None,
+           against: str = 'upstream') -> str:
     mark = {True: 'yes', False: 'no'}
+    vs = 'vs upstream' if against == 'upstream' else 'vs compiled base'
     if at_least is not None:
-        head = ('| model | batch | layout | vs upstream | vs same execution '
-                f'| vs upstream >= {at_least:g} | vs same >= {at_least:g} |')
+        head = (f'| model | batch | layout | {vs} | vs same execution '
+                f'| {vs} >= {at_least:g} | vs same >= {at_least:g} |')
     else:
-        head = ('| model | batch | layout | vs upstream | target | vs same '
+        head = (f'| model | batch | layout | {vs} | target | vs same '
                 'execution | base speed-up | target met | rule (base '
                 f'speed-up <= {1 / (1 - within):.3f}) | both | own gain '
                 f'(vs same >= {1 - within:g} x target) |')
@@ -219,9 +244,9 @@ def render(rows: List[dict],
 
 def main(argv=None):
     args = parse_args(argv)
-    rows = read_rows(args.out_dir, args.targets, args.tag)
+    rows = read_rows(args.out_dir, args.targets, args.tag, args.against)
     readings = judge(rows, args.within, args.at_least)
-    text = render(rows, readings, args.within, args.at_least)
+    text = render(rows, readings, args.within, args.at_least, args.against)
     print(text, end='')
     if args.out:
         with open(args.out, 'w') as f:
@@ -232,6 +257,7 @@ def main(argv=None):
                 dict(
                     out_dir=args.out_dir,
                     tag=args.tag,
+                    against=args.against,
                     within=args.within,
                     at_least=args.at_least,
                     rows=rows),

@@ -74,6 +74,7 @@ def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (x.device.type == 'cpu' and x.dtype == torch.float32
             and not _cpu_autocast() and torch.backends.mkldnn.is_available()
             and torch.backends.mkldnn.enabled and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling()
             and not (torch.is_grad_enabled() and
                      (x.requires_grad or weight.requires_grad)))
 
