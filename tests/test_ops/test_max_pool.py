@@ -1,6 +1,7 @@
 # Copyright (c) varedd_mm contributors. All rights reserved.
 """Max pooling by strided views (``varedd_mm.ops.pool``): torch's values
-bit for bit, its memory format, and the models that get it."""
+exactly (signed zeros aside), its memory format, and the models that get
+it."""
 import itertools
 import os.path as osp
 import pickle

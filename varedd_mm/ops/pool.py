@@ -8,10 +8,12 @@ base's op time and up to 29 % of the VA-RED² model's (docs/engine.md,
 "Max pooling"). :func:`max_pool_taps` computes the same values one axis
 at a time: along an axis with kernel ``k`` the output is the elementwise
 maximum of ``k`` strided views of the input (one per tap), each tap
-restricted to the outputs whose window it falls in, so the zero padding
-of a max pool (windows reaching past the border) needs no padded copy.
-The maximum is exact, so the output equals torch's bit for bit (NaN
-propagates as in torch), in the same memory format.
+restricted to the outputs whose window it falls in, so the padding of a
+max pool (windows reaching past the border, which torch treats as -inf)
+needs no padded copy. The maximum is exact, so the output has torch's
+values (NaN propagates as in torch; of a tie between -0.0 and +0.0
+either may come out, the taps being taken in another order) in the same
+memory format.
 
 :func:`fuse_conv_bn` gives every ``nn.MaxPool2d`` / ``nn.MaxPool3d`` of a
 model this forward (:class:`InferenceMaxPool2d` / ``3d``), for the base
