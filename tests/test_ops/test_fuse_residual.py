@@ -429,3 +429,37 @@ def test_mmseg_basic_block(channels_last, batch):
         torch.testing.assert_close(fused_base, base_out, rtol=1e-5, atol=1e-5)
         with fixed_policy(fd, 0, 0):
             assert torch.equal(fd(x), fused_base)
+
+
+@pytest.mark.parametrize('dynamic', [False, True])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_x3d_se_and_swish_run_in_place(dynamic, channels_last):
+    """In a fused BlockX3D the squeeze-excitation and the swish write into
+    the depthwise conv's output (conv3 reads the tensor conv2 made), the
+    block input is left as it was, and the output is the unfused block's;
+    a hook on the SE module makes it run its own forward again."""
+    block = _make('x3d', dynamic)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    if channels_last:
+        to_channels_last(fused)
+    x = _input('x3d', 2, channels_last)
+    x_before = x.clone()
+    seen = {}
+    fused.conv2.register_forward_hook(
+        lambda m, a, out: seen.__setitem__('conv2', out.data_ptr()))
+    conv3 = fused.conv3.conv
+    conv3.register_forward_pre_hook(
+        lambda m, a: seen.__setitem__('conv3', a[0].data_ptr()))
+    with torch.no_grad(), _policy(fused, (1, 1) if dynamic else None), \
+            _policy(block, (1, 1) if dynamic else None):
+        out = fused(x)
+        expected = block(x)
+        assert seen['conv3'] == seen['conv2']
+        assert torch.equal(x, x_before)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+        se_calls = []
+        fused.se_module.register_forward_hook(lambda *a: se_calls.append(1))
+        again = fused(x)
+    assert se_calls == [1]
+    assert seen['conv3'] != seen['conv2']  # SE's own forward: a new tensor
+    assert torch.equal(again, out)

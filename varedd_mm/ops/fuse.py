@@ -58,7 +58,13 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   forward, ``FusedBottleneck3d`` ...); any other block keeps its forward.
   Forward hooks on such a block's last ``ConvModule`` and on its ReLU
   module no longer run (the conv inside is still called as a module);
-  ``with_cp`` is not used (inference).
+  ``with_cp`` is not used (inference). Inside ``BlockX3D`` the
+  squeeze-excitation and the swish between its convs then run in place on
+  the depthwise conv's output (the SE scale multiplied into it, the swish
+  as ``F.silu``, equal to mmcv's ``x * sigmoid(x)`` to float rounding):
+  two read-and-write passes over the block's widest activation instead of
+  three ops that read it four times and write three new tensors (see
+  :func:`_in_place_steps`).
 
 * every ``nn.MaxPool2d`` / ``nn.MaxPool3d`` pools contiguous (NCDHW /
   NCHW) CPU inputs as a maximum over strided views
@@ -76,6 +82,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .backend import reduced_conv
@@ -363,16 +370,54 @@ def _run_with_residual(conv: nn.Module, x: torch.Tensor,
     return conv(x, residual)
 
 
+def _se_in_place(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """mmaction's ``SEModule`` (``x * sigmoid(fc2(relu(fc1(mean(x)))))``,
+    read from mmaction2 1.2) with the multiply in place on ``x``."""
+    return x.mul_(se.sigmoid(se.fc2(se.relu(se.fc1(se.avg_pool(x))))))
+
+
+def _swish_in_place(swish: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """mmcv's ``Swish`` (``x * sigmoid(x)``) as ``F.silu`` in place: one
+    pass instead of a sigmoid pass and a multiply pass."""
+    return F.silu(x, inplace=True)
+
+
+def _in_place_steps() -> dict:
+    """``(module, class name)`` -> the module's forward in place on its
+    input, for the children a fused block runs before its last conv
+    (:func:`_residual_forward` uses one only on a tensor the block itself
+    made, and only on a module without hooks)."""
+    return {
+        ('mmaction.models.backbones.x3d', 'SEModule'): _se_in_place,
+        ('mmcv.cnn.bricks.swish', 'Swish'): _swish_in_place,
+    }
+
+
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
 def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     """The forward of a fused residual block (see the module docstring):
     the shortcut first, then the convs, the last one with the sum and the
-    ReLU."""
+    ReLU. A child with an in-place form (:func:`_in_place_steps`) runs it
+    when its input is an intermediate of the block (not the block input or
+    the shortcut: a conv's output) and it has no hooks to run."""
     prefix, path = self._fused_residual_plan
     identity = x if self.downsample is None else self.downsample(x)
     out = x
+    steps = _in_place_steps()
+    kept = {_storage(x), _storage(identity)}
     for name in prefix:
         module = getattr(self, name, None)
-        if module is not None:
+        if module is None:
+            continue
+        cls = type(module)
+        step = steps.get((cls.__module__, cls.__qualname__))
+        if (step is not None and _storage(out) not in kept
+                and not (module._forward_hooks or module._forward_pre_hooks)):
+            out = step(module, out)
+        else:
             out = module(out)
     conv = self
     for name in path:
