@@ -29,7 +29,7 @@ with ``COMPILED=1``, ``benchmark.py --compiled-base``): ``speedup`` is
 then VA-RED²'s clip/s over the compiled base's, ``base speed-up`` the
 same-execution base's over the compiled base's. With ``--at-least X`` the rows
 are checked against one bound instead, ``speedup >= X`` and ``same >=
-X`` (e.g. ``--models r2plus1d i3d --tag choice00 --at-least 0.97``:
+X`` (verdicts ``speedup_ok`` and ``same_ok``; e.g. ``--models r2plus1d i3d --tag choice00 --at-least 0.97``:
 choice (0, 0) no more than 3 % slower than the base; ``--tag gatecost06
 --at-least 1.3``).
 
@@ -194,7 +194,7 @@ def judge(rows: List[dict], within: float, at_least=None) -> List[str]:
     keep = 1 - within
     for row in rows:
         if at_least is not None:
-            row['upstream'] = row['speedup'] >= at_least
+            row['speedup_ok'] = row['speedup'] >= at_least
             row['same_ok'] = row['same'] >= at_least
             continue
         row['target_met'] = row['speedup'] >= row['target']
@@ -202,7 +202,7 @@ def judge(rows: List[dict], within: float, at_least=None) -> List[str]:
         row['both'] = row['target_met'] and row['rule']
         row['own_gain'] = row['same'] >= keep * row['target']
     if at_least is not None:
-        return ['upstream', 'same_ok']
+        return ['speedup_ok', 'same_ok']
     return ['target_met', 'rule', 'both', 'own_gain']
 
 
