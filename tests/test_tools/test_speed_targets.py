@@ -92,8 +92,8 @@ def test_at_least_checks_one_bound(tool, zoo, tmp_path):
     tool.main([zoo, '--models', 'a', '--at-least', '2.5', '--json', js])
     rows = json.load(open(js))['rows']
     assert [(r['speedup_ok'], r['same_ok']) for r in rows] == [(True, True),
-                                                             (True, False),
-                                                             (True, True)]
+                                                               (True, False),
+                                                               (True, True)]
 
 
 @pytest.mark.parametrize('argv, match', [

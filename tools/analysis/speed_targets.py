@@ -27,11 +27,11 @@ and, per reading, how many rows meet it. ``--against compiled`` takes
 the base compiled by ``torch.compile`` as the upstream base instead (runs
 with ``COMPILED=1``, ``benchmark.py --compiled-base``): ``speedup`` is
 then VA-RED²'s clip/s over the compiled base's, ``base speed-up`` the
-same-execution base's over the compiled base's. With ``--at-least X`` the rows
-are checked against one bound instead, ``speedup >= X`` and ``same >=
-X`` (verdicts ``speedup_ok`` and ``same_ok``; e.g. ``--models r2plus1d i3d --tag choice00 --at-least 0.97``:
-choice (0, 0) no more than 3 % slower than the base; ``--tag gatecost06
---at-least 1.3``).
+same-execution base's over the compiled base's. With ``--at-least X``
+the rows are checked against one bound instead, ``speedup >= X`` and
+``same >= X`` (verdicts ``speedup_ok`` and ``same_ok``; e.g. ``--models
+r2plus1d i3d --tag choice00 --at-least 0.97``: choice (0, 0) no more
+than 3 % slower than the base; ``--tag gatecost06 --at-least 1.3``).
 
 A model with no file in ``OUT_DIR`` is an error (the run is incomplete),
 as is a file without the figures above.
