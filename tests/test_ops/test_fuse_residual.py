@@ -431,35 +431,116 @@ def test_mmseg_basic_block(channels_last, batch):
             assert torch.equal(fd(x), fused_base)
 
 
+def _spy_steps(monkeypatch):
+    """Wrap the fused blocks' in-place steps; returns the list of (module
+    class name, data pointer of the tensor they wrote) they append to."""
+    calls = []
+    steps = fuse_module._in_place_steps()
+
+    def spied():
+        return {
+            key: (lambda m, x, f=f: calls.append(
+                (type(m).__name__, x.data_ptr())) or f(m, x))
+            for key, f in steps.items()
+        }
+
+    monkeypatch.setattr(fuse_module, '_in_place_steps', spied)
+    return calls
+
+
 @pytest.mark.parametrize('dynamic', [False, True])
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_x3d_se_and_swish_run_in_place(dynamic, channels_last):
+def test_x3d_se_and_swish_run_in_place(monkeypatch, dynamic, channels_last):
     """In a fused BlockX3D the squeeze-excitation and the swish write into
-    the depthwise conv's output (conv3 reads the tensor conv2 made), the
-    block input is left as it was, and the output is the unfused block's;
-    a hook on the SE module makes it run its own forward again."""
+    the depthwise conv's output (conv3 reads that very tensor), the block
+    input is left as it was, and the output is the unfused block's."""
     block = _make('x3d', dynamic)
     fused = fuse_conv_bn(copy.deepcopy(block))
     if channels_last:
         to_channels_last(fused)
     x = _input('x3d', 2, channels_last)
     x_before = x.clone()
-    seen = {}
-    fused.conv2.register_forward_hook(
-        lambda m, a, out: seen.__setitem__('conv2', out.data_ptr()))
-    conv3 = fused.conv3.conv
-    conv3.register_forward_pre_hook(
-        lambda m, a: seen.__setitem__('conv3', a[0].data_ptr()))
-    with torch.no_grad(), _policy(fused, (1, 1) if dynamic else None), \
-            _policy(block, (1, 1) if dynamic else None):
+    calls = _spy_steps(monkeypatch)
+    read = []
+    fused.conv3.conv.register_forward_pre_hook(
+        lambda m, a: read.append(a[0].data_ptr()))
+    choice = (1, 1) if dynamic else None
+    with torch.no_grad(), _policy(fused, choice), _policy(block, choice):
         out = fused(x)
         expected = block(x)
-        assert seen['conv3'] == seen['conv2']
-        assert torch.equal(x, x_before)
-        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-        se_calls = []
-        fused.se_module.register_forward_hook(lambda *a: se_calls.append(1))
-        again = fused(x)
-    assert se_calls == [1]
-    assert seen['conv3'] != seen['conv2']  # SE's own forward: a new tensor
-    assert torch.equal(again, out)
+    assert [name for name, _ in calls] == ['SEModule', 'Swish']
+    assert calls[0][1] == calls[1][1] == read[0]  # one tensor, in place
+    assert torch.equal(x, x_before)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def _hook_keeping_output(kept):
+
+    def hook(module, args, output):
+        kept.append((output, output.clone()))
+
+    return hook
+
+
+@pytest.mark.parametrize('where', [
+    'conv2', 'conv2.conv', 'se_module', 'se_module.avg_pool', 'swish', 'global'
+])
+def test_x3d_in_place_steps_leave_hooked_tensors_alone(monkeypatch, where):
+    """A hook that may keep a tensor the steps would write (on the conv
+    that made it, on the SE or swish module or a module inside them, or a
+    global module hook) turns the in-place forms off where they could
+    reach it: what the hook kept stays as it was, the output is right."""
+    block = _make('x3d', False)
+    fused = fuse_conv_bn(copy.deepcopy(block))
+    x = _input('x3d', 2, False)
+    calls = _spy_steps(monkeypatch)
+    kept = []
+    hook = _hook_keeping_output(kept)
+    if where == 'global':
+        handle = nn.modules.module.register_module_forward_hook(hook)
+    else:
+        handle = fused.get_submodule(where).register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            out = fused(x)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        expected = block(x)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert kept
+    for tensor, copy_then in kept:
+        assert torch.equal(tensor, copy_then)
+    # what may still run in place: a step on a tensor no hook can hold
+    # (the SE module's own output where only the conv before it is hooked)
+    allowed = {
+        'conv2': ['Swish'],
+        'conv2.conv': ['Swish'],
+        'swish': ['SEModule']
+    }
+    assert [name for name, _ in calls] == allowed.get(where, [])
+
+
+def test_x3d_in_place_steps_spare_the_block_input(monkeypatch):
+    """Where the SE module would get the block's input itself (its convs
+    before it replaced by identities) it runs its own forward: the input
+    is not written."""
+    torch.manual_seed(0)
+    block = BlockX3D(
+        16,
+        16,
+        16,
+        se_ratio=0.25,
+        conv_cfg=dict(type='Conv3d'),
+        norm_cfg=dict(type='BN3d'),
+        act_cfg=dict(type='ReLU'))
+    fused = fuse_conv_bn(randomise(block).eval())
+    fused.conv1 = nn.Identity()
+    fused.conv2 = nn.Identity()
+    calls = _spy_steps(monkeypatch)
+    x = _input('x3d', 2, False)
+    x_before = x.clone()
+    with torch.no_grad():
+        fused(x)
+    assert torch.equal(x, x_before)
+    assert [name for name, _ in calls] == ['Swish']  # on SE's new output

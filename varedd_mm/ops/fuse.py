@@ -63,8 +63,10 @@ then ``norm1``, ``Sequential`` stems) into that conv, replacing the BN by
   the depthwise conv's output (the SE scale multiplied into it, the swish
   as ``F.silu``, equal to mmcv's ``x * sigmoid(x)`` to float rounding):
   two read-and-write passes over the block's widest activation instead of
-  three ops that read it four times and write three new tensors (see
-  :func:`_in_place_steps`).
+  three ops that read it four times and write three new tensors. Only
+  where no one else can hold that tensor: no hook on the conv that made
+  it, on the SE or swish module or inside them, no global module hook
+  (see :func:`_residual_forward`).
 
 * every ``nn.MaxPool2d`` / ``nn.MaxPool3d`` pools contiguous (NCDHW /
   NCHW) CPU inputs as a maximum over strided views
@@ -83,6 +85,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.modules import module as module_py
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .backend import reduced_conv
@@ -385,8 +388,7 @@ def _swish_in_place(swish: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _in_place_steps() -> dict:
     """``(module, class name)`` -> the module's forward in place on its
     input, for the children a fused block runs before its last conv
-    (:func:`_residual_forward` uses one only on a tensor the block itself
-    made, and only on a module without hooks)."""
+    (:func:`_residual_forward` says when it uses one)."""
     return {
         ('mmaction.models.backbones.x3d', 'SEModule'): _se_in_place,
         ('mmcv.cnn.bricks.swish', 'Swish'): _swish_in_place,
@@ -397,28 +399,53 @@ def _storage(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
 
 
+def _hooked(module: nn.Module) -> bool:
+    """Whether a hook could see a tensor ``module`` (or a module inside it)
+    takes or returns, and so keep it: a forward, forward-pre or backward
+    hook on any of them."""
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+               or m._backward_pre_hooks for m in module.modules())
+
+
+def _global_hooks() -> bool:
+    """Whether hooks registered for every module are set
+    (``register_module_forward_hook`` and its kind)."""
+    return any(
+        getattr(module_py, name, None)
+        for name in ('_global_forward_hooks', '_global_forward_pre_hooks',
+                     '_global_backward_hooks', '_global_backward_pre_hooks'))
+
+
 def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     """The forward of a fused residual block (see the module docstring):
     the shortcut first, then the convs, the last one with the sum and the
-    ReLU. A child with an in-place form (:func:`_in_place_steps`) runs it
-    when its input is an intermediate of the block (not the block input or
-    the shortcut: a conv's output) and it has no hooks to run."""
+    ReLU.
+
+    A child with an in-place form (:func:`_in_place_steps`) runs it on a
+    tensor no one else can hold: one the block made (not its input or its
+    shortcut, by storage) that the child before it returned with no hook
+    in that child to keep it (or an earlier in-place step wrote), when the
+    child itself has no hooks and no global module hooks are set.
+    Otherwise the child runs its own forward."""
     prefix, path = self._fused_residual_plan
     identity = x if self.downsample is None else self.downsample(x)
     out = x
     steps = _in_place_steps()
     kept = {_storage(x), _storage(identity)}
+    fresh = False  # out: a tensor only this forward holds
+    in_place = not _global_hooks()
     for name in prefix:
         module = getattr(self, name, None)
         if module is None:
             continue
         cls = type(module)
         step = steps.get((cls.__module__, cls.__qualname__))
-        if (step is not None and _storage(out) not in kept
-                and not (module._forward_hooks or module._forward_pre_hooks)):
+        if (step is not None and in_place and fresh
+                and _storage(out) not in kept and not _hooked(module)):
             out = step(module, out)
         else:
             out = module(out)
+            fresh = not _hooked(module)
     conv = self
     for name in path:
         conv = getattr(conv, name)
