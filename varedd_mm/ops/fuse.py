@@ -416,6 +416,19 @@ def _global_hooks() -> bool:
                      '_global_backward_hooks', '_global_backward_pre_hooks'))
 
 
+def _may_write(out: torch.Tensor, module: nn.Module,
+               producer: Optional[nn.Module], written: bool,
+               kept: Tuple[torch.Tensor, ...]) -> bool:
+    """Whether ``module``'s in-place step may write ``out``, which
+    ``producer`` (None: no child yet) returned and an in-place step may
+    have written since (``written``): see :func:`_residual_forward`."""
+    if not written and (producer is None or _hooked(producer)):
+        return False  # the block input, or a tensor a hook may keep
+    storage = _storage(out)
+    return not (_hooked(module) or _global_hooks()
+                or any(_storage(t) == storage for t in kept))
+
+
 def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     """The forward of a fused residual block (see the module docstring):
     the shortcut first, then the convs, the last one with the sum and the
@@ -431,21 +444,23 @@ def _residual_forward(self, x: torch.Tensor) -> torch.Tensor:
     identity = x if self.downsample is None else self.downsample(x)
     out = x
     steps = _in_place_steps()
-    kept = {_storage(x), _storage(identity)}
-    fresh = False  # out: a tensor only this forward holds
-    in_place = not _global_hooks()
+    # the child that returned `out`, and whether an in-place step wrote it
+    # since (then it is already known to be this forward's own)
+    producer, written = None, False
     for name in prefix:
         module = getattr(self, name, None)
         if module is None:
             continue
         cls = type(module)
         step = steps.get((cls.__module__, cls.__qualname__))
-        if (step is not None and in_place and fresh
-                and _storage(out) not in kept and not _hooked(module)):
+        # (checked only where a step could run: other blocks pay nothing)
+        if step is not None and _may_write(out, module, producer, written,
+                                           (x, identity)):
             out = step(module, out)
+            written = True
         else:
             out = module(out)
-            fresh = not _hooked(module)
+            producer, written = module, False
     conv = self
     for name in path:
         conv = getattr(conv, name)
