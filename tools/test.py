@@ -2,7 +2,8 @@
 """Test a checkpoint from an OpenMMLab config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump FILE]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--fuse-conv-bn [--channels-last]] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
 
 With a VA-RED² recognizer and ``VARED2EfficiencyMetric`` in the test
 evaluator, the printed metrics include the realised GFLOPs per view/video,
@@ -28,6 +29,16 @@ def parse_args():
     parser.add_argument(
         '--dump', type=str, help='dump predictions to a pickle file')
     parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='test the fused inference model (BN folded into the convs; '
+        'VARED2FastInferenceHook)')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='with --fuse-conv-bn: lay the model and its inputs out '
+        'channels-last')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -39,6 +50,8 @@ def parse_args():
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.channels_last and not args.fuse_conv_bn:
+        parser.error('--channels-last goes with --fuse-conv-bn')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -71,6 +84,16 @@ def main():
                              f'{args.dump}')
         evaluators.append(dict(type='DumpResults', out_file_path=args.dump))
     cfg.test_evaluator = evaluators
+    if args.fuse_conv_bn:
+        hooks = list(cfg.get('custom_hooks', None) or [])
+        if any(h.get('type') == 'VARED2FastInferenceHook' for h in hooks):
+            raise ValueError('--fuse-conv-bn: the config already has a '
+                             'VARED2FastInferenceHook in custom_hooks')
+        hooks.append(
+            dict(
+                type='VARED2FastInferenceHook',
+                channels_last=args.channels_last))
+        cfg.custom_hooks = hooks
     runner = Runner.from_cfg(cfg)
     runner.test()
 

@@ -19,7 +19,8 @@ from mmcv.cnn import ConvModule
 from mmseg.models.backbones.resnet import BasicBlock
 
 import varedd_mm.ops.fuse as fuse_module
-from varedd_mm import VARED2Conv3d, fixed_policy, fuse_conv_bn
+from varedd_mm import (VARED2Conv3d, clip_gflops, fixed_policy, fuse_conv_bn,
+                       track_flops)
 from varedd_mm.ops import native, to_channels_last
 
 DYN = dict(dynamic_cfg=dict(search_space=2))
@@ -544,3 +545,24 @@ def test_x3d_in_place_steps_spare_the_block_input(monkeypatch):
         fused(x)
     assert torch.equal(x, x_before)
     assert [name for name, _ in calls] == ['Swish']  # on SE's new output
+
+
+@pytest.mark.parametrize('dynamic', [False, True])
+def test_x3d_in_place_steps_run_under_the_flops_counter(monkeypatch, dynamic):
+    """The FLOPs counter's hooks read shapes only (``reads_shapes_only``):
+    a tracked block (as every VA-RED² task model tracks itself) still runs
+    its steps in place, and counts what the unfused block counts."""
+    block = _make('x3d', dynamic)
+    fused = copy.deepcopy(block)
+    track_flops(block)
+    track_flops(fused)
+    fuse_conv_bn(fused)
+    x = _input('x3d', 2, False)
+    calls = _spy_steps(monkeypatch)
+    choice = (1, 1) if dynamic else None
+    with torch.no_grad(), _policy(fused, choice), _policy(block, choice):
+        out = fused(x)
+        expected = block(x)
+    assert [name for name, _ in calls] == ['SEModule', 'Swish']
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(clip_gflops(fused), clip_gflops(block))

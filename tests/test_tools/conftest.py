@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 
@@ -125,3 +126,42 @@ def write_test_dir():
                         }), f)
 
     return write
+
+
+def _test_metrics(log):
+    """The metrics of the last ``Epoch(test)`` / ``Iter(test)`` line of a
+    tools/test.py log (not its timings)."""
+    lines = [line for line in log.splitlines() if '(test) [' in line]
+    assert lines, log[-3000:]
+    pairs = re.findall(r'(?<!\S)([A-Za-z][\w./]*): (-?[\d.]+)(?=\s|$)',
+                       lines[-1])
+    return {k: v for k, v in pairs if k not in ('time', 'data_time')}
+
+
+@pytest.fixture
+def fused_test_agrees(run_tool):
+    """Run a ``tools/test.py`` command again with ``--fuse-conv-bn
+    --channels-last`` (another work dir, no ``--dump``) and check that the
+    fused inference model scores what the unfused one scored (its log
+    ``log``): the same metrics and the same efficiency report."""
+
+    def check(args, log):
+        args = list(args)
+        i = args.index('--dump') if '--dump' in args else None
+        if i is not None:
+            del args[i:i + 2]
+        w = args.index('--work-dir') + 1
+        test_dir, fused_dir = args[w], args[w] + '_fused'
+        args[w] = fused_dir
+        fused_log = run_tool(args[:3] + ['--fuse-conv-bn', '--channels-last'] +
+                             args[3:])
+        assert 'testing the fused inference model' in fused_log
+        metrics = _test_metrics(log)
+        assert metrics and _test_metrics(fused_log) == metrics
+        reports = [
+            json.load(open(osp.join(d, 'vared2_efficiency.json')))
+            for d in (test_dir, fused_dir)
+        ]
+        assert reports[1] == reports[0]
+
+    return check

@@ -46,7 +46,8 @@ def _opts(root):
     ]
 
 
-def test_train_and_test_base_then_vared2_detector(tmp_path, run_tool):
+def test_train_and_test_base_then_vared2_detector(tmp_path, run_tool,
+                                                  fused_test_agrees):
     root = str(tmp_path / 'jhmdb')
     paths = generate_synthetic_jhmdb(
         root, videos_per_class=3, num_frames=(16, 20), size=(64, 80))
@@ -82,12 +83,14 @@ def test_train_and_test_base_then_vared2_detector(tmp_path, run_tool):
         assert key in log, key
     assert 'BN statistics recalibrated' in log
     test_dir = tmp_path / 'vared2_test'
-    log = run_tool([
+    test_args = [
         'tools/test.py', DYN,
         osp.join(wd_dyn, 'epoch_1.pth'), '--work-dir',
         str(test_dir), '--cfg-options'
-    ] + dyn_opts[:-1] + [f'test_evaluator.0.ann_file={gt}'])
+    ] + dyn_opts[:-1] + [f'test_evaluator.0.ann_file={gt}']
+    log = run_tool(test_args)
     assert 'mAP/frameAP' in log and 'vared2/gflops_per_clip' in log
+    fused_test_agrees(test_args, log)
     report = json.load(open(test_dir / 'vared2_efficiency.json'))
     val_rows = open(f'{root}/annotations/jhmdb_split1_val.csv').read()
     keyframes = {tuple(r.split(',')[:2]) for r in val_rows.split('\n') if r}

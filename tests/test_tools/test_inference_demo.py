@@ -89,3 +89,12 @@ def test_static_recognizer_prints_labels_only(video, tmp_path):
     out = run([BASE_CFG, ckpt, video, '--topk', '3'])
     assert len(re.findall(r'^  \d\. \d: ', out, flags=re.M)) == 3
     assert 'static recognizer: no per-view GFLOPs' in out
+
+
+def test_fused_inference_prints_the_same(video, tmp_path):
+    """``--fuse-conv-bn --channels-last`` runs the fused inference model
+    (every gate at (1, 1): the rebuilds run): the same labels, scores,
+    GFLOPs and choices (to the printed digits)."""
+    ckpt = checkpoint(CFG, tmp_path / 'model.pth', choose_reduced=True)
+    args = [CFG, ckpt, video, '--topk', '3', '--policy']
+    assert run(args + ['--fuse-conv-bn', '--channels-last']) == run(args)

@@ -39,7 +39,8 @@ def _opts(data_root, iters):
     ]
 
 
-def test_mmseg_train_then_vared2_train_and_test(tmp_path, run_tool):
+def test_mmseg_train_then_vared2_train_and_test(tmp_path, run_tool,
+                                                fused_test_agrees):
     data_root = str(tmp_path / 'synthetic_seg')
     generate(data_root, num_train=8, num_val=3, size=64, seed=0)
     wd_base = str(tmp_path / 'base')
@@ -63,12 +64,14 @@ def test_mmseg_train_then_vared2_train_and_test(tmp_path, run_tool):
     assert 'missing keys in source state_dict' in log  # gates, cheap ops
 
     test_dir = tmp_path / 'vared2_test'
-    log = run_tool([
+    test_args = [
         'tools/test.py', DYN,
         osp.join(wd_dyn, 'iter_2.pth'), '--work-dir',
         str(test_dir), '--cfg-options'
-    ] + _opts(data_root, 2))
+    ] + _opts(data_root, 2)
+    log = run_tool(test_args)
     assert 'mIoU' in log and 'vared2/gflops_per_image' in log
+    fused_test_agrees(test_args, log)
     report = json.load(open(test_dir / 'vared2_efficiency.json'))
     assert report['num_images'] == 3 and report['num_windows'] == 3
     assert 0 < report['gflops_per_image'] <= (1.005 *

@@ -5,6 +5,8 @@ base then VA-RED2 (load_from the base), on the real sample clips in
 import json
 import os.path as osp
 
+import pytest
+
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEMO = osp.join(ROOT, 'configs', 'recognition', 'vared2', 'demo')
 BASE = osp.join(DEMO, 'r2plus1d_r18_1xb8-8x4x1-20e_synthetic-motion-rgb.py')
@@ -13,7 +15,8 @@ DYN = osp.join(DEMO,
 
 
 def test_train_then_test_base_and_vared2(tmp_path, shared_dir,
-                                         sample_clip_opts, run_tool):
+                                         sample_clip_opts, run_tool,
+                                         fused_test_agrees):
     samples = osp.join(shared_dir, 'data', 'mmaction2_samples')
     opts = sample_clip_opts + [
         'default_hooks.checkpoint.interval=1', 'model.cls_head.num_classes=2'
@@ -42,12 +45,15 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir,
     assert 'missing keys in source state_dict' in log
     dyn_ckpt = osp.join(wd_dyn, 'epoch_1.pth')
     test_dir = tmp_path / 'vared2_test'
-    log = run_tool([
+    test_args = [
         'tools/test.py', DYN, dyn_ckpt, '--work-dir',
         str(test_dir), '--dump',
         str(tmp_path / 'preds.pkl'), '--cfg-options'
-    ] + opts)
+    ] + opts
+    log = run_tool(test_args)
     assert 'acc/top1' in log and 'vared2/gflops_per_view' in log
+    # the fused inference model (BN folded, channels-last) scores the same
+    fused_test_agrees(test_args, log)
     report = json.load(open(test_dir / 'vared2_efficiency.json'))
     ann = osp.join(samples, 'annotations', 'video_test_list.txt')
     assert report['num_videos'] == len(open(ann).read().split('\n')) - 1
@@ -65,3 +71,18 @@ def test_train_then_test_base_and_vared2(tmp_path, shared_dir,
         'default_hooks.checkpoint.interval=1', 'model.cls_head.num_classes=2'
     ])
     assert osp.isfile(osp.join(wd_dyn, 'epoch_2.pth'))
+
+
+def test_test_tool_fast_inference_flags(tool_module, monkeypatch, capsys):
+    test_tool = tool_module('test')
+    monkeypatch.setattr(
+        'sys.argv',
+        ['test.py', DYN, 'x.pth', '--fuse-conv-bn', '--channels-last'])
+    args = test_tool.parse_args()
+    assert args.fuse_conv_bn and args.channels_last
+    monkeypatch.setattr('sys.argv',
+                        ['test.py', DYN, 'x.pth', '--channels-last'])
+    with pytest.raises(SystemExit):
+        test_tool.parse_args()
+    assert '--channels-last goes with --fuse-conv-bn' in capsys.readouterr(
+    ).err

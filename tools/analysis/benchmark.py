@@ -80,7 +80,6 @@ from varedd_mm import (clip_gflops, dynamic_layers, fixed_policy, fuse_conv_bn,
 from varedd_mm.analysis import (as_network, calibrate_gates, load_model,
                                 time_breakdown)
 from varedd_mm.ops import clip_policy, retain_freed_memory, to_channels_last
-from varedd_mm.ops.flops import FlopsTracker
 from varedd_mm.ops.native import load_native, native_error
 
 
@@ -264,15 +263,11 @@ def input_shape(shape, dims):
 
 
 def without_flops_hooks(net):
-    """Drop the FLOPs-counting hooks (``track_flops``, which a VA-RED² model
+    """Drop the FLOPs records (``track_flops``, which a VA-RED² model
     attaches to itself) from a deep copy that is only timed: the base
-    models carry none. (Their deep-copied handles would unhook the
-    original, so the hooks are removed from the copy's modules.)"""
-    for module in net.modules():
-        for hooks in (module._forward_hooks, module._forward_pre_hooks):
-            for key, hook in list(hooks.items()):
-                if isinstance(getattr(hook, '__self__', None), FlopsTracker):
-                    del hooks[key]
+    models carry none."""
+    for module in list(net.modules()):
+        untrack_flops(module)
     return net
 
 

@@ -5,13 +5,17 @@ choice every dynamic layer took for every view.
 
     python tools/demo/inference_recognizer.py CONFIG CHECKPOINT VIDEO \\
         [--label-map LABELS.txt] [--topk 5] [--policy] [--device cpu]
+        [--fuse-conv-bn [--channels-last]]
 
 It runs mmaction's ``init_recognizer`` / ``inference_recognizer``: the
 config's test pipeline samples the views (clips x crops) of the video, the
 learned gates choose per view, and each view costs what its choices cost
 (multiply-adds / 1e9, gates and cheap ops included). A static (base)
 recognizer prints its labels only; its GFLOPs come from
-``tools/analysis/get_flops.py``.
+``tools/analysis/get_flops.py``. ``--fuse-conv-bn`` runs the fused
+inference model (:func:`varedd_mm.fast_inference`, the execution
+``tools/analysis/benchmark.py`` times; ``--channels-last`` also lays it
+out channels-last): the same labels and choices to float rounding.
 """
 import argparse
 import logging
@@ -45,6 +49,15 @@ def parse_args(argv=None):
         default=None,
         help="torch device; None: 'cuda:0' if available, else 'cpu'")
     parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='run the fused inference model (BN folded into the convs)')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='with --fuse-conv-bn: lay the model and its inputs out '
+        'channels-last')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -52,6 +65,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error('--topk must be >= 1')
+    if args.channels_last and not args.fuse_conv_bn:
+        parser.error('--channels-last goes with --fuse-conv-bn')
     return args
 
 
@@ -99,6 +114,8 @@ def main(argv=None):
     # checkpoint path) is not the answer: errors only
     with quiet_mmengine(logging.ERROR):
         model = init_recognizer(cfg, args.checkpoint, device=device)
+        if args.fuse_conv_bn:
+            varedd_mm.fast_inference(model, args.channels_last)
         result = inference_recognizer(model, args.video)
 
     scores = result.pred_score.detach().cpu()

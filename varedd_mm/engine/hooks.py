@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
 
-from varedd_mm.ops import recalibrate_bn
+from varedd_mm.ops import fast_inference, recalibrate_bn
 
 
 def inference_forward(model, data_batch) -> None:
@@ -130,3 +130,39 @@ class VARED2RecalibrateBNHook(Hook):
             reduce=_sum_over_ranks if is_distributed() else None)
         runner.logger.info(f'VA-RED2: BN statistics recalibrated under the '
                            f'inference policy on {used} training batches')
+
+
+@HOOKS.register_module()
+class VARED2FastInferenceHook(Hook):
+    """Test the model as it runs fastest (:func:`varedd_mm.fast_inference`):
+    before the test loop, after the checkpoint is loaded (and after other
+    hooks' ``before_test``, such as an EMA swap), fold every BN into its
+    conv, run the VA-RED² layers' fused inference path and, with
+    ``channels_last``, lay the model and its inputs out channels-last. The
+    metrics are then those of that execution (equal to the unfused model's
+    to float rounding). Validation during training is left alone (a fused
+    model cannot train); the model stays fused after the test.
+
+    ``tools/test.py --fuse-conv-bn [--channels-last]`` adds it; in a config
+    (for ``mim test`` too): ``custom_hooks = [...,
+    dict(type='VARED2FastInferenceHook', channels_last=True)]``.
+
+    Args:
+        channels_last (bool): Also lay the model and its inputs out
+            channels-last (the faster layout on CPU, docs/engine.md).
+    """
+    priority = 'LOWEST'
+
+    def __init__(self, channels_last: bool = False) -> None:
+        if not isinstance(channels_last, bool):
+            raise ValueError('VARED2FastInferenceHook.channels_last must be '
+                             f'True or False, got {channels_last!r}')
+        self.channels_last = channels_last
+
+    def before_test(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        fast_inference(model, self.channels_last)
+        runner.logger.info(
+            'VA-RED2: testing the fused inference model (BN folded into the '
+            'convs' + (', channels-last' if self.channels_last else '') + ')')

@@ -15,7 +15,7 @@ from .dynamic_base import DynamicConvMixin
 from .dynamic_conv import VARED2Conv2d, VARED2Conv3d
 from .efficiency_loss import EfficiencyLoss
 from .flops import clip_gflops, track_flops, untrack_flops
-from .fuse import fuse_conv_bn, to_channels_last
+from .fuse import fast_inference, fuse_conv_bn, to_channels_last
 from .gate import SoftModulationGate
 from .policy import (clip_policy, dynamic_layers, fixed_policy, random_policy,
                      smallest_policy)
@@ -25,7 +25,8 @@ __all__ = [
     'DynamicConvMixin', 'DynamicSpec', 'EfficiencyLoss', 'GATE_CFG_DEFAULTS',
     'SoftModulationGate', 'TemporalCheapOp', 'VARED2Conv2d',
     'VARED2Conv2plus1d', 'VARED2Conv3d', 'clip_gflops', 'dynamic_layers',
-    'fixed_policy', 'fuse_conv_bn', 'to_channels_last', 'parse_dynamic_cfg',
-    'random_policy', 'recalibrate_bn', 'smallest_policy', 'track_flops',
-    'untrack_flops', 'convert_convs', 'to_dynamic', 'retain_freed_memory'
+    'fast_inference', 'fixed_policy', 'fuse_conv_bn', 'to_channels_last',
+    'parse_dynamic_cfg', 'random_policy', 'recalibrate_bn', 'smallest_policy',
+    'track_flops', 'untrack_flops', 'convert_convs', 'to_dynamic',
+    'retain_freed_memory'
 ]

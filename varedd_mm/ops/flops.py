@@ -22,6 +22,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from .dynamic_base import DynamicConvMixin
+from .fuse import reads_shapes_only
 
 _TRACKER_ATTR = '_varedd_flops_tracker'
 
@@ -37,7 +38,9 @@ def static_module_macs(module: nn.Module, inputs, output) -> int:
         kernel = math.prod(module.kernel_size)
         if module.transposed:
             return x.numel() * (module.out_channels // module.groups) * kernel
-        return output.numel() * (module.in_channels // module.groups) * kernel
+        return output.numel() * (module.in_channels //
+                                 module.groups) * kernel + folded_bn_macs(
+                                     module, output)
     if isinstance(module, nn.Linear):
         return x.numel() * module.out_features
     if isinstance(module, _BatchNorm):
@@ -53,6 +56,18 @@ def static_module_macs(module: nn.Module, inputs, output) -> int:
     return 0
 
 
+def folded_bn_macs(module: nn.Module, output: torch.Tensor) -> int:
+    """MACs of the eval-mode BN that :func:`~varedd_mm.ops.fuse_conv_bn`
+    folded into ``module`` (its ``folded_bn_affine``), counted on
+    ``module``'s output as they were on the BN's input (which it equals in
+    size), so that a fused model reports the cost of the model it was made
+    from; 0 where no BN was folded."""
+    affine = getattr(module, 'folded_bn_affine', None)
+    if affine is None:
+        return 0
+    return output.numel() * (2 if affine else 1)
+
+
 _COUNTED = (_ConvNd, nn.Linear, _BatchNorm, nn.GroupNorm, nn.LayerNorm,
             _InstanceNorm) + _POOLS
 
@@ -63,23 +78,43 @@ class FlopsTracker:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.handles = []
         self.static_macs = 0
         self.dynamic: Dict[int, List[torch.Tensor]] = defaultdict(list)
         self.choices: Dict[int, List[torch.Tensor]] = defaultdict(list)
         self.root_batch = None
         self.forwards = 0
+        self.attach(model)
+
+    def attach(self, model: nn.Module) -> None:
+        """Hook the modules ``model`` holds now (again, after modules were
+        replaced, as :func:`~varedd_mm.ops.fuse_conv_bn` does)."""
+        self.detach(model)
         inside_dynamic = set()
         for m in model.modules():
             if isinstance(m, DynamicConvMixin):
                 inside_dynamic.update(id(c) for c in m.modules())
-                self.handles.append(m.register_forward_hook(self._dyn_hook))
+                m.register_forward_hook(self._dyn_hook)
         for m in model.modules():
             if id(m) not in inside_dynamic and isinstance(m, _COUNTED):
-                self.handles.append(m.register_forward_hook(self._static_hook))
-        self.handles.append(
-            model.register_forward_pre_hook(self._root_hook, with_kwargs=True))
+                m.register_forward_hook(self._static_hook)
+        model.register_forward_pre_hook(self._root_hook, with_kwargs=True)
 
+    def detach(self, model: nn.Module) -> None:
+        """Remove this record's hooks from the modules of ``model``. They
+        are found by what they are bound to, not through handles: a deep
+        copy of a tracked model holds a copy of the record, bound to the
+        copy's hooks, whose handles would point into the original's
+        modules."""
+        for m in model.modules():
+            for hooks in (m._forward_hooks, m._forward_pre_hooks):
+                for key, hook in list(hooks.items()):
+                    if getattr(hook, '__self__', None) is self:
+                        del hooks[key]
+                        m._forward_hooks_with_kwargs.pop(key, None)
+                        m._forward_hooks_always_called.pop(key, None)
+                        m._forward_pre_hooks_with_kwargs.pop(key, None)
+
+    @reads_shapes_only
     def _root_hook(self, module, args, kwargs):
         self.static_macs = 0
         self.dynamic = defaultdict(list)
@@ -91,10 +126,14 @@ class FlopsTracker:
                 break
         self.forwards += 1
 
+    @reads_shapes_only
     def _static_hook(self, module, inputs, output):
         self.static_macs += static_module_macs(module, inputs, output)
 
+    @reads_shapes_only
     def _dyn_hook(self, module, inputs, output):
+        # a folded BN costs what it cost unfused, whatever the choice
+        self.static_macs += folded_bn_macs(module, output)
         self.dynamic[id(module)].append(module.last_macs)
         self.choices[id(module)].append(module.last_choice)
 
@@ -120,11 +159,6 @@ class FlopsTracker:
             total = torch.zeros(n, dtype=torch.float64)
         return total + self.static_macs / n
 
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles = []
-
 
 def track_flops(model: nn.Module) -> FlopsTracker:
     """Attach (once) the hooks :func:`clip_gflops` reads; returns them.
@@ -139,11 +173,23 @@ def track_flops(model: nn.Module) -> FlopsTracker:
     return tracker
 
 
+def retrack_flops(model: nn.Module) -> None:
+    """Hook again the modules of every FLOPs record (:func:`track_flops`)
+    attached to ``model`` or a module inside it, after modules were
+    replaced (a fused model's convs and folded BNs count as the originals
+    did)."""
+    for module in model.modules():
+        tracker = getattr(module, _TRACKER_ATTR, None)
+        if tracker is not None:
+            tracker.attach(module)
+
+
 def untrack_flops(model: nn.Module) -> None:
-    """Remove the hooks of :func:`track_flops`."""
+    """Remove the hooks of :func:`track_flops` (of a deep copy too: that
+    never touches the model it was copied from)."""
     tracker = getattr(model, _TRACKER_ATTR, None)
     if tracker is not None:
-        tracker.remove()
+        tracker.detach(model)
         object.__delattr__(model, _TRACKER_ATTR)
 
 

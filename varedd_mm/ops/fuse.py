@@ -118,6 +118,15 @@ def fold_affine(weight: torch.Tensor, bias: Optional[torch.Tensor],
     return w.contiguous(), b.contiguous()
 
 
+def reads_shapes_only(hook):
+    """Mark a module hook that reads only the shapes of the tensors it is
+    given and keeps none of them (the FLOPs counter's): a fused block's
+    in-place steps (:func:`_residual_forward`) may still write tensors such
+    a hook saw."""
+    hook.reads_shapes_only = True
+    return hook
+
+
 class _FusedConvMixin:
     """A conv that runs through :func:`reduced_conv` (oneDNN directly at
     CPU inference, ``F.conv*d`` elsewhere), with the ReLU that followed its
@@ -274,6 +283,9 @@ def _fuse_children(module: nn.Module) -> None:
             else:
                 setattr(owner, conv_name, _fused_plain(conv, child))
             fused = getattr(owner, conv_name)
+            # counted as the BN it replaces (flops.py): a fused model
+            # reports the cost of the model it was made from
+            fused.folded_bn_affine = child.weight is not None
             if _is_dynamic(fused) or isinstance(fused, _FusedConvMixin):
                 relu_into = fused
             setattr(module, name, nn.Identity())
@@ -307,6 +319,9 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
             _dispatch_plain_convs(model)
             _fuse_residual_blocks(model)
         use_inference_max_pools(model)
+    # (flops.py imports the dynamic layers, which import this module)
+    from .flops import retrack_flops
+    retrack_flops(model)
     return model
 
 
@@ -399,12 +414,20 @@ def _storage(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
 
 
+def _keeps(hooks: dict) -> bool:
+    return any(not getattr(h, 'reads_shapes_only', False)
+               for h in hooks.values())
+
+
 def _hooked(module: nn.Module) -> bool:
     """Whether a hook could see a tensor ``module`` (or a module inside it)
-    takes or returns, and so keep it: a forward, forward-pre or backward
-    hook on any of them."""
-    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-               or m._backward_pre_hooks for m in module.modules())
+    takes or returns, and so keep it: a forward or forward-pre hook on any
+    of them that is not marked :func:`reads_shapes_only`, or a backward
+    hook."""
+    return any(
+        _keeps(m._forward_hooks) or _keeps(m._forward_pre_hooks)
+        or m._backward_hooks or m._backward_pre_hooks
+        for m in module.modules())
 
 
 def _global_hooks() -> bool:
@@ -525,3 +548,57 @@ def to_channels_last(model: nn.Module) -> nn.Module:
         return t
 
     return model._apply(convert)
+
+
+def _channels_last(t):
+    """``t`` laid out channels-last if it is a 4D / 5D tensor (a copy only
+    where it is not already), else ``t``."""
+    if not isinstance(t, torch.Tensor) or t.dim() not in (4, 5):
+        return t
+    return t.contiguous(memory_format=torch.channels_last if t.dim() ==
+                        4 else torch.channels_last_3d)
+
+
+def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: the 4D / 5D tensors among ``args`` channels-last."""
+    return tuple(_channels_last(t) for t in args)
+
+
+def fast_inference(model: nn.Module, channels_last: bool = False) -> nn.Module:
+    """Prepare ``model`` for fast inference, the execution
+    ``tools/analysis/benchmark.py`` times: eval mode and
+    :func:`fuse_conv_bn`; with ``channels_last`` also
+    :func:`to_channels_last`, and the inputs of the model's backbone
+    (``model.backbone``: a recognizer, detector or segmentor, whose data
+    preprocessor gives NCDHW / NCHW batches) or of the model itself (a
+    network) converted to channels-last as they enter, so that callers
+    keep feeding what they fed. Outputs equal the unfused eval-mode
+    model's to float rounding (a gate whose logits are tied within that
+    rounding can choose otherwise). The model is then for inference only.
+
+    In place; returns ``model``. A second call with the same
+    ``channels_last`` does nothing.
+
+    Raises:
+        ValueError: ``channels_last`` is not a bool, or ``model`` was
+            already prepared with the other ``channels_last``.
+    """
+    if not isinstance(channels_last, bool):
+        raise ValueError('fast_inference: channels_last must be True or '
+                         f'False, got {channels_last!r}')
+    done = getattr(model, '_vared2_fast_inference', None)
+    if done is not None:
+        if done != channels_last:
+            raise ValueError(
+                f'fast_inference: the model was already prepared with '
+                f'channels_last={done}; build it again to change that')
+        return model
+    model.eval()
+    fuse_conv_bn(model)
+    if channels_last:
+        to_channels_last(model)
+        entry = getattr(model, 'backbone', None)
+        entry = entry if isinstance(entry, nn.Module) else model
+        entry.register_forward_pre_hook(_inputs_channels_last)
+    model._vared2_fast_inference = channels_last
+    return model
