@@ -154,3 +154,33 @@ def test_to_dynamic_of_mmcv_wrapper_conv_and_refusals():
         assert torch.equal(dyn(x), conv(x))
     with pytest.raises(TypeError, match='cannot convert Linear'):
         to_dynamic(torch.nn.Linear(2, 2))
+
+
+def test_i3d_stem_rebuilt_frames_are_never_read():
+    """I3D-R50 (mmaction's config: stem temporal stride 2, then a max pool
+    of temporal kernel 1 and stride 2) keeps every other stem frame: at
+    temporal choice 1 the stem computes exactly those frames, so the
+    backbone's output is the full choice's bit for bit (docs/engine.md,
+    "I3D-R50's stem"), while a channel choice there does change it."""
+    cfg = dict(
+        type='VARED2ResNet3d',
+        depth=50,
+        pretrained=None,
+        pretrained2d=False,
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2,
+        pool1_stride_t=2,
+        inflate=((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0)),
+        zero_init_residual=False)
+    torch.manual_seed(0)
+    dyn = _build(cfg)
+    dyn.eval()  # (mmaction's ResNet3d.train returns None)
+    assert dyn.maxpool.kernel_size[0] == 1 and dyn.maxpool.stride[0] == 2
+    stem = dyn.conv1.conv
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad(), fixed_policy(dyn, 0, 0):
+        full = dyn(x)
+        stem.forced_choice = (1, 0)
+        assert torch.equal(dyn(x), full)
+        stem.forced_choice = (0, 1)
+        assert not torch.allclose(dyn(x), full)
