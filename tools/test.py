@@ -86,7 +86,12 @@ def main():
     cfg.test_evaluator = evaluators
     if args.fuse_conv_bn:
         hooks = list(cfg.get('custom_hooks', None) or [])
-        if any(h.get('type') == 'VARED2FastInferenceHook' for h in hooks):
+
+        def name(hook):  # a registered name (maybe scoped) or a class
+            t = hook.get('type')
+            return getattr(t, '__name__', str(t)).split('.')[-1]
+
+        if any(name(h) == 'VARED2FastInferenceHook' for h in hooks):
             raise ValueError('--fuse-conv-bn: the config already has a '
                              'VARED2FastInferenceHook in custom_hooks')
         hooks.append(

@@ -146,3 +146,44 @@ def test_hook_fuses_before_the_test_loop():
             ValueError, match='channels_last must be True or '
             'False'):
         VARED2FastInferenceHook(channels_last=1)
+
+
+def test_fusing_the_backbone_of_a_tracked_model_keeps_its_cost():
+    """The record a task model attaches to itself still counts what runs
+    when only its backbone is fused: the fused convs take the counter's
+    hooks of the convs they replace."""
+    model = _recognizer()
+    expected = _predict(model)
+    varedd_mm.fuse_conv_bn(model.backbone)
+    for e, g in zip(expected, _predict(model)):
+        assert torch.equal(g.vared2_gflops, e.vared2_gflops)
+        assert g.vared2_base_gflops == e.vared2_base_gflops
+
+
+def test_hook_tests_the_ema_weights():
+    """With mmengine's EMAHook the averaged weights are tested (as that
+    hook tests them), fused, and its swaps around the test epoch, which
+    would pair the fused model's parameters with the unfused average's,
+    no longer run."""
+    from mmengine.hooks import EMAHook
+    model = _recognizer()
+    ema = EMAHook()
+    runner = SimpleNamespace(
+        model=model, logger=MMLogger.get_instance('test_fast_inference'))
+    ema.before_run(runner)
+    with torch.no_grad():  # an average away from the model's weights
+        for p in ema.ema_model.module.parameters():
+            p.mul_(0.9)
+    averaged = copy.deepcopy(ema.ema_model.module).eval()
+    expected = _predict(averaged)
+    hook = VARED2FastInferenceHook(channels_last=True)
+    runner.hooks = [ema, hook]
+    # the test loop's calls: every before_test, then every before_test_epoch
+    hook.before_test(runner)
+    ema.before_test_epoch(runner)
+    got = _predict(model)
+    ema.after_test_epoch(runner)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(
+            g.pred_score, e.pred_score, rtol=1e-5, atol=1e-5)
+        assert torch.equal(g.vared2_choices, e.vared2_choices)

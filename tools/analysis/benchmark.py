@@ -376,8 +376,10 @@ def main():
     if base is None:
         timed_policies.enter_context(fixed_policy(base_same, 0, 0))
     runners = dict(
+        # (without a base config, a copy of the dynamic model at (0, 0),
+        # without the FLOPs hooks `dyn` carries, like every timed model)
         base=(forced(base_up, None) if base is not None else forced(
-            dyn, (0, 0))),
+            without_flops_hooks(copy.deepcopy(dyn)), (0, 0))),
         base_same=forced(base_same, None, args.channels_last),
         dynamic=forced(dyn_run, None, args.channels_last))
     compiled_error = None

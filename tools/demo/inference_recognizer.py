@@ -118,6 +118,9 @@ def main(argv=None):
             varedd_mm.fast_inference(model, args.channels_last)
         result = inference_recognizer(model, args.video)
 
+    if args.fuse_conv_bn:
+        print('fused inference model (BN folded into the convs' +
+              (', channels-last)' if args.channels_last else ')'))
     scores = result.pred_score.detach().cpu()
     labels = read_labels(args.label_map, scores.numel())
     k = min(args.topk, scores.numel())

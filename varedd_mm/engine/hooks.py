@@ -4,7 +4,7 @@ import itertools
 from typing import Optional
 
 from mmengine.dist import all_reduce_params, is_distributed
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
@@ -132,16 +132,24 @@ class VARED2RecalibrateBNHook(Hook):
                            f'inference policy on {used} training batches')
 
 
+def _skip(*args, **kwargs) -> None:
+    return None
+
+
 @HOOKS.register_module()
 class VARED2FastInferenceHook(Hook):
     """Test the model as it runs fastest (:func:`varedd_mm.fast_inference`):
-    before the test loop, after the checkpoint is loaded (and after other
-    hooks' ``before_test``, such as an EMA swap), fold every BN into its
-    conv, run the VA-RED² layers' fused inference path and, with
+    before the test loop, after the checkpoint is loaded, fold every BN
+    into its conv, run the VA-RED² layers' fused inference path and, with
     ``channels_last``, lay the model and its inputs out channels-last. The
     metrics are then those of that execution (equal to the unfused model's
     to float rounding). Validation during training is left alone (a fused
     model cannot train); the model stays fused after the test.
+
+    With an ``EMAHook`` the averaged weights are tested, as that hook
+    would test them: they are swapped into the model before it is fused,
+    and the hook's own swaps around the test epoch are turned off (they
+    would pair the fused model's parameters with the unfused average's).
 
     ``tools/test.py --fuse-conv-bn [--channels-last]`` adds it; in a config
     (for ``mim test`` too): ``custom_hooks = [...,
@@ -162,6 +170,11 @@ class VARED2FastInferenceHook(Hook):
     def before_test(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
+        if getattr(model, '_vared2_fast_inference', None) is None:
+            for hook in getattr(runner, 'hooks', ()):
+                if isinstance(hook, EMAHook):
+                    hook.before_test_epoch(runner)  # the average in
+                    hook.before_test_epoch = hook.after_test_epoch = _skip
         fast_inference(model, self.channels_last)
         runner.logger.info(
             'VA-RED2: testing the fused inference model (BN folded into the '

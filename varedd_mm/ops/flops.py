@@ -83,12 +83,6 @@ class FlopsTracker:
         self.choices: Dict[int, List[torch.Tensor]] = defaultdict(list)
         self.root_batch = None
         self.forwards = 0
-        self.attach(model)
-
-    def attach(self, model: nn.Module) -> None:
-        """Hook the modules ``model`` holds now (again, after modules were
-        replaced, as :func:`~varedd_mm.ops.fuse_conv_bn` does)."""
-        self.detach(model)
         inside_dynamic = set()
         for m in model.modules():
             if isinstance(m, DynamicConvMixin):
@@ -101,10 +95,10 @@ class FlopsTracker:
 
     def detach(self, model: nn.Module) -> None:
         """Remove this record's hooks from the modules of ``model``. They
-        are found by what they are bound to, not through handles: a deep
-        copy of a tracked model holds a copy of the record, bound to the
-        copy's hooks, whose handles would point into the original's
-        modules."""
+        are found by what they are bound to, not through removable
+        handles: a deep copy of a tracked model holds a copy of the record,
+        bound to the copy's hooks, and handles copied with it would point
+        into the original's modules."""
         for m in model.modules():
             for hooks in (m._forward_hooks, m._forward_pre_hooks):
                 for key, hook in list(hooks.items()):
@@ -171,17 +165,6 @@ def track_flops(model: nn.Module) -> FlopsTracker:
         tracker = FlopsTracker(model)
         object.__setattr__(model, _TRACKER_ATTR, tracker)
     return tracker
-
-
-def retrack_flops(model: nn.Module) -> None:
-    """Hook again the modules of every FLOPs record (:func:`track_flops`)
-    attached to ``model`` or a module inside it, after modules were
-    replaced (a fused model's convs and folded BNs count as the originals
-    did)."""
-    for module in model.modules():
-        tracker = getattr(module, _TRACKER_ATTR, None)
-        if tracker is not None:
-            tracker.attach(module)
 
 
 def untrack_flops(model: nn.Module) -> None:

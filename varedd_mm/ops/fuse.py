@@ -127,6 +127,16 @@ def reads_shapes_only(hook):
     return hook
 
 
+def _carry_shape_only_hooks(old: nn.Module, new: nn.Module) -> None:
+    """Give ``new``, which replaces ``old``, the forward hooks of ``old``
+    that read shapes only: the FLOPs counter's (wherever its record is
+    attached, on the model fused or on a model it is part of), which then
+    counts the fused conv as it counted the conv."""
+    for hook in old._forward_hooks.values():
+        if getattr(hook, 'reads_shapes_only', False):
+            new.register_forward_hook(hook)
+
+
 class _FusedConvMixin:
     """A conv that runs through :func:`reduced_conv` (oneDNN directly at
     CPU inference, ``F.conv*d`` elsewhere), with the ReLU that followed its
@@ -211,6 +221,7 @@ def _fused_plain(conv: nn.Module,
             device=conv.weight.device,
             dtype=conv.weight.dtype)
         fused.train(conv.training)
+        _carry_shape_only_hooks(conv, fused)
     fused.weight = nn.Parameter(weight, requires_grad=False)
     if bias is not None:
         fused.bias = nn.Parameter(bias, requires_grad=False)
@@ -319,9 +330,6 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
             _dispatch_plain_convs(model)
             _fuse_residual_blocks(model)
         use_inference_max_pools(model)
-    # (flops.py imports the dynamic layers, which import this module)
-    from .flops import retrack_flops
-    retrack_flops(model)
     return model
 
 
