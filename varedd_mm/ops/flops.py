@@ -38,9 +38,8 @@ def static_module_macs(module: nn.Module, inputs, output) -> int:
         kernel = math.prod(module.kernel_size)
         if module.transposed:
             return x.numel() * (module.out_channels // module.groups) * kernel
-        return output.numel() * (module.in_channels //
-                                 module.groups) * kernel + folded_bn_macs(
-                                     module, output)
+        macs = output.numel() * (module.in_channels // module.groups) * kernel
+        return macs + folded_bn_macs(module, output)
     if isinstance(module, nn.Linear):
         return x.numel() * module.out_features
     if isinstance(module, _BatchNorm):
