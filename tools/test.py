@@ -87,7 +87,10 @@ def main():
     if args.fuse_conv_bn:
         hooks = list(cfg.get('custom_hooks', None) or [])
 
-        def name(hook):  # a registered name (maybe scoped) or a class
+        def name(hook):  # a config dict (a registered name, maybe
+            # scoped, or a class) or a hook instance
+            if not isinstance(hook, dict):
+                return type(hook).__name__
             t = hook.get('type')
             return getattr(t, '__name__', str(t)).split('.')[-1]
 

@@ -374,12 +374,13 @@ def main():
     elif dyn_choice is not None:
         timed_policies.enter_context(fixed_policy(dyn_run, *dyn_choice))
     if base is None:
+        # the base row: a copy of the dynamic model at (0, 0), without the
+        # FLOPs hooks `dyn` carries, like every timed model
+        base_up = without_flops_hooks(copy.deepcopy(dyn))
+        timed_policies.enter_context(fixed_policy(base_up, 0, 0))
         timed_policies.enter_context(fixed_policy(base_same, 0, 0))
     runners = dict(
-        # (without a base config, a copy of the dynamic model at (0, 0),
-        # without the FLOPs hooks `dyn` carries, like every timed model)
-        base=(forced(base_up, None) if base is not None else forced(
-            without_flops_hooks(copy.deepcopy(dyn)), (0, 0))),
+        base=forced(base_up, None),
         base_same=forced(base_same, None, args.channels_last),
         dynamic=forced(dyn_run, None, args.channels_last))
     compiled_error = None

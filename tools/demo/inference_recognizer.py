@@ -118,9 +118,10 @@ def main(argv=None):
             varedd_mm.fast_inference(model, args.channels_last)
         result = inference_recognizer(model, args.video)
 
-    if args.fuse_conv_bn:
+    prepared = getattr(model, '_vared2_fast_inference', None)
+    if prepared is not None:  # (what fast_inference did to the model)
         print('fused inference model (BN folded into the convs' +
-              (', channels-last)' if args.channels_last else ')'))
+              (', channels-last)' if prepared else ')'))
     scores = result.pred_score.detach().cpu()
     labels = read_labels(args.label_map, scores.numel())
     k = min(args.topk, scores.numel())

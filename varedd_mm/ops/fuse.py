@@ -129,9 +129,11 @@ def reads_shapes_only(hook):
 
 def _carry_shape_only_hooks(old: nn.Module, new: nn.Module) -> None:
     """Give ``new``, which replaces ``old``, the forward hooks of ``old``
-    that read shapes only: the FLOPs counter's (wherever its record is
-    attached, on the model fused or on a model it is part of), which then
-    counts the fused conv as it counted the conv."""
+    marked :func:`reads_shapes_only`: the FLOPs counter's (wherever its
+    record is attached, on the model fused or on a model it is part of),
+    which then counts the fused conv as it counted the conv. Other hooks on
+    a replaced conv (or on a folded BN or ReLU) do not run in the fused
+    model."""
     for hook in old._forward_hooks.values():
         if getattr(hook, 'reads_shapes_only', False):
             new.register_forward_hook(hook)
