@@ -542,24 +542,6 @@ def _fuse_residual_blocks(model: nn.Module) -> None:
         module.__class__ = _fused_block_class(type(module))
 
 
-def to_channels_last(model: nn.Module) -> nn.Module:
-    """Lay every 4D / 5D parameter and buffer of ``model`` out channels-last
-    (``torch.channels_last`` / ``channels_last_3d`` by rank; ``Module.to
-    (memory_format=...)`` takes one format, and a video model holds both
-    ranks). Feed the model channels-last inputs: convs, BNs, ReLUs and the
-    VA-RED² rebuilds keep the layout, and oneDNN / cuDNN then run without
-    reordering activations. In place; returns ``model``."""
-
-    def convert(t: torch.Tensor) -> torch.Tensor:
-        if t.dim() == 5:
-            return t.contiguous(memory_format=torch.channels_last_3d)
-        if t.dim() == 4:
-            return t.contiguous(memory_format=torch.channels_last)
-        return t
-
-    return model._apply(convert)
-
-
 def _channels_last(t):
     """``t`` laid out channels-last if it is a 4D / 5D tensor (a copy only
     where it is not already), else ``t``."""
@@ -567,6 +549,16 @@ def _channels_last(t):
         return t
     return t.contiguous(memory_format=torch.channels_last if t.dim() ==
                         4 else torch.channels_last_3d)
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Lay every 4D / 5D parameter and buffer of ``model`` out channels-last
+    (``torch.channels_last`` / ``channels_last_3d`` by rank; ``Module.to
+    (memory_format=...)`` takes one format, and a video model holds both
+    ranks). Feed the model channels-last inputs: convs, BNs, ReLUs and the
+    VA-RED² rebuilds keep the layout, and oneDNN / cuDNN then run without
+    reordering activations. In place; returns ``model``."""
+    return model._apply(_channels_last)
 
 
 def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:
