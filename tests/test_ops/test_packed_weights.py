@@ -62,7 +62,7 @@ def test_slices_shapes_and_the_residual_post_op():
     assert torch.equal(y, _plain(x, half, None))
     # a second input shape and the full weight: their own packed weights,
     # all kept under the parameter
-    x2 = torch.randn(3, 8, 2, 4, 4).contiguous(memory_format=CL)
+    x2 = torch.randn(1, 8, 3, 4, 4).contiguous(memory_format=CL)
     reduced_conv(x2, half, None, 1, (0, 1, 1), 1, 1)
     reduced_conv(x, w, None, 1, (0, 1, 1), 1, 1)
     assert len(_entries(w)) == 3
@@ -73,6 +73,19 @@ def test_slices_shapes_and_the_residual_post_op():
         x, r, w, None, [0, 1, 1], [1, 1, 1], [1, 1, 1], 1, 'add', None, 'relu',
         [], None)
     assert torch.equal(out, expected)
+
+
+@torch.no_grad()
+def test_one_pack_serves_every_batch_size():
+    """Groups of clips that share a choice change size from batch to
+    batch: the pack made at the first batch size serves the others, with
+    the plain weight's output bit for bit."""
+    w = torch.randn(12, 8, 1, 3, 3).contiguous(memory_format=CL)
+    for n in (3, 1, 2, 8):
+        x = torch.randn(n, 8, 2, 4, 4).contiguous(memory_format=CL)
+        assert torch.equal(
+            reduced_conv(x, w, None, 1, (0, 1, 1), 1, 1), _plain(x, w, None))
+    assert len(_entries(w)) == 1
 
 
 @torch.no_grad()

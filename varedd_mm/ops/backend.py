@@ -118,9 +118,9 @@ def packed_weight(weight: torch.Tensor, padding, stride, dilation, groups: int,
     video backbone at batch 1) that reorder takes longer than the conv
     (docs/engine.md, "Packed weights"). The conv's output is the same, bit
     for bit. The packed weights of a source tensor are kept per slice, conv
-    parameters and input shape (at most ``_MAX_PACKED``, then they are
-    made again) while the tensor stands unchanged: a change of its
-    :func:`~.cache.stamp` (an in-place change such as loading other
+    parameters and input shape, batch size aside (at most ``_MAX_PACKED``,
+    then they are made again) while the tensor stands unchanged: a change
+    of its :func:`~.cache.stamp` (an in-place change such as loading other
     weights or an optimizer step, new ``.data``) drops them, and so does
     freeing it. The weight itself is returned, unpacked, for a tensor made
     under ``torch.inference_mode`` (no version counter tells whether it
@@ -135,9 +135,12 @@ def packed_weight(weight: torch.Tensor, padding, stride, dilation, groups: int,
         entry = (weakref.ref(base, _forget(id(base))), version, {})
         _PACKED[id(base)] = entry
     packs = entry[2]
+    # one pack for every batch size (the groups of clips that share a
+    # choice change size from batch to batch): the pack made for one runs
+    # as fast at the others (docs/engine.md, "Packed weights")
     key = (weight.storage_offset(), tuple(weight.shape), weight.stride(),
            tuple(padding), tuple(stride), tuple(dilation), groups,
-           tuple(input_shape))
+           tuple(input_shape[1:]))
     packed = packs.get(key)
     if packed is None:
         if len(packs) >= _MAX_PACKED:
